@@ -1,0 +1,5 @@
+// Package protocol holds the wire types of the mpc-websocket JSON-RPC protocol
+// (../shared/PROTOCOL.md): envelopes (§2), objects (§3), method params (§4), event names and
+// payloads, and error codes and texts (§5). The relay, the client and the conformance suite all
+// speak through this package, so there is one definition of every frame.
+package protocol

@@ -32,7 +32,7 @@ const (
 	// OutcomeVerified: every keygen and signing succeeds and every signature verifies; for a
 	// replay, every frame reaches exactly the parties it should, once, intact.
 	OutcomeVerified = "verified"
-	OutcomeFailure  = "failure"  // the run fails cleanly, within a bound, naming the missing parties
+	OutcomeFailure  = "failure" // the run fails cleanly, within a bound, naming the missing parties
 )
 
 // Scenario is one scenario file.
@@ -47,13 +47,13 @@ type Scenario struct {
 	// Rate caps replayed session starts per second across all groups (0: no cap).
 	Rate float64 `yaml:"rate" json:"rate,omitempty"`
 	// Baseline also replays the same load through the minimal forwarder (replay only).
-	Baseline bool `yaml:"baseline" json:"baseline,omitempty"`
-	Curve       string `yaml:"curve" json:"curve"`
-	Threshold   int    `yaml:"threshold" json:"threshold"` // t: signing needs t+1 parties
-	Parties     int    `yaml:"parties" json:"parties"`     // n
-	Groups      int    `yaml:"groups" json:"groups"`       // groups running at once
-	Keygens     int    `yaml:"keygens" json:"keygens"`     // keygens per group
-	Signings    int    `yaml:"signings" json:"signings"`   // signings per group (after its first keygen)
+	Baseline  bool   `yaml:"baseline" json:"baseline,omitempty"`
+	Curve     string `yaml:"curve" json:"curve"`
+	Threshold int    `yaml:"threshold" json:"threshold"` // t: signing needs t+1 parties
+	Parties   int    `yaml:"parties" json:"parties"`     // n
+	Groups    int    `yaml:"groups" json:"groups"`       // groups running at once
+	Keygens   int    `yaml:"keygens" json:"keygens"`     // keygens per group
+	Signings  int    `yaml:"signings" json:"signings"`   // signings per group (after its first keygen)
 	// Duration, when set, repeats signings until it has elapsed instead of counting them.
 	Duration Duration `yaml:"duration" json:"duration,omitempty"`
 	Join     string   `yaml:"join" json:"join"`

@@ -1,0 +1,28 @@
+# Every target needs only Go: modules come through the Go module proxy.
+GO ?= go
+
+.PHONY: all conform test run bench build vet fmt
+
+all: vet test
+
+# The main job: the conformance suite against the embedded reference relay.
+conform:
+	$(GO) run ./cmd/mpcrelay conform
+
+# The test command of README.md and CI.
+test:
+	$(GO) test -race -timeout 30m ./...
+
+# The reference relay on 127.0.0.1:3030/mpc.
+run:
+	$(GO) run ./cmd/mpcrelay serve
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./relay/ ./simparty/
+
+build:
+	$(GO) build -o bin/mpcrelay ./cmd/mpcrelay
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -1,0 +1,220 @@
+package relay
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+)
+
+// Close codes the relay sends (RFC 6455 §7.4.1).
+const (
+	closeSlowClient = websocket.ClosePolicyViolation // 1008: its send queue filled up
+	closeGroupFull  = websocket.ClosePolicyViolation // 1008: after the §4.2 close-connection error
+	closeShutdown   = websocket.CloseGoingAway       // 1001: graceful shutdown
+)
+
+// slowCloseWait bounds the close frame to a client that stopped reading: its socket is
+// likely full, and the writer must not hold its queue longer than that.
+const slowCloseWait = time.Second
+
+// outFrame is one queued outbound frame. Events to several receivers share one outFrame.
+type outFrame struct {
+	data []byte
+	kind outKind
+}
+
+// conn is one WebSocket connection. Ownership follows gorilla's chat example: readPump (run on
+// the HTTP handler's goroutine) is the only reader and runs every request of the connection in
+// order (§1.3); writePump is the only writer and sends the frames of the bounded send queue in
+// the order they were queued, plus pings.
+type conn struct {
+	id  uint64 // the "client <n>" of §5 texts
+	srv *Server
+	ws  *websocket.Conn
+	log *slog.Logger
+
+	send     chan *outFrame
+	stop     chan struct{} // closed once when the connection is to end
+	stopOnce sync.Once
+	stopped  atomic.Bool
+	stopHow  stopMode // written before stop is closed
+	readDone chan struct{}
+
+	groups map[uuid.UUID]*group // guarded by srv.mu
+}
+
+// stopMode says how writePump ends the connection.
+type stopMode struct {
+	code  int    // close code; 0 = the peer is gone, send nothing
+	text  string // close reason
+	drain bool   // flush queued frames first and wait for the peer's close
+}
+
+func newConn(s *Server, ws *websocket.Conn, id uint64) *conn {
+	return &conn{
+		id:       id,
+		srv:      s,
+		ws:       ws,
+		log:      s.log.With("conn", id, "remote", ws.RemoteAddr().String()),
+		send:     make(chan *outFrame, s.cfg.SendQueue),
+		stop:     make(chan struct{}),
+		readDone: make(chan struct{}),
+		groups:   make(map[uuid.UUID]*group),
+	}
+}
+
+// enqueue queues a frame without ever blocking: a full queue means the client stopped
+// reading, and it is dropped rather than allowed to stall the sender or grow memory (§6.2).
+func (c *conn) enqueue(f *outFrame) {
+	if c.stopped.Load() {
+		return
+	}
+	select {
+	case c.send <- f:
+	default:
+		if c.end(stopMode{code: closeSlowClient, text: "send queue full"}) {
+			c.srv.metrics.slowDisconnects.Inc()
+			c.log.Warn("dropping slow client: send queue full", "queue", cap(c.send))
+		}
+	}
+}
+
+// end asks writePump to close the connection; only the first call counts.
+func (c *conn) end(how stopMode) bool {
+	first := false
+	c.stopOnce.Do(func() {
+		first = true
+		c.stopHow = how
+		c.stopped.Store(true)
+		close(c.stop)
+	})
+	return first
+}
+
+// readPump reads frames until the connection fails or closes, then unregisters the connection.
+func (c *conn) readPump() {
+	cfg := &c.srv.cfg
+	defer func() {
+		close(c.readDone)
+		c.srv.unregister(c)
+		c.end(stopMode{}) // the peer is gone: writePump closes the socket
+	}()
+	c.ws.SetReadLimit(cfg.MaxFrameBytes)
+	extend := func() { _ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait)) }
+	extend()
+	c.ws.SetPongHandler(func(string) error { extend(); return nil })
+	for {
+		typ, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.logReadEnd(err)
+			return
+		}
+		extend()
+		if c.stopped.Load() {
+			continue // closing: read only to see the peer's close frame
+		}
+		if typ != websocket.TextMessage {
+			c.srv.metrics.frameIn(labelBinary, len(data)) // §1.2: ignored
+			continue
+		}
+		if c.srv.dispatch(c, data) {
+			// §2.5: the close-connection error is queued; flush it, then close.
+			c.srv.unregister(c)
+			c.end(stopMode{code: closeGroupFull, text: "group full", drain: true})
+		}
+	}
+}
+
+func (c *conn) logReadEnd(err error) {
+	var ce *websocket.CloseError
+	switch {
+	case errors.As(err, &ce):
+		c.log.Debug("connection closed", "code", ce.Code, "reason", ce.Text)
+	case errors.Is(err, websocket.ErrReadLimit):
+		c.log.Warn("frame over the size limit, closing", "limit", c.srv.cfg.MaxFrameBytes)
+	case c.stopped.Load() || errors.Is(err, net.ErrClosed):
+		c.log.Debug("connection ended", "err", err)
+	default:
+		c.log.Info("connection lost", "err", err)
+	}
+}
+
+// writePump writes queued frames and pings until the connection ends; it alone closes the socket.
+func (c *conn) writePump() {
+	cfg := &c.srv.cfg
+	defer c.ws.Close()
+	var ping <-chan time.Time
+	if cfg.PingInterval > 0 {
+		t := time.NewTicker(cfg.PingInterval)
+		defer t.Stop()
+		ping = t.C
+	}
+	for {
+		select {
+		case f := <-c.send:
+			if err := c.write(f); err != nil {
+				c.log.Debug("write failed", "err", err)
+				c.end(stopMode{})
+				return
+			}
+		case <-ping:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteWait)); err != nil {
+				c.log.Debug("ping failed", "err", err)
+				c.end(stopMode{})
+				return
+			}
+		case <-c.stop:
+			c.finish()
+			return
+		}
+	}
+}
+
+func (c *conn) write(f *outFrame) error {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteWait))
+	if err := c.ws.WriteMessage(websocket.TextMessage, f.data); err != nil {
+		return err
+	}
+	c.srv.metrics.frameOut(f.kind, len(f.data))
+	return nil
+}
+
+// finish ends the connection as stopHow says: flush, close frame, wait for the peer's close.
+func (c *conn) finish() {
+	how := c.stopHow
+	if how.code == 0 {
+		return
+	}
+	wait := slowCloseWait
+	if how.drain {
+		wait = c.srv.cfg.DrainTimeout
+		for flushing := true; flushing; {
+			select {
+			case f := <-c.send:
+				if err := c.write(f); err != nil {
+					return
+				}
+			default:
+				flushing = false
+			}
+		}
+	}
+	msg := websocket.FormatCloseMessage(how.code, how.text)
+	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(min(wait, c.srv.cfg.WriteWait))); err != nil {
+		return
+	}
+	if how.drain {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-c.readDone:
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,212 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Server is the reference relay: an http.Handler serving the protocol on Config.Path, plus
+// /healthz, /metrics and optionally a static web app.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	metrics  *metrics
+	upgrader websocket.Upgrader
+	handler  http.Handler
+
+	// mu guards the protocol state (state.go). Methods that only route (Session.message,
+	// Notify.*) take it shared; methods that change membership take it exclusively. Responses
+	// and events are queued while it is held, which gives §1.3's order.
+	mu           sync.RWMutex
+	groups       map[uuid.UUID]*group
+	sessionCount int
+
+	nextConnID atomic.Uint64
+
+	connsMu sync.Mutex
+	conns   map[*conn]struct{}
+	closing bool
+	connWG  sync.WaitGroup // readPump and writePump of every connection
+
+	expiryStop chan struct{}
+	expiryDone chan struct{}
+	stopOnce   sync.Once
+}
+
+// New checks cfg, fills its defaults and returns a Server. Its idle-expiry goroutine runs
+// until Shutdown.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, fmt.Errorf("relay config: %w", err)
+	}
+	s := &Server{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		metrics:    newMetrics(),
+		groups:     make(map[uuid.UUID]*group),
+		conns:      make(map[*conn]struct{}),
+		expiryStop: make(chan struct{}),
+		expiryDone: make(chan struct{}),
+	}
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		// Idle connections hold no write buffer: it is taken from the pool per write.
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     s.checkOrigin,
+	}
+	s.handler = s.routes()
+	go s.expireLoop()
+	return s, nil
+}
+
+// Config returns the effective configuration (defaults filled in).
+func (s *Server) Config() Config { return s.cfg }
+
+// Handler serves the protocol on the configured path, /healthz, /metrics and the static app.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(s.cfg.Path, s.serveWS)
+	mux.HandleFunc("/healthz", s.serveHealth)
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	if s.cfg.StaticDir != "" {
+		mux.Handle("/", staticHandler(s.cfg.StaticDir))
+	}
+	return mux
+}
+
+// staticHandler serves dir with the headers the original sent, which browsers require for
+// SharedArrayBuffer (WebAssembly threads of the wallet's MPC code).
+func staticHandler(dir string) http.Handler {
+	files := http.FileServer(http.Dir(dir))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cross-Origin-Opener-Policy", "same-origin")
+		w.Header().Set("Cross-Origin-Embedder-Policy", "require-corp")
+		files.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	s.connsMu.Lock()
+	closing := s.closing
+	s.connsMu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if closing {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "shutting down")
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// checkOrigin accepts any origin when none are configured (the original's behaviour, which
+// browser wallets served from another origin rely on), else only the listed ones.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	if len(s.cfg.AllowedOrigins) == 0 {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser
+	}
+	return slices.Contains(s.cfg.AllowedOrigins, "*") || slices.Contains(s.cfg.AllowedOrigins, origin)
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	s.connsMu.Lock()
+	closing := s.closing
+	s.connsMu.Unlock()
+	if closing {
+		http.Error(w, "relay is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil) // answers the HTTP error itself
+	if err != nil {
+		s.log.Debug("upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
+		return
+	}
+	c := newConn(s, ws, s.nextConnID.Add(1))
+	s.connsMu.Lock()
+	if s.closing {
+		s.connsMu.Unlock()
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeShutdown, "relay is shutting down"), time.Now().Add(time.Second))
+		_ = ws.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.connWG.Add(2)
+	s.connsMu.Unlock()
+	s.metrics.connections.Inc()
+	s.metrics.connectionsTotal.Inc()
+	c.log.Debug("connection opened")
+
+	go func() {
+		defer s.connWG.Done()
+		c.writePump()
+	}()
+	defer func() {
+		s.connsMu.Lock()
+		delete(s.conns, c)
+		s.connsMu.Unlock()
+		s.metrics.connections.Dec()
+		s.connWG.Done()
+	}()
+	c.readPump()
+}
+
+// Shutdown refuses new connections, sends every connection its queued frames and a close
+// frame 1001, and waits for them to end, at most DrainTimeout or until ctx is done; then it
+// closes what is left. It also stops idle expiry.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.expiryStop) })
+	<-s.expiryDone
+
+	s.connsMu.Lock()
+	s.closing = true
+	open := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		open = append(open, c)
+	}
+	s.connsMu.Unlock()
+	s.log.Info("shutting down", "connections", len(open))
+	for _, c := range open {
+		c.end(stopMode{code: closeShutdown, text: "relay is shutting down", drain: true})
+	}
+
+	done := make(chan struct{})
+	go func() {
+		s.connWG.Wait()
+		close(done)
+	}()
+	drain := time.NewTimer(s.cfg.DrainTimeout)
+	defer drain.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	case <-drain.C:
+	}
+	// Bounded drain is over: cut the sockets; the pumps then end at once.
+	for _, c := range open {
+		_ = c.ws.NetConn().Close()
+	}
+	select {
+	case <-done:
+		return ctx.Err()
+	case <-time.After(time.Second):
+		return fmt.Errorf("relay shutdown: connections still open after closing their sockets")
+	}
+}

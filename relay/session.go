@@ -1,0 +1,261 @@
+package relay
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/google/uuid"
+
+	"mpcrelay/relay/protocol"
+)
+
+// errTooManySessions is the relay's own limit (Config.MaxSessions), not a rule of the original.
+func errTooManySessions(limit int) *protocol.Error {
+	return &protocol.Error{Code: protocol.CodeInternal, Message: fmt.Sprintf("the relay already holds its limit of %d sessions", limit)}
+}
+
+// uuidJSON is the JSON string of a uuid, the payload of sessionSignup and sessionLoad.
+func uuidJSON(id uuid.UUID) json.RawMessage {
+	b, _ := id.MarshalText() // never fails
+	return json.RawMessage(`"` + string(b) + `"`)
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encode %T: %v", v, err)) // recovered by dispatch: -32603
+	}
+	return b
+}
+
+// required is the party count at which sessionSignup/sessionLoad fire (§4.5). Strict: from the
+// session's own kind, which cannot be spoofed by a request; COMPAT: from the kind in the params.
+func (s *Server) required(g *group, sess *session, paramKind protocol.SessionKind) int {
+	if s.cfg.Compat {
+		return paramKind.Required(g.params)
+	}
+	return sess.kind.Required(g.params)
+}
+
+// sessionCreate is §4.3.
+func (s *Server) sessionCreate(x *call) {
+	var p protocol.SessionCreateParams
+	if !x.params(&p) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, err := s.lookupGroup(x.c, p.GroupID)
+	if err != nil {
+		x.fail(err)
+		return
+	}
+	if s.cfg.MaxSessions > 0 && s.sessionCount >= s.cfg.MaxSessions {
+		x.fail(errTooManySessions(s.cfg.MaxSessions))
+		return
+	}
+	now := time.Now()
+	sess := &session{id: uuid.New(), kind: p.Kind, value: p.Value, finished: make(map[uint16]bool)}
+	sess.touch(now)
+	g.touch(now)
+	g.sessions[sess.id] = sess
+	s.sessionCount++
+	s.metrics.sessions.Set(float64(s.sessionCount))
+	obj := mustJSON(sess.object())
+	x.ok(obj)
+	if sess.kind == protocol.KindKeygen {
+		// §4.3: every other member learns of a keygen session; sign sessions send nothing.
+		others := make([]*conn, 0, len(g.members))
+		for _, m := range g.members {
+			if m != x.c {
+				others = append(others, m)
+			}
+		}
+		x.emit(protocol.EventSessionCreate, obj, others)
+	}
+}
+
+// sessionJoin is §4.4: it returns the session and does not make the caller a party.
+func (s *Server) sessionJoin(x *call) {
+	var p protocol.SessionParams
+	if !x.params(&p) {
+		return
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID)
+	if err != nil {
+		x.fail(err)
+		return
+	}
+	now := time.Now()
+	g.touch(now)
+	sess.touch(now)
+	x.ok(mustJSON(sess.object()))
+}
+
+// sessionSignup is §4.5.
+func (s *Server) sessionSignup(x *call) {
+	var p protocol.SessionParams
+	if !x.params(&p) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID)
+	if err != nil {
+		x.fail(err)
+		return
+	}
+	now := time.Now()
+	g.touch(now)
+	sess.touch(now)
+	required := s.required(g, sess, p.Kind)
+	// §4.5 SHOULD: refuse signups beyond the required count; COMPAT issues a number anyway.
+	if !s.cfg.Compat && len(sess.parties) >= required {
+		x.fail(protocol.ErrSessionFull(sess.id))
+		return
+	}
+	// §4.5: one more than the last number issued or loaded. Strict skips numbers a
+	// Session.load already claimed; COMPAT may issue a duplicate, as the original does.
+	n := int(sess.last) + 1
+	for !s.cfg.Compat && n <= math.MaxUint16 && sess.holder(uint16(n)) != nil {
+		n++
+	}
+	if n > math.MaxUint16 {
+		x.fail(protocol.ErrPartyOutOfRange())
+		return
+	}
+	sess.parties = append(sess.parties, party{number: uint16(n), conn: x.c})
+	sess.last = uint16(n)
+	x.okValue(uint16(n))
+	if len(sess.parties) == required && (s.cfg.Compat || !sess.signupSent) {
+		sess.signupSent = true
+		x.emit(protocol.EventSessionSignup, uuidJSON(sess.id), sess.partyConns())
+	}
+}
+
+// sessionLoad is §4.6.
+func (s *Server) sessionLoad(x *call) {
+	var p protocol.SessionLoadParams
+	if !x.params(&p) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID)
+	if err != nil {
+		x.fail(err)
+		return
+	}
+	now := time.Now()
+	g.touch(now)
+	sess.touch(now)
+	// §4.6: these rules, in this order.
+	switch {
+	case p.Number == 0:
+		x.fail(protocol.ErrPartyZero())
+		return
+	case p.Number > g.params.Parties:
+		x.fail(protocol.ErrPartyOutOfRange())
+		return
+	case sess.holder(p.Number) != nil:
+		x.fail(protocol.ErrPartyTaken(sess.id))
+		return
+	}
+	required := s.required(g, sess, p.Kind)
+	// Strict, as for signups (§4.5 SHOULD): a complete session takes no extra party, so
+	// sessionLoad stays exactly once and no stranger joins the rounds.
+	if !s.cfg.Compat && len(sess.parties) >= required {
+		x.fail(protocol.ErrSessionFull(sess.id))
+		return
+	}
+	sess.parties = append(sess.parties, party{number: p.Number, conn: x.c})
+	sess.last = p.Number
+	x.okValue(p.Number)
+	if len(sess.parties) == required && (s.cfg.Compat || !sess.loadSent) {
+		sess.loadSent = true
+		x.emit(protocol.EventSessionLoad, uuidJSON(sess.id), sess.partyConns())
+	}
+}
+
+// sessionMessage is §4.7: route on receiver, never look into body.
+func (s *Server) sessionMessage(x *call) {
+	var p protocol.SessionMessageParams
+	if !x.params(&p) {
+		return
+	}
+	payload, err := json.Marshal(p.Message) // absent receiver goes out as null (§3.5 COMPAT)
+	if err != nil {
+		x.fail(protocol.ErrInvalidParams(err.Error()))
+		return
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	g, sess, perr := s.lookupSession(x.c, p.GroupID, p.SessionID)
+	if perr != nil {
+		x.fail(perr)
+		return
+	}
+	now := time.Now()
+	g.touch(now)
+	sess.touch(now)
+	if p.Message.Receiver != nil {
+		to := sess.holder(*p.Message.Receiver)
+		if to == nil {
+			x.fail(protocol.ErrReceiverNotFound(*p.Message.Receiver))
+			return
+		}
+		x.ok(nil)
+		x.emit(protocol.EventSessionMessage, payload, []*conn{to})
+		return
+	}
+	to := make([]*conn, 0, len(sess.parties))
+	for _, pt := range sess.parties {
+		if pt.conn != x.c {
+			to = append(to, pt.conn)
+		}
+	}
+	x.ok(nil)
+	x.emit(protocol.EventSessionMessage, payload, to)
+}
+
+// sessionFinish is §4.8.
+func (s *Server) sessionFinish(x *call) {
+	var p protocol.SessionFinishParams
+	if !x.params(&p) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID)
+	if err != nil {
+		x.fail(err)
+		return
+	}
+	now := time.Now()
+	g.touch(now)
+	sess.touch(now)
+	switch h := sess.holder(p.Number); {
+	case h == nil:
+		x.fail(protocol.ErrPartyNotFound(p.Number))
+		return
+	case h != x.c:
+		x.fail(protocol.ErrPartyNotYours(p.Number))
+		return
+	}
+	sess.finished[p.Number] = true
+	x.ok(nil)
+	for _, pt := range sess.parties {
+		if !sess.finished[pt.number] {
+			return
+		}
+	}
+	// §4.8: once per session; COMPAT sends it again on a repeated finish.
+	if s.cfg.Compat || !sess.closedSent {
+		sess.closedSent = true
+		x.emit(protocol.EventSessionClosed, mustJSON(sess.finishedNumbers()), sess.partyConns())
+	}
+}

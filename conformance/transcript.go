@@ -1,0 +1,65 @@
+package conformance
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxShownFrame bounds how much of one frame a transcript shows; big bodies are elided.
+const maxShownFrame = 600
+
+// Transcript records every frame a case sent and received, by connection, with timestamps,
+// plus the harness's own notes.
+type Transcript struct {
+	start time.Time
+	mu    sync.Mutex
+	lines []transcriptLine
+}
+
+type transcriptLine struct {
+	at   time.Time
+	conn string
+	dir  string // "→" sent, "←" received, "#" note
+	bin  bool
+	size int
+	text string
+}
+
+func newTranscript() *Transcript { return &Transcript{start: time.Now()} }
+
+func (tr *Transcript) frame(conn, dir string, binary bool, data []byte, at time.Time) {
+	text := string(data)
+	if binary {
+		text = fmt.Sprintf("<binary %d bytes>", len(data))
+	} else if len(text) > maxShownFrame {
+		text = text[:maxShownFrame/2] + fmt.Sprintf(" …[%d bytes elided]… ", len(text)-maxShownFrame) + text[len(text)-maxShownFrame/2:]
+	}
+	tr.mu.Lock()
+	tr.lines = append(tr.lines, transcriptLine{at: at, conn: conn, dir: dir, bin: binary, size: len(data), text: text})
+	tr.mu.Unlock()
+}
+
+func (tr *Transcript) note(format string, args ...any) {
+	tr.mu.Lock()
+	tr.lines = append(tr.lines, transcriptLine{at: time.Now(), dir: "#", text: fmt.Sprintf(format, args...)})
+	tr.mu.Unlock()
+}
+
+// String renders the transcript, one frame per line: offset from the case start, connection,
+// direction (→ sent by the harness, ← received from the relay) and the frame.
+func (tr *Transcript) String() string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	var b strings.Builder
+	for _, l := range tr.lines {
+		off := l.at.Sub(tr.start).Seconds()
+		if l.dir == "#" {
+			fmt.Fprintf(&b, "%+8.3fs    # %s\n", off, l.text)
+			continue
+		}
+		fmt.Fprintf(&b, "%+8.3fs %-3s %s %s\n", off, l.conn, l.dir, l.text)
+	}
+	return b.String()
+}

@@ -1,0 +1,61 @@
+package simparty
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"mpcrelay/relay/protocol"
+)
+
+// ErrNoProgress is wrapped by the error of a party whose round made no progress within the timeout.
+var ErrNoProgress = errors.New("no progress")
+
+// PartyError is why one simulated party failed.
+type PartyError struct {
+	Party   uint16               // the party's number in its session; 0 if it never got one
+	Kind    protocol.SessionKind // keygen or sign
+	Stage   string               // where it failed: a Phase name ("connect", "signup", "round", ...)
+	Round   int                  // Stage "round": the round it was in
+	Waiting []uint16             // on ErrNoProgress: the parties tss-lib was still waiting for (WaitingFor)
+	Err     error
+}
+
+func (e *PartyError) Error() string {
+	var b strings.Builder
+	if e.Party != 0 {
+		fmt.Fprintf(&b, "party %d: ", e.Party)
+	}
+	b.WriteString(string(e.Kind))
+	if e.Stage == PhaseRound {
+		fmt.Fprintf(&b, " round %d", e.Round)
+	} else if e.Stage != "" {
+		fmt.Fprintf(&b, " %s", e.Stage)
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	if len(e.Waiting) > 0 {
+		fmt.Fprintf(&b, "; still waiting for parties %s", joinNumbers(e.Waiting))
+	}
+	return b.String()
+}
+
+func (e *PartyError) Unwrap() error { return e.Err }
+
+// Failures is the error of Keygen and Sign when parties failed: one entry per failed party.
+type Failures []*PartyError
+
+func (f Failures) Error() string {
+	s := make([]string, len(f))
+	for i, e := range f {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (f Failures) Unwrap() []error {
+	out := make([]error, len(f))
+	for i, e := range f {
+		out[i] = e
+	}
+	return out
+}

@@ -181,6 +181,65 @@ func (r *raw) event(name string) protocol.Event {
 	return ev
 }
 
+// noEvents checks that no event is pending for r: it sends a request that fails and requires
+// its answer to be the next frame. Every event produced before the call is queued before it (§1.3).
+func (r *raw) noEvents() {
+	r.t.Helper()
+	r.fails(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: uuid.New()}, protocol.CodeInternal)
+	if len(r.events) > 0 {
+		r.t.Fatalf("Expected: no event / Actual: event %s %s", r.events[0].Name, r.events[0].Payload)
+	}
+}
+
+// closed reads until the connection ends and returns the close error (nil if none came).
+func (r *raw) closed() *websocket.CloseError {
+	r.t.Helper()
+	_ = r.ws.SetReadDeadline(time.Now().Add(testWait))
+	for {
+		if _, _, err := r.ws.ReadMessage(); err != nil {
+			ce, _ := err.(*websocket.CloseError)
+			return ce
+		}
+	}
+}
+
+// modes runs f in the strict default and in compat mode.
+func modes(t *testing.T, f func(t *testing.T, compat bool)) {
+	for _, m := range []struct {
+		name   string
+		compat bool
+	}{{"strict", false}, {"compat", true}} {
+		t.Run(m.name, func(t *testing.T) { f(t, m.compat) })
+	}
+}
+
+// keygenReady builds a group of n parties (threshold t) whose members all signed up to one
+// keygen session; the creator is rs[0] and rs[i] holds party number i+1.
+func keygenReady(tb testing.TB, url string, n, threshold uint16) (uuid.UUID, uuid.UUID, []*raw) {
+	tb.Helper()
+	rs := make([]*raw, n)
+	for i := range rs {
+		rs[i] = dialRaw(tb, url)
+	}
+	g := createGroup(tb, rs[0], n, threshold)
+	for _, r := range rs[1:] {
+		joinGroup(tb, r, g)
+	}
+	s := createSession(tb, rs[0], g, protocol.KindKeygen, nil)
+	for i, r := range rs {
+		if i > 0 {
+			r.event(protocol.EventSessionCreate)
+		}
+		if got := signup(tb, r, g, s.UUID, protocol.KindKeygen); got != uint16(i+1) {
+			tb.Fatalf("signup: Expected: %d / Actual: %d", i+1, got)
+		}
+	}
+	for _, r := range rs {
+		r.event(protocol.EventSessionSignup)
+	}
+	return g, s.UUID, rs
+}
+
 // silent checks that no frame arrives within quiet.
 func (r *raw) silent() {
 	r.t.Helper()

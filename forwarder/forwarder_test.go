@@ -37,7 +37,7 @@ func TestForwardsVerbatimWithinRoomOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b, c := dial(t, url+"?room=r1"), dial(t, url+"?room=r1"), dial(t, url+"?room=r1")
-	other := dial(t, url) // room ""
+	other := dial(t, url)             // room ""
 	time.Sleep(50 * time.Millisecond) // let the server register all four
 
 	frame := `{"not":"parsed" , "kept":  "verbatim"}`

@@ -53,7 +53,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
-		ws.Close()
+		goAway(ws)
 		return
 	}
 	if f.rooms[room] == nil {
@@ -77,6 +77,14 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.mu.RUnlock()
 	}
+}
+
+// Peers reports how many connections are in room (tests and benchmarks wait on it: a dialled
+// connection joins its room just after the handshake).
+func (f *Forwarder) Peers(room string) int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.rooms[room])
 }
 
 func (p *peer) write(typ int, data []byte) {
@@ -109,11 +117,15 @@ func (f *Forwarder) Close() {
 		}
 	}
 	f.mu.Unlock()
-	msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "forwarder shutting down")
 	for _, p := range all {
-		_ = p.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-		p.ws.Close()
+		goAway(p.ws)
 	}
+}
+
+func goAway(ws *websocket.Conn) {
+	msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "forwarder shutting down")
+	_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	ws.Close()
 }
 
 // Start serves a forwarder on addr ("127.0.0.1:0" picks a free port) until ctx is done or

@@ -2,6 +2,8 @@ package forwarder_test
 
 import (
 	"context"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,15 +32,15 @@ func expect(t *testing.T, ws *websocket.Conn, typ int, want string) {
 }
 
 func TestForwardsVerbatimWithinRoomOnly(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	url, shutdown, err := forwarder.Start(ctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	fw := forwarder.New()
+	srv := httptest.NewServer(fw)
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/"
 	a, b, c := dial(t, url+"?room=r1"), dial(t, url+"?room=r1"), dial(t, url+"?room=r1")
-	other := dial(t, url)             // room ""
-	time.Sleep(50 * time.Millisecond) // let the server register all four
+	other := dial(t, url) // room ""
+	for fw.Peers("r1") < 3 || fw.Peers("") < 1 {
+		time.Sleep(time.Millisecond)
+	}
 
 	frame := `{"not":"parsed" , "kept":  "verbatim"}`
 	if err := a.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
@@ -60,7 +62,16 @@ func TestForwardsVerbatimWithinRoomOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(t, a, websocket.TextMessage, "from c")
+}
 
+func TestStartServesUntilShutdown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	url, shutdown, err := forwarder.Start(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := dial(t, url)
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	if err := shutdown(sctx); err != nil {
@@ -70,5 +81,8 @@ func TestForwardsVerbatimWithinRoomOnly(t *testing.T) {
 	_, _, err = a.ReadMessage()
 	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Fatalf("Expected: close 1001 after shutdown / Actual: %v", err)
+	}
+	if _, _, err := websocket.DefaultDialer.Dial(url, nil); err == nil {
+		t.Fatal("Expected: no connection after shutdown / Actual: dial succeeded")
 	}
 }

@@ -34,7 +34,11 @@ func (e *PartyError) Error() string {
 	}
 	fmt.Fprintf(&b, ": %v", e.Err)
 	if len(e.Waiting) > 0 {
-		fmt.Fprintf(&b, "; still waiting for parties %s", joinNumbers(e.Waiting))
+		if len(e.Waiting) == 1 {
+			fmt.Fprintf(&b, "; still waiting for party %d", e.Waiting[0])
+		} else {
+			fmt.Fprintf(&b, "; still waiting for parties %s", joinNumbers(e.Waiting))
+		}
 	}
 	return b.String()
 }

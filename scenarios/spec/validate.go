@@ -237,6 +237,14 @@ func (s *Scenario) validateFault(p string, f *Fault, bad func(field, format stri
 		return true
 	case FaultNeverSignup:
 		partyFault()
+		// Session.signup issues numbers in arrival order (§4.5): the number never issued is the
+		// last one. Only Session.load (§4.6) lets a given number stay away.
+		switch {
+		case f.Phase == PhaseKeygen && f.Party != s.Parties:
+			bad(p+".party", "keygen numbers are issued in signup order, so the party that never signs up is the last one: want %d, got %d", s.Parties, f.Party)
+		case f.Phase == PhaseSign && s.Join == JoinSignup && f.Party != s.SignParties():
+			bad(p+".party", "with join: signup the party that never signs up is the last number, %d (use join: load to pick a keygen party), got %d", s.SignParties(), f.Party)
+		}
 		return true
 	case FaultLatency:
 		proxyFault()

@@ -48,12 +48,31 @@ func (e *PartyError) Unwrap() error { return e.Err }
 // Failures is the error of Keygen and Sign when parties failed: one entry per failed party.
 type Failures []*PartyError
 
+// Error lists each distinct failure once, causes first; parties that only stopped because another
+// failed during setup are counted, not listed.
 func (f Failures) Error() string {
-	s := make([]string, len(f))
-	for i, e := range f {
-		s[i] = e.Error()
+	var parts []string
+	seen := map[string]bool{}
+	aborted := 0
+	for _, e := range f {
+		if errors.Is(e, errAborted) {
+			aborted++
+			continue
+		}
+		msg := e.Error()
+		if e.Party == 0 {
+			// Before signup parties have no number: the same cause repeats verbatim.
+			if seen[msg] {
+				continue
+			}
+			seen[msg] = true
+		}
+		parts = append(parts, msg)
 	}
-	return strings.Join(s, "; ")
+	if aborted > 0 {
+		parts = append(parts, fmt.Sprintf("%d other parties stopped", aborted))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (f Failures) Unwrap() []error {

@@ -75,7 +75,16 @@ var (
 // register adds a section's cases; every case file calls it from init. Ids are checked here so a
 // typo cannot ship: the id must start with the section number and be unique.
 func register(number, title string, cases ...*Case) {
-	s := &Section{Number: number, Title: title}
+	var s *Section
+	for _, have := range sections {
+		if have.Number == number {
+			s = have
+		}
+	}
+	if s == nil {
+		s = &Section{Number: number, Title: title}
+		sections = append(sections, s)
+	}
 	for _, c := range cases {
 		if !strings.HasPrefix(c.ID, number+"/") {
 			panic(fmt.Sprintf("conformance: case %q is registered under section %s", c.ID, number))
@@ -98,7 +107,6 @@ func register(number, title string, cases ...*Case) {
 		byID[c.ID] = c
 		s.Cases = append(s.Cases, c)
 	}
-	sections = append(sections, s)
 	slices.SortStableFunc(sections, func(a, b *Section) int { return compareSection(a.Number, b.Number) })
 }
 

@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/google/uuid"
 
@@ -122,18 +121,24 @@ func (s *Session) Message(c *Conn, m protocol.Message) {
 // Required is the party count that fires sessionSignup (§4.5).
 func (s *Session) Required() int { return s.Kind.Required(s.G.Params) }
 
-// ReadyKeygen builds the common start of routing and finish cases: a group of n members, a
-// keygen session where the first `parties` members signed up and all got sessionSignup.
-func (t *T) ReadyKeygen(parties, threshold uint16, members int) *Session {
-	if members < int(parties) {
-		panic(fmt.Sprintf("ReadyKeygen: %d members for %d parties", members, parties))
-	}
+// ReadyKeygen builds the common start of routing and finish cases: a group of `parties`
+// members and a keygen session where all signed up and got sessionSignup.
+func (t *T) ReadyKeygen(parties, threshold uint16) *Session {
+	return t.Ready(protocol.KindKeygen, parties, threshold, int(parties))
+}
+
+// Ready builds a group of `members` connections and a session of kind whose required parties
+// (the first members) signed up and got sessionSignup. Members beyond them are not parties
+// (only possible for sign, where threshold+1 < parties).
+func (t *T) Ready(kind protocol.SessionKind, parties, threshold uint16, members int) *Session {
 	g := t.NewGroup(parties, threshold, members)
-	s := g.NewSession(protocol.KindKeygen, nil)
-	for _, c := range g.Members[1:] {
-		c.WaitEvent(protocol.EventSessionCreate, s.ID)
+	s := g.NewSession(kind, nil)
+	if kind == protocol.KindKeygen {
+		for _, c := range g.Members[1:] {
+			c.WaitEvent(protocol.EventSessionCreate, s.ID)
+		}
 	}
-	s.SignupAll(g.Members[:parties]...)
+	s.SignupAll(g.Members[:s.Required()]...)
 	return s
 }
 

@@ -27,7 +27,7 @@ func (rep *Report) WriteJUnit(w io.Writer) error {
 		index[t.Name] = len(suites.TestSuites)
 		suites.TestSuites = append(suites.TestSuites, reporters.JUnitTestSuite{
 			Name: "mpcrelay conformance: " + t.URL, Package: "mpcrelay/conformance",
-			Timestamp: rep.Started.Format("2006-01-02T15:04:05"),
+			Timestamp:  rep.Started.Format("2006-01-02T15:04:05"),
 			Properties: reporters.JUnitProperties{Properties: []reporters.JUnitProperty{{Name: "target", Value: t.URL}}},
 		})
 	}

@@ -160,10 +160,14 @@ func (t *T) Dial(name string) *Conn {
 func (t *T) TryDial(name string, opts ...client.Option) (*Conn, error) {
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.Timeout+5*time.Second)
 	defer cancel()
+	c := &Conn{Name: name, t: t, arrived: make(chan struct{}, 1)}
 	hook := client.WithFrameHook(func(f client.Frame) {
 		dir := "→"
 		if f.Dir == client.Received {
 			dir = "←"
+			c.mu.Lock()
+			c.frames = append(c.frames, f)
+			c.mu.Unlock()
 		}
 		t.tr.frame(name, dir, f.Binary, f.Data, f.At)
 	})
@@ -172,7 +176,7 @@ func (t *T) TryDial(name string, opts ...client.Option) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{Client: cl, Name: name, t: t, sub: cl.Subscribe(client.Filter{}), arrived: make(chan struct{}, 1)}
+	c.Client, c.sub = cl, cl.Subscribe(client.Filter{})
 	c.wg.Add(1)
 	go c.collect()
 	t.mu.Lock()
@@ -220,6 +224,7 @@ type Conn struct {
 	wg   sync.WaitGroup
 
 	mu      sync.Mutex
+	frames  []client.Frame // every frame received, in order (for ordering checks)
 	events  []client.Event
 	taken   []bool
 	arrived chan struct{}

@@ -211,3 +211,50 @@ func (c *Conn) ExpectUsable() {
 		c.t.Failf("error -32601 for the unknown method Conformance.ping", "%s", resp.Raw)
 	}
 }
+
+// ReceivedIndex returns the position, among the frames c received, of the first frame for which
+// pred holds, or -1.
+func (c *Conn) ReceivedIndex(pred func(in protocol.Incoming) bool) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, f := range c.frames {
+		if f.Binary {
+			continue
+		}
+		in, err := protocol.DecodeIncoming(f.Data)
+		if err == nil && pred(in) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Received returns a copy of the frames c received so far.
+func (c *Conn) Received() []client.Frame {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]client.Frame(nil), c.frames...)
+}
+
+// WaitUnmatched waits up to d for a frame that answers no pending call (the answer to a frame
+// sent with Send, an error without id).
+func (c *Conn) WaitUnmatched(d time.Duration) (client.Frame, bool) {
+	select {
+	case f, ok := <-c.Unmatched():
+		return f, ok
+	case <-time.After(d):
+		return client.Frame{}, false
+	case <-c.t.ctx.Done():
+		c.t.HarnessError("case ended: %v", c.t.ctx.Err())
+	}
+	return client.Frame{}, false
+}
+
+// SendRaw writes a text frame verbatim; a write failure fails the case (the relay closed).
+func (c *Conn) SendRaw(frame []byte) {
+	ctx, cancel := c.t.ctxTimeout()
+	defer cancel()
+	if err := c.Send(ctx, frame); err != nil {
+		c.t.Failf(fmt.Sprintf("%s accepts a frame", c.Name), "write failed: %v (connection %s)", err, c.closedErr())
+	}
+}

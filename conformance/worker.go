@@ -146,4 +146,3 @@ func runWorker(path string) error {
 	ginkgo.RunSpecs(&ginkgoT{}, "mpcrelay conformance", suite, rep)
 	return nil
 }
-

@@ -1,0 +1,68 @@
+package conformance
+
+import (
+	"encoding/json"
+
+	"github.com/google/uuid"
+	"github.com/onsi/gomega"
+
+	"mpcrelay/relay/protocol"
+)
+
+func init() {
+	register("3.3", "Session",
+		// §3.3: Session: {"uuid", "kind", "value"}; value is public data the creator attaches.
+		&Case{
+			ID:          "3.3/session-object-carries-value",
+			Requirement: "Session.create returns {uuid, kind, value} with a fresh UUID and the value as sent.",
+			Level:       Must, Labels: []string{"objects", "session"},
+			Run: func(t *T) {
+				a := t.Dial("A")
+				g := a.CreateGroup(t.Label(), 3, 1)
+				value := map[string]any{"message": "0xdeadbeef", "chain": 1, "nested": []any{true, nil, 1.5}}
+				resp := a.OK(protocol.MethodSessionCreate, protocol.SessionCreateParams{GroupID: g, Kind: protocol.KindSign, Value: mustJSON(value)}, nil)
+				var s struct {
+					UUID  string          `json:"uuid"`
+					Kind  string          `json:"kind"`
+					Value json.RawMessage `json:"value"`
+				}
+				t.Expect(json.Unmarshal(resp.Result, &s)).To(gomega.Succeed())
+				if _, err := uuid.Parse(s.UUID); err != nil {
+					t.Failf("a UUID string as session uuid", "%q", s.UUID)
+				}
+				t.Expect(s.Kind).To(gomega.Equal("sign"))
+				t.Expect(string(s.Value)).To(gomega.MatchJSON(mustJSON(value)))
+			},
+		},
+	)
+	register("3.5", "Message",
+		// §3.5: When the relay forwards a message, absent receiver is written as null (COMPAT).
+		&Case{
+			ID:          "3.5/absent-receiver-forwarded",
+			Requirement: "A broadcast sent without receiver is forwarded with receiver null (COMPAT) or absent.",
+			Level:       Info, Labels: []string{"objects", "routing"},
+			Run: func(t *T) {
+				s := t.ReadyKeygen(2, 1)
+				a, b := s.Parties[0], s.Parties[1]
+				raw := rawf(`[%q,%q,"keygen",{"round":1,"sender":%d,"uuid":%q,"body":"x"}]`, s.G.ID, s.ID, s.Number[a], s.ID)
+				a.OK(protocol.MethodSessionMessage, raw, nil)
+				ev := b.WaitEvent(protocol.EventSessionMessage, s.ID)
+				var m map[string]json.RawMessage
+				t.Expect(json.Unmarshal(ev.Payload, &m)).To(gomega.Succeed())
+				if r, ok := m["receiver"]; ok {
+					t.Info("receiver forwarded as %s", r)
+				} else {
+					t.Info("receiver left absent")
+				}
+			},
+		},
+	)
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

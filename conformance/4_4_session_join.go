@@ -1,0 +1,56 @@
+package conformance
+
+import (
+	"github.com/google/uuid"
+	"github.com/onsi/gomega"
+
+	"mpcrelay/relay/protocol"
+)
+
+func init() {
+	register("4.4", "Session.join",
+		// §4.4: Unknown session → -32603.
+		&Case{
+			ID:          "4.4/join-unknown-session",
+			Requirement: "Session.join of an unknown session is refused with error -32603.",
+			Level:       Must, Labels: []string{"session", "errors"},
+			Run: func(t *T) {
+				g := t.NewGroup(2, 1, 2)
+				g.Members[1].ExpectError(protocol.MethodSessionJoin, protocol.SessionParams{GroupID: g.ID, SessionID: uuid.New(), Kind: protocol.KindKeygen}, protocol.CodeInternal)
+			},
+		},
+		// §4.4: Result: the session object (so joiners can read value).
+		&Case{
+			ID:          "4.4/join-returns-session",
+			Requirement: "Session.join returns the session object, value included.",
+			Level:       Must, Labels: []string{"session", "objects"},
+			Run: func(t *T) {
+				g := t.NewGroup(3, 1, 2)
+				s := g.Members[0].CreateSession(g.ID, protocol.KindSign, map[string]any{"tx": "0x01"})
+				got := g.Members[1].JoinSession(g.ID, s.UUID, protocol.KindSign)
+				t.Expect(got.UUID).To(gomega.Equal(s.UUID))
+				t.Expect(got.Kind).To(gomega.Equal(protocol.KindSign))
+				t.Expect(string(got.Value)).To(gomega.MatchJSON(`{"tx":"0x01"}`))
+			},
+		},
+		// §4.4: Joining does not make the caller a party.
+		&Case{
+			ID:          "4.4/join-does-not-make-a-party",
+			Requirement: "A connection that only joined a session is not counted as a party: sessionSignup waits for a real signup.",
+			Level:       Must, Labels: []string{"session", "signup"},
+			Run: func(t *T) {
+				g := t.NewGroup(2, 1, 2)
+				a, b := g.Members[0], g.Members[1]
+				s := g.NewSession(protocol.KindKeygen, nil)
+				s.Signup(a)
+				b.JoinSession(g.ID, s.ID, s.Kind)
+				t.ExpectNoEvent(protocol.EventSessionSignup, s.ID, a, b)
+				if n := b.Signup(g.ID, s.ID, s.Kind); n != 2 {
+					t.Failf("party number 2 for the second signup", "%d", n)
+				}
+				a.WaitEvent(protocol.EventSessionSignup, s.ID)
+				b.WaitEvent(protocol.EventSessionSignup, s.ID)
+			},
+		},
+	)
+}

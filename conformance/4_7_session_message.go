@@ -1,0 +1,171 @@
+package conformance
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/onsi/gomega"
+
+	"mpcrelay/relay/protocol"
+)
+
+func init() {
+	register("4.7", "Session.message",
+		// §4.7: broadcast: event sessionMessage to every party of the session except the caller;
+		// the relay forwards round, sender, receiver, uuid and body unchanged.
+		&Case{
+			ID:          "4.7/broadcast-reaches-every-other-party",
+			Requirement: "A broadcast reaches every other party of the session with round, sender, uuid and body unchanged.",
+			Level:       Must, Labels: []string{"routing", "events"},
+			Run: func(t *T) {
+				s := t.ReadyKeygen(3, 1)
+				a := s.Parties[0]
+				m := protocol.Message{Round: 7, Sender: s.Number[a], UUID: s.ID, Body: mustJSON(map[string]any{"commit": "abc", "n": []int{1, 2}})}
+				s.Message(a, m)
+				for _, c := range s.Parties[1:] {
+					expectMessage(t, c, s.ID, m)
+				}
+			},
+		},
+		&Case{
+			ID:          "4.7/broadcast-not-echoed-to-sender",
+			Requirement: "A broadcast is not sent back to the party that sent it.",
+			Level:       Must, Labels: []string{"routing", "events"},
+			Run: func(t *T) {
+				s := t.ReadyKeygen(2, 1)
+				a, b := s.Parties[0], s.Parties[1]
+				s.Message(a, s.msg(s.Number[a], 0, "hello"))
+				b.WaitEvent(protocol.EventSessionMessage, s.ID)
+				t.ExpectNoEvent(protocol.EventSessionMessage, uuid.Nil, a)
+			},
+		},
+		// §4.7: Group members that are not parties of the session receive nothing (MUST).
+		&Case{
+			ID:          "4.7/broadcast-not-to-non-parties",
+			Requirement: "A broadcast reaches no group member that is not a party of the session, and no connection outside the group.",
+			Level:       Must, Labels: []string{"routing", "events", "security"},
+			Run: func(t *T) {
+				s := t.Ready(protocol.KindSign, 3, 1, 3)
+				a, b, d := s.Parties[0], s.Parties[1], s.G.Members[2]
+				x := t.Dial("X")
+				x.CreateGroup(t.Label(), 2, 1)
+				s.Message(a, s.msg(s.Number[a], 0, "secret round data"))
+				b.WaitEvent(protocol.EventSessionMessage, s.ID)
+				t.ExpectNoEvent(protocol.EventSessionMessage, uuid.Nil, d, x)
+			},
+		},
+		// §4.7: receiver number: sessionMessage to the connection holding that party number, and
+		// to no one else.
+		&Case{
+			ID:          "4.7/peer-to-peer-only-to-receiver",
+			Requirement: "A message with a receiver reaches the connection holding that party number and no one else.",
+			Level:       Must, Labels: []string{"routing", "events", "security"},
+			Run: func(t *T) {
+				s := t.Ready(protocol.KindSign, 4, 2, 4)
+				a, b, c, d := s.Parties[0], s.Parties[1], s.Parties[2], s.G.Members[3]
+				m := s.msg(s.Number[a], s.Number[c], map[string]string{"share": "for C only"})
+				s.Message(a, m)
+				expectMessage(t, c, s.ID, m)
+				t.ExpectNoEvent(protocol.EventSessionMessage, uuid.Nil, a, b, d)
+			},
+		},
+		// §4.7: an unknown receiver → -32603.
+		&Case{
+			ID:          "4.7/peer-to-peer-unknown-receiver",
+			Requirement: "A message to a receiver number no party holds is refused with error -32603.",
+			Level:       Must, Labels: []string{"routing", "errors"},
+			Run: func(t *T) {
+				s := t.ReadyKeygen(2, 1)
+				a := s.Parties[0]
+				a.ExpectError(protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: s.G.ID, SessionID: s.ID, Kind: s.Kind, Message: s.msg(1, 9, "x")}, protocol.CodeInternal)
+			},
+		},
+		&Case{
+			ID:          "4.7/message-unknown-session",
+			Requirement: "Session.message for an unknown session is refused with error -32603.",
+			Level:       Must, Labels: []string{"routing", "errors"},
+			Run: func(t *T) {
+				a := t.Dial("A")
+				g := a.CreateGroup(t.Label(), 2, 1)
+				sid := uuid.New()
+				a.ExpectError(protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: g, SessionID: sid, Kind: protocol.KindKeygen,
+					Message: protocol.Message{Round: 1, Sender: 1, UUID: sid, Body: mustJSON("x")}}, protocol.CodeInternal)
+			},
+		},
+		bodyCase("4.7/body-intact-structured", "A structured body (nesting, unicode, big and negative numbers, escapes) arrives as equal JSON.", nil, false),
+		bodyCase("4.7/body-intact-256kib", "A 256 KiB body (beyond 64 KiB frames) arrives intact.", bigBody(256<<10), false),
+		bodyCase("4.7/body-intact-1mib", "A body filling a 1 MiB frame arrives intact, broadcast and peer-to-peer.", bigBody(1<<20-2048), true),
+	)
+}
+
+func bigBody(n int) json.RawMessage {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "%08x", uint32(i)*2654435761)
+	}
+	b.WriteByte('"')
+	return json.RawMessage(b.String())
+}
+
+var structuredBody = json.RawMessage(`{"round":"r1","values":[1,-2,3.25,1e21,12345678901234567890],"text":"ünïcødé ✓ \"quoted\" \\ \n","empty":{},"list":[[],[null,true,false]],"hex":"0x00ff"}`)
+
+// §4.7: MUST: body arrives as equal JSON, whatever its size up to the relay's frame limit, which
+// MUST be at least 1 MiB.
+func bodyCase(id, req string, body json.RawMessage, p2p bool) *Case {
+	if body == nil {
+		body = structuredBody
+	}
+	labels := []string{"routing"}
+	if len(body) > 512<<10 {
+		labels = append(labels, "slow")
+	}
+	return &Case{
+		ID: id, Requirement: req, Level: Must, Labels: labels,
+		Run: func(t *T) {
+			s := t.ReadyKeygen(3, 1)
+			a, b, c := s.Parties[0], s.Parties[1], s.Parties[2]
+			m := protocol.Message{Round: 1, Sender: s.Number[a], UUID: s.ID, Body: body}
+			s.Message(a, m)
+			expectMessage(t, b, s.ID, m)
+			expectMessage(t, c, s.ID, m)
+			if p2p {
+				m.Receiver = protocol.Receiver(s.Number[a])
+				m.Sender = s.Number[b]
+				s.Message(b, m)
+				expectMessage(t, a, s.ID, m)
+			}
+		},
+	}
+}
+
+// expectMessage waits for a sessionMessage on c and checks it equals m field by field (body as
+// equal JSON).
+func expectMessage(t *T, c *Conn, session uuid.UUID, m protocol.Message) {
+	ev := c.WaitEvent(protocol.EventSessionMessage, session)
+	got, err := ev.AsMessage()
+	if err != nil {
+		t.Failf("a message object as sessionMessage payload", "%s (%v)", short(ev.Payload), err)
+	}
+	if got.Round != m.Round || got.Sender != m.Sender || got.UUID != m.UUID {
+		t.Failf(fmt.Sprintf("round %d, sender %d, uuid %s on %s", m.Round, m.Sender, m.UUID, c.Name), "round %d, sender %d, uuid %s", got.Round, got.Sender, got.UUID)
+	}
+	if (got.Receiver == nil) != (m.Receiver == nil) || (got.Receiver != nil && *got.Receiver != *m.Receiver) {
+		t.Failf(fmt.Sprintf("receiver %v on %s", fmtReceiver(m.Receiver), c.Name), "%v", fmtReceiver(got.Receiver))
+	}
+	if len(got.Body) != len(m.Body) || string(got.Body) != string(m.Body) {
+		ok, _ := gomega.MatchJSON(m.Body).Match(got.Body)
+		if !ok {
+			t.Failf(fmt.Sprintf("body equal to the %d bytes sent, on %s", len(m.Body), c.Name), "%d bytes: %s", len(got.Body), short(got.Body))
+		}
+	}
+}
+
+func fmtReceiver(r *uint16) string {
+	if r == nil {
+		return "null"
+	}
+	return fmt.Sprint(*r)
+}

@@ -1,0 +1,99 @@
+package conformance
+
+import (
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"mpcrelay/relay/protocol"
+)
+
+func init() {
+	register("4.8", "Session.finish",
+		// §4.8: When every party has finished, sessionClosed with the ascending array of party
+		// numbers goes to every party of the session (MUST, once per session).
+		&Case{
+			ID:          "4.8/closed-after-every-party-finished",
+			Requirement: "sessionClosed comes only when every party has finished, and then reaches every party (and no non-party) with the ascending party numbers.",
+			Level:       Must, Labels: []string{"finish", "events"},
+			Run: func(t *T) {
+				s := t.Ready(protocol.KindSign, 4, 2, 4)
+				d := s.G.Members[3]
+				// finish out of order, so that "ascending" is the relay's doing
+				for _, c := range []*Conn{s.Parties[2], s.Parties[0]} {
+					c.Finish(s.G.ID, s.ID, s.Number[c])
+				}
+				t.ExpectNoEvent(protocol.EventSessionClosed, uuid.Nil, s.G.Members...)
+				last := s.Parties[1]
+				last.Finish(s.G.ID, s.ID, s.Number[last])
+				for _, c := range s.Parties {
+					ev := c.WaitEvent(protocol.EventSessionClosed, uuid.Nil)
+					got, err := ev.AsParties()
+					if err != nil || fmt.Sprint(got) != "[1 2 3]" {
+						t.Failf("payload [1,2,3] on "+c.Name, "%s", ev.Payload)
+					}
+				}
+				t.CheckNoEvent(protocol.EventSessionClosed, uuid.Nil, d)
+			},
+		},
+		&Case{
+			ID:          "4.8/closed-sent-once",
+			Requirement: "Each party receives sessionClosed once when every party finished once.",
+			Level:       Must, Labels: []string{"finish", "events"},
+			Run: func(t *T) {
+				s := t.ReadyKeygen(2, 1)
+				for _, c := range s.Parties {
+					c.Finish(s.G.ID, s.ID, s.Number[c])
+				}
+				for _, c := range s.Parties {
+					c.WaitEvent(protocol.EventSessionClosed, uuid.Nil)
+				}
+				t.ExpectNoEvent(protocol.EventSessionClosed, uuid.Nil, s.Parties...)
+			},
+		},
+		// §4.8: number must be a party of the session (-32603 "does not exist").
+		&Case{
+			ID:          "4.8/finish-unknown-party",
+			Requirement: "Session.finish with a number that is no party of the session is refused with error -32603.",
+			Level:       Must, Labels: []string{"finish", "errors"},
+			Run: func(t *T) {
+				s := t.ReadyKeygen(2, 1)
+				s.Parties[0].ExpectError(protocol.MethodSessionFinish, protocol.SessionFinishParams{GroupID: s.G.ID, SessionID: s.ID, Number: 9}, protocol.CodeInternal)
+			},
+		},
+		// §4.8: ... held by the caller's connection (-32603 — a party cannot finish for another).
+		&Case{
+			ID:          "4.8/finish-for-another-party-refused",
+			Requirement: "Session.finish with another connection's party number is refused with error -32603 and does not count.",
+			Level:       Must, Labels: []string{"finish", "errors", "security"},
+			Run: func(t *T) {
+				s := t.ReadyKeygen(2, 1)
+				a, b := s.Parties[0], s.Parties[1]
+				a.Finish(s.G.ID, s.ID, s.Number[a])
+				a.ExpectError(protocol.MethodSessionFinish, protocol.SessionFinishParams{GroupID: s.G.ID, SessionID: s.ID, Number: s.Number[b]}, protocol.CodeInternal)
+				t.ExpectNoEvent(protocol.EventSessionClosed, uuid.Nil, a, b)
+			},
+		},
+		// §4.8: COMPAT: the original sends sessionClosed again if a party repeats its finish.
+		&Case{
+			ID:          "4.8/repeated-finish",
+			Requirement: "A repeated finish after the session closed sends no second sessionClosed (COMPAT: sent again).",
+			Level:       Compat, Labels: []string{"finish", "events"},
+			Run: func(t *T) {
+				s := t.ReadyKeygen(2, 1)
+				for _, c := range s.Parties {
+					c.Finish(s.G.ID, s.ID, s.Number[c])
+				}
+				for _, c := range s.Parties {
+					c.WaitEvent(protocol.EventSessionClosed, uuid.Nil)
+				}
+				a := s.Parties[0]
+				resp := a.Raw(protocol.MethodSessionFinish, protocol.SessionFinishParams{GroupID: s.G.ID, SessionID: s.ID, Number: s.Number[a]})
+				t.Quiet()
+				if n := len(a.Pending(protocol.EventSessionClosed, uuid.Nil)); n > 0 {
+					t.NonStrict("COMPAT: sessionClosed sent again after a repeated finish (response %s)", resp.Raw)
+				}
+			},
+		},
+	)
+}

@@ -1,0 +1,101 @@
+package conformance
+
+import (
+	"github.com/google/uuid"
+
+	"mpcrelay/relay/protocol"
+)
+
+func init() {
+	register("4.9", "Notify.proposal",
+		// §4.9: Event notifyProposal with {"sessionId","proposalId","message"} to every member of
+		// the group except the caller.
+		&Case{
+			ID:          "4.9/proposal-to-other-members",
+			Requirement: "Notify.proposal sends notifyProposal {sessionId, proposalId, message} to every other member of the group and to no one outside it.",
+			Level:       Must, Labels: []string{"notify", "events"},
+			Run: func(t *T) {
+				g := t.NewGroup(3, 1, 3)
+				x := t.Dial("X")
+				x.CreateGroup(t.Label(), 2, 1)
+				s := g.NewSession(protocol.KindSign, "tx")
+				g.Members[0].OK(protocol.MethodNotifyProposal, protocol.NotifyProposalParams{GroupID: g.ID, SessionID: s.ID, ProposalID: "prop-1", Message: "sign tx 0x01?"}, nil)
+				want := protocol.Proposal{SessionID: s.ID.String(), ProposalID: "prop-1", Message: "sign tx 0x01?"}
+				for _, m := range g.Members[1:] {
+					ev := m.WaitEvent(protocol.EventNotifyProposal, uuid.Nil)
+					got, err := ev.AsProposal()
+					if err != nil || got != want {
+						t.Failf(`{"sessionId":"`+want.SessionID+`","proposalId":"prop-1","message":"sign tx 0x01?"} on `+m.Name, "%s", ev.Payload)
+					}
+				}
+				t.ExpectNoEvent(protocol.EventNotifyProposal, uuid.Nil, x)
+			},
+		},
+		&Case{
+			ID:          "4.9/proposal-not-to-sender",
+			Requirement: "Notify.proposal sends no notifyProposal back to the caller.",
+			Level:       Must, Labels: []string{"notify", "events"},
+			Run: func(t *T) {
+				g := t.NewGroup(2, 1, 2)
+				s := g.NewSession(protocol.KindSign, nil)
+				g.Members[0].OK(protocol.MethodNotifyProposal, protocol.NotifyProposalParams{GroupID: g.ID, SessionID: s.ID, ProposalID: "p", Message: "m"}, nil)
+				g.Members[1].WaitEvent(protocol.EventNotifyProposal, uuid.Nil)
+				t.ExpectNoEvent(protocol.EventNotifyProposal, uuid.Nil, g.Members[0])
+			},
+		},
+		// §4.9: COMPAT: the original does not check that the caller is a member; a relay SHOULD
+		// refuse non-members with -32603 (a security case).
+		&Case{
+			ID:          "4.9/proposal-from-non-member-refused",
+			Requirement: "Notify.proposal from a connection outside the group is refused with error -32603 and reaches no member.",
+			Level:       Should, Labels: []string{"notify", "membership", "security"},
+			Run: func(t *T) {
+				g := t.NewGroup(2, 1, 2)
+				s := g.NewSession(protocol.KindSign, nil)
+				x := t.Dial("X")
+				resp := x.Raw(protocol.MethodNotifyProposal, protocol.NotifyProposalParams{GroupID: g.ID, SessionID: s.ID, ProposalID: "p", Message: "pushed by an outsider"})
+				if resp.Error == nil {
+					t.NonStrict("COMPAT: a non-member's proposal was accepted")
+					return
+				}
+				if resp.Error.Code != protocol.CodeInternal {
+					t.Failf("error -32603", "error %d", resp.Error.Code)
+				}
+				t.ExpectNoEvent(protocol.EventNotifyProposal, uuid.Nil, g.Members...)
+			},
+		},
+	)
+	register("4.10", "Notify.signed",
+		// §4.10: Event notifySigned with value to every member of the group that is not a party
+		// of the session.
+		&Case{
+			ID:          "4.10/signed-to-non-signers",
+			Requirement: "Notify.signed sends notifySigned with the value to every member that is not a party of the session.",
+			Level:       Must, Labels: []string{"notify", "events"},
+			Run: func(t *T) {
+				g := t.NewGroup(4, 1, 4)
+				s := g.NewSession(protocol.KindSign, "tx")
+				s.SignupAll(g.Members[0], g.Members[1])
+				value := map[string]any{"r": "0x1f", "s": "0x2e", "recid": 1}
+				g.Members[0].OK(protocol.MethodNotifySigned, protocol.NotifySignedParams{GroupID: g.ID, SessionID: s.ID, Value: mustJSON(value)}, nil)
+				for _, m := range g.Members[2:] {
+					ev := m.WaitEvent(protocol.EventNotifySigned, uuid.Nil)
+					t.Expect(string(ev.Payload)).To(matchJSON(mustJSON(value)))
+				}
+			},
+		},
+		&Case{
+			ID:          "4.10/signed-not-to-signers",
+			Requirement: "Notify.signed sends no notifySigned to the parties of the session, the caller included.",
+			Level:       Must, Labels: []string{"notify", "events"},
+			Run: func(t *T) {
+				g := t.NewGroup(3, 1, 3)
+				s := g.NewSession(protocol.KindSign, "tx")
+				s.SignupAll(g.Members[0], g.Members[1])
+				g.Members[1].OK(protocol.MethodNotifySigned, protocol.NotifySignedParams{GroupID: g.ID, SessionID: s.ID, Value: mustJSON("sig")}, nil)
+				g.Members[2].WaitEvent(protocol.EventNotifySigned, uuid.Nil)
+				t.ExpectNoEvent(protocol.EventNotifySigned, uuid.Nil, g.Members[0], g.Members[1])
+			},
+		},
+	)
+}

@@ -1,0 +1,56 @@
+package conformance
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestMain lets Run re-execute this test binary as a worker.
+func TestMain(m *testing.M) {
+	if RunWorkerIfRequested() {
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestConformance runs the suite against MPCRELAY_URL, or the embedded reference relay when it
+// is unset, and reports every case as a subtest. MPCRELAY_LABEL_FILTER selects cases (default:
+// everything; the crypto cases need the simparty package) and MPCRELAY_P sets the workers.
+func TestConformance(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	url := os.Getenv("MPCRELAY_URL")
+	if url == "" {
+		inst, err := StartEmbedded(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer inst.Shutdown(context.Background())
+		url = inst.URL()
+	}
+	cases, err := Select(os.Getenv("MPCRELAY_LABEL_FILTER"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.Atoi(os.Getenv("MPCRELAY_P"))
+	rep, err := Run(ctx, Options{Targets: []Target{{Name: url, URL: url}}, Cases: cases, Parallel: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Cases {
+		t.Run(r.ID, func(t *testing.T) {
+			switch r.Outcome {
+			case Fail, Error:
+				t.Errorf("%s: %s\n%s\n\nTranscript:\n%s", r.Outcome, r.Title, r.Detail, r.Transcript)
+			case Skipped:
+				t.Skip(r.Detail)
+			case NonStrict, InfoOnly:
+				t.Logf("%s: %s", r.Outcome, r.Detail)
+			}
+		})
+	}
+	t.Logf("%d cases in %d ms: %v", len(rep.Cases), rep.DurationMS, rep.Summary)
+}

@@ -1,7 +1,6 @@
 package conformance
 
 import (
-
 	"github.com/google/uuid"
 
 	"mpcrelay/relay/protocol"

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"mpcrelay/conformance"
+)
+
+func init() { subcommands = append(subcommands, newConformCmd) }
+
+func newConformCmd() *cobra.Command {
+	var (
+		urls        []string
+		reportDir   string
+		labelFilter string
+		focus       []string
+		strict      bool
+		timeout     time.Duration
+		quiet       time.Duration
+		dryRun      bool
+		expectFile  string
+		parallel    int
+		compat      bool
+		verbose     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "conform [--url ws://...]...",
+		Short: "Check a relay against the protocol with the conformance suite",
+		Long: "Runs the conformance suite (PROTOCOL.md) against each --url, or against the embedded\n" +
+			"reference relay when no --url is given. Exit code 0: no case failed; 1: some case\n" +
+			"failed; 2: the harness could not run (bad flags, target unreachable, a case errored).\n" +
+			"Cases run in -p worker processes (this binary, re-executed), each running its share\n" +
+			"of the Ginkgo specs.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if conformance.RunWorkerIfRequested() {
+				return nil
+			}
+			usage := func(format string, args ...any) error {
+				return &exitError{2, fmt.Errorf(format, args...)}
+			}
+			if timeout <= 0 || quiet <= 0 {
+				return usage("--timeout and --quiet-window must be positive")
+			}
+			if parallel < 1 {
+				return usage("-p must be at least 1, got %d", parallel)
+			}
+			cases, err := conformance.Select(labelFilter, splitList(focus))
+			if err != nil {
+				return usage("%v", err)
+			}
+			if len(cases) == 0 {
+				return usage("no case matches --label-filter %q --focus %q", labelFilter, strings.Join(focus, ","))
+			}
+			if dryRun {
+				for _, c := range cases {
+					fmt.Fprintf(cmd.OutOrStdout(), "%-52s %-6s %-40s %s\n", c.ID, c.Level, strings.Join(c.AllLabels(), ","), c.Requirement)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%d cases selected\n", len(cases))
+				return nil
+			}
+			var expect conformance.Expectations
+			if expectFile != "" {
+				if expect, err = conformance.LoadExpectations(expectFile); err != nil {
+					return usage("%v", err)
+				}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			defer stop()
+			var targets []conformance.Target
+			seen := map[string]bool{}
+			for _, u := range urls {
+				if !strings.HasPrefix(u, "ws://") && !strings.HasPrefix(u, "wss://") {
+					return usage("--url %q is not a ws:// or wss:// URL", u)
+				}
+				if seen[u] {
+					return usage("--url %s given twice", u)
+				}
+				seen[u] = true
+				targets = append(targets, conformance.Target{Name: u, URL: u})
+			}
+			if len(targets) == 0 {
+				inst, err := conformance.StartEmbedded(ctx, compat)
+				if err != nil {
+					return &exitError{2, err}
+				}
+				defer func() {
+					sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					_ = inst.Shutdown(sctx)
+				}()
+				name := "embedded reference relay"
+				if compat {
+					name += " (compat)"
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "no --url: checking the %s at %s\n", name, inst.URL())
+				targets = append(targets, conformance.Target{Name: inst.URL(), URL: inst.URL()})
+			}
+			opts := conformance.Options{
+				Targets: targets, Cases: cases, Parallel: parallel, Strict: strict, Expect: expect,
+				Config: conformance.Config{Timeout: timeout, QuietWindow: quiet},
+			}
+			if verbose {
+				opts.WorkerOutput = cmd.ErrOrStderr()
+			}
+			rep, err := conformance.Run(ctx, opts)
+			if err != nil {
+				return &exitError{2, err}
+			}
+			rep.WriteSummary(cmd.OutOrStdout())
+			if reportDir != "" {
+				if err := rep.WriteFiles(reportDir); err != nil {
+					return &exitError{2, fmt.Errorf("write reports: %w", err)}
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "reports: %s/{results.json,junit.xml,report.html}\n", reportDir)
+			}
+			switch code := rep.ExitCode(); code {
+			case 1:
+				return &exitError{1, errors.New("conformance: some case failed")}
+			case 2:
+				return &exitError{2, errors.New("conformance: the harness could not run some case (outcome error)")}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&urls, "url", nil, "relay to check (repeat for a case × relay matrix); default: the embedded reference relay")
+	f.StringVar(&reportDir, "report-dir", "", "write results.json, junit.xml and report.html here")
+	f.StringVar(&labelFilter, "label-filter", "", `Ginkgo label filter over case labels and levels, e.g. "!crypto", "routing && must"`)
+	f.StringSliceVar(&focus, "focus", nil, "run only these sections or case-id prefixes (e.g. 4.5, 4, 4.7/body-intact-1mib)")
+	f.BoolVar(&strict, "strict", false, "count non-strict outcomes (SHOULD not met, COMPAT behaviour) as failures")
+	f.DurationVar(&timeout, "timeout", conformance.DefaultTimeout, "wait this long for a response or an expected event")
+	f.DurationVar(&quiet, "quiet-window", conformance.DefaultQuietWindow, `wait this long before concluding "no event arrives"`)
+	f.BoolVar(&dryRun, "dry-run", false, "list the selected cases and exit")
+	f.StringVar(&expectFile, "expect", "", "YAML file of known deviations: case id → expected outcome")
+	f.IntVarP(&parallel, "parallel", "p", conformance.DefaultParallel, "worker processes running cases in parallel")
+	f.BoolVar(&compat, "compat", false, "run the embedded reference relay in compat mode (behaves like the original)")
+	f.BoolVar(&verbose, "verbose", false, "stream the workers' Ginkgo output to stderr")
+	return cmd
+}
+
+// splitList accepts "4.5,4.7" as well as repeated flags.
+func splitList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,81 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"mpcrelay/conformance/breakage"
+	"mpcrelay/faultproxy"
+)
+
+// TestSelfTest shows that every case can fail: it runs the non-crypto, non-slow cases against
+// broken relays — the reference relay behind a fault-injecting proxy, one breakage per proxy —
+// and checks that each breakage is caught (outcome fail) by at least one case. The same suite
+// against the proxy without rules must get no fail, and against the compat relay no fail either
+// (a relay behaving like the original must pass).
+func TestSelfTest(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	strictRelay, err := StartEmbedded(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer strictRelay.Shutdown(context.Background())
+	compatRelay, err := StartEmbedded(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer compatRelay.Shutdown(context.Background())
+
+	clean, err := faultproxy.Start(strictRelay.URL(), faultproxy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clean.Close()
+	targets := []Target{{Name: "clean-proxy", URL: clean.URL()}, {Name: "compat-relay", URL: compatRelay.URL()}}
+	for _, b := range breakage.All {
+		p, err := faultproxy.Start(strictRelay.URL(), faultproxy.Options{}, b.Rules()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		targets = append(targets, Target{Name: b.Name, URL: p.URL()})
+	}
+	cases, err := Select("!crypto && !slow", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(ctx, Options{Targets: targets, Cases: cases, Parallel: 8,
+		Config: Config{Timeout: 1500 * time.Millisecond, QuietWindow: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byTarget := map[string][]Result{}
+	for _, r := range rep.Cases {
+		byTarget[r.Target] = append(byTarget[r.Target], r)
+	}
+	for _, name := range []string{"clean-proxy", "compat-relay"} {
+		for _, r := range byTarget[name] {
+			if r.Outcome == Fail || r.Outcome == Error {
+				t.Errorf("%s: %s %s: %s\n%s", name, r.ID, r.Outcome, r.Detail, r.Transcript)
+			}
+		}
+	}
+	var lines []string
+	for _, b := range breakage.All {
+		var caught []string
+		for _, r := range byTarget[b.Name] {
+			if r.Outcome == Fail {
+				caught = append(caught, r.ID)
+			}
+		}
+		if len(caught) == 0 {
+			t.Errorf("breakage %s (%s) is caught by no case", b.Name, b.Description)
+		}
+		lines = append(lines, fmt.Sprintf("%-28s caught by %2d: %s", b.Name, len(caught), strings.Join(caught, " ")))
+	}
+	t.Logf("self-test: %d targets × %d cases in %.1fs\n%s", len(targets), len(cases), float64(rep.DurationMS)/1000, strings.Join(lines, "\n"))
+}

@@ -161,6 +161,7 @@ func (c *conn) writePump() {
 			if err := c.write(f); err != nil {
 				c.log.Debug("write failed", "err", err)
 				c.end(stopMode{})
+				c.abort()
 				return
 			}
 		case <-ping:
@@ -173,6 +174,14 @@ func (c *conn) writePump() {
 			c.finish()
 			return
 		}
+	}
+}
+
+// abort makes the coming close a reset: after a failed write (the peer stopped reading, or
+// is gone) the relay must not leave megabytes of unsent frames in an orphaned kernel buffer.
+func (c *conn) abort() {
+	if tc, ok := c.ws.NetConn().(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
 	}
 }
 
@@ -207,6 +216,7 @@ func (c *conn) finish() {
 	}
 	msg := websocket.FormatCloseMessage(how.code, how.text)
 	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(min(wait, c.srv.cfg.WriteWait))); err != nil {
+		c.abort()
 		return
 	}
 	if how.drain {

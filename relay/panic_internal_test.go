@@ -1,0 +1,60 @@
+package relay
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"mpcrelay/relay/protocol"
+)
+
+// A bug in one request answers -32603, is counted and logged, and leaves the relay serving.
+func TestPanicInRequestAnswersInternalError(t *testing.T) {
+	s, err := New(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	c := &conn{id: 1, srv: s, log: s.log, send: make(chan *outFrame, 8), stop: make(chan struct{}), readDone: make(chan struct{})}
+	// c.groups is nil: Group.create panics when it records the membership, under the lock.
+	create, _ := protocol.NewRequest(1, protocol.MethodGroupCreate, protocol.GroupCreateParams{Label: "x", Params: protocol.Parameters{Parties: 2, Threshold: 1}})
+	if s.dispatch(c, create) {
+		t.Fatal("Expected: the connection stays open / Actual: close requested")
+	}
+	in, err := protocol.DecodeIncoming((<-c.send).data)
+	if err != nil || in.Error == nil || in.Error.Code != protocol.CodeInternal || string(in.ID) != "1" {
+		t.Fatalf("Expected: -32603 answer to id 1 / Actual: %+v %v", in, err)
+	}
+	if got := testutil.ToFloat64(s.metrics.panics); got != 1 {
+		t.Fatalf("panics metric: Expected: 1 / Actual: %v", got)
+	}
+	// The lock was released: the next request is served.
+	c.groups = map[uuid.UUID]*group{}
+	create2, _ := protocol.NewRequest(2, protocol.MethodGroupCreate, protocol.GroupCreateParams{Label: "y", Params: protocol.Parameters{Parties: 2, Threshold: 1}})
+	s.dispatch(c, create2)
+	if in, _ := protocol.DecodeIncoming((<-c.send).data); in.Error != nil {
+		t.Fatalf("Expected: success after the panic / Actual: %+v", in.Error)
+	}
+}
+
+// The hand-built frames of the hot path equal the protocol package's encoders.
+func TestAppendEventMatchesProtocolEncoder(t *testing.T) {
+	payload := []byte(`{"round":1,"sender":2,"receiver":null,"uuid":"00000000-0000-0000-0000-000000000000","body":"x"}`)
+	want, err := protocol.EncodeEvent(protocol.EventSessionMessage, rawJSON(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := appendEvent(nil, protocol.EventSessionMessage, payload); string(got) != string(want) {
+		t.Fatalf("Expected: %s / Actual: %s", want, got)
+	}
+	wantResp, _ := protocol.Response{ID: []byte("7"), Result: protocol.NullResult}.MarshalJSON()
+	if got := appendResponse(nil, []byte("7"), protocol.NullResult); string(got) != string(wantResp) {
+		t.Fatalf("Expected: %s / Actual: %s", wantResp, got)
+	}
+}
+
+type rawJSON []byte
+
+func (r rawJSON) MarshalJSON() ([]byte, error) { return r, nil }

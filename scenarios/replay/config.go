@@ -82,7 +82,8 @@ type Result struct {
 	// Filtered counts frames a party received but was not meant to get, and dropped: the
 	// forwarder's copies of other parties' peer-to-peer messages (not an error for it).
 	Filtered int64 `json:"filtered"`
-	// Late counts frames for a session the group had already closed.
+	// Late counts deliveries that arrived after their session's bound (SessionTimeout) had
+	// failed it; they are not counted as lost.
 	Late int64 `json:"late"`
 
 	MessagesPerSec float64        `json:"messages_per_s"` // delivered / elapsed

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,7 +21,7 @@ const (
 	defaultSessionTimeout = 30 * time.Second
 	defaultDialParallel   = 64
 	maxErrorSamples       = 10
-	retiredKept           = 4 // closed sessions a group still recognises, to tell late frames from strays
+	retiredKept           = 16 // closed sessions a group still recognises, to tell late frames from strays
 )
 
 // engine owns one replay run: its groups, their connections and the shared counters.
@@ -219,15 +220,20 @@ func (e *engine) connectAll(ctx context.Context, groups []*group) (failed int) {
 	return int(nFailed.Load())
 }
 
-// fail records a failure reason (reasons are grouped by their text up to the first colon
-// followed by details, to keep the map small).
+var (
+	reAddr   = regexp.MustCompile(`\d+\.\d+\.\d+\.\d+:\d+`)
+	reNumber = regexp.MustCompile(`\d+`)
+)
+
+// fail records a failure reason. Addresses and numbers are masked so that failures of one
+// cause count under one key.
 func (e *engine) fail(reason string) {
+	key := reNumber.ReplaceAllString(reAddr.ReplaceAllString(reason, "ADDR"), "N")
+	if len(key) > 160 {
+		key = key[:160]
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	key := reason
-	if len(key) > 120 {
-		key = key[:120]
-	}
 	if _, ok := e.reasons[key]; ok || len(e.reasons) < 50 {
 		e.reasons[key]++
 	}
@@ -281,19 +287,20 @@ type group struct {
 	retired []*run
 }
 
-// lookup finds the run a frame of session id belongs to, and whether it is already closed.
-func (g *group) lookup(id uuid.UUID) (r *run, closed bool) {
+// lookup finds the run a frame of session id belongs to: the current one or a recently
+// closed one (where a second copy is a duplicate and a first one late).
+func (g *group) lookup(id uuid.UUID) *run {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.current != nil && g.current.id == id {
-		return g.current, false
+		return g.current
 	}
 	for _, r := range g.retired {
 		if r.id == id {
-			return r, true
+			return r
 		}
 	}
-	return nil, false
+	return nil
 }
 
 func (g *group) setCurrent(r *run) {
@@ -506,6 +513,13 @@ func (r *run) deliver(pc *peer, msg protocol.Message, at time.Time, forwarder bo
 	ms.mu.Unlock()
 	if !first {
 		e.duplicated.Add(1)
+		return
+	}
+	if r.failed.Load() {
+		// Arrived after its session's bound: late, and no longer lost (the failing session
+		// booked every missing delivery as lost).
+		e.late.Add(1)
+		e.lost.Add(-1)
 		return
 	}
 	select {

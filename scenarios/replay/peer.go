@@ -97,15 +97,13 @@ func (pc *peer) stop() {
 // receive routes one Session.message to the run it belongs to.
 func (pc *peer) receive(msg protocol.Message, at time.Time, forwarder bool) {
 	e := pc.g.e
-	r, closed := pc.g.lookup(msg.UUID)
-	switch {
-	case r == nil:
-		e.misdelivered.Add(1) // a session this group never ran
-	case closed && r.failed.Load():
-		e.late.Add(1)
-	default:
-		r.deliver(pc, msg, at, forwarder)
+	r := pc.g.lookup(msg.UUID)
+	if r == nil {
+		e.misdelivered.Add(1) // a session this group never ran (or closed long ago)
+		return
 	}
+
+	r.deliver(pc, msg, at, forwarder)
 }
 
 func jsonEqual(a, b []byte) bool {

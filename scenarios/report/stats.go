@@ -93,6 +93,8 @@ type Machine struct {
 	MemoryMiB int    `json:"memory_mib,omitempty"`
 	GoVersion string `json:"go_version"`
 	FDLimit   uint64 `json:"fd_limit,omitempty"`
+	// LoadAvg is /proc/loadavg when the run started: other work on a shared machine skews figures.
+	LoadAvg string `json:"load_avg,omitempty"`
 }
 
 // ThisMachine reads the figures of the machine the process runs on (Linux /proc when present).
@@ -105,6 +107,9 @@ func ThisMachine() Machine {
 		m.MemoryMiB = n / 1024
 	}
 	m.FDLimit = fdLimit()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		m.LoadAvg = strings.TrimSpace(string(b))
+	}
 	return m
 }
 

@@ -260,6 +260,6 @@ func machineTable(m report.Machine) report.Table {
 	return report.Table{Title: "Machine", Rows: [][]string{
 		{"host", m.Hostname}, {"os / arch", m.OS + " / " + m.Arch}, {"cpus", fmt.Sprint(m.CPUs)},
 		{"cpu model", m.CPUModel}, {"memory", fmt.Sprintf("%d MiB", m.MemoryMiB)}, {"go", m.GoVersion},
-		{"open files limit", fmt.Sprint(m.FDLimit)},
+		{"open files limit", fmt.Sprint(m.FDLimit)}, {"load average at start", m.LoadAvg},
 	}}
 }

@@ -58,3 +58,37 @@ func TestLocalKeygenHonoursContext(t *testing.T) {
 		t.Fatalf("Expected: context.Canceled; Actual: %v", err)
 	}
 }
+
+// A fast peer's messages reach a party before it has built its LocalParty: they wait in its
+// inbox and are applied after Start, never dropped (keygen would stall otherwise).
+func TestMessagesBeforeLocalPartyAreKept(t *testing.T) {
+	router := newMemRouter([]uint16{1, 2, 3})
+	var arrivedEarly int
+	shares, err := crew(3, func(i int) (*Share, error) {
+		self := uint16(i + 1)
+		link := router.link(self)
+		if self == 3 {
+			// Wait until both peers' round-1 broadcasts are queued for party 3.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				b := router.inboxes[3]
+				b.mu.Lock()
+				arrivedEarly = len(b.items)
+				b.mu.Unlock()
+				if arrivedEarly >= 2 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		r := &runner{kind: "keygen", roster: keygenRoster(3, self), link: link, timeout: 10 * time.Second}
+		return runKeygen(context.Background(), r, CurveEd25519, 1, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arrivedEarly < 2 {
+		t.Fatalf("Expected: 2 messages queued before party 3 started; Actual: %d", arrivedEarly)
+	}
+	checkKeygen(t, shares, CurveEd25519, 1, 3)
+}

@@ -182,9 +182,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.connsMu.Unlock()
 	s.log.Info("shutting down", "connections", len(open))
+	// Holding mu waits for the requests being handled: every frame they produce is queued
+	// before the connections stop taking frames, so the drain delivers all of them.
+	s.mu.Lock()
 	for _, c := range open {
 		c.end(stopMode{code: closeShutdown, text: "relay is shutting down", drain: true})
 	}
+	s.mu.Unlock()
 
 	done := make(chan struct{})
 	go func() {

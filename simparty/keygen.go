@@ -83,16 +83,13 @@ func (cfg *KeygenConfig) preParams() ([]ecdsakeygen.LocalPreParams, error) {
 	return preparams.Pick(pool, cfg.Parties, cfg.PoolOffset)
 }
 
-func (cfg *KeygenConfig) dropHook(self uint16, stop func()) func(int) error {
+func (cfg *KeygenConfig) dropHook(self uint16) func(int) error {
 	d := cfg.Drop
 	if d == nil || d.Party != self {
 		return nil
 	}
 	return func(round int) error {
 		if round > d.AfterRound {
-			if stop != nil {
-				stop()
-			}
 			return fmt.Errorf("%w after round %d", ErrDropped, d.AfterRound)
 		}
 		return nil
@@ -118,7 +115,7 @@ func KeygenLocal(ctx context.Context, cfg KeygenConfig) ([]*Share, error) {
 	return crew(cfg.Parties, func(i int) (*Share, error) {
 		self := uint16(i + 1)
 		r := &runner{kind: protocol.KindKeygen, roster: keygenRoster(cfg.Parties, self), link: router.link(self),
-			timeout: cfg.Timeout, report: report, beforeRound: cfg.dropHook(self, nil)}
+			timeout: cfg.Timeout, report: report, beforeRound: cfg.dropHook(self)}
 		report.report(Progress{Phase: PhaseStart, Kind: protocol.KindKeygen, Party: self})
 		share, err := runKeygen(ctx, r, cfg.Curve, cfg.Threshold, preFor(pre, i))
 		if err == nil {
@@ -232,7 +229,7 @@ func (p *relayParty) keygen(ctx context.Context, cfg *KeygenConfig, setup *group
 		return nil, p.fail(PhaseSignup, fmt.Errorf("the relay issued party number %d in a keygen of %d parties", p.number, cfg.Parties))
 	}
 	r := &runner{kind: p.kind, session: p.session, roster: keygenRoster(cfg.Parties, p.number), link: link,
-		timeout: p.timeout, report: p.report, beforeRound: cfg.dropHook(p.number, func() { p.c.Close() })}
+		timeout: p.timeout, report: p.report, beforeRound: cfg.dropHook(p.number), dropConn: func() { p.c.Close() }}
 	share, err := runKeygen(ctx, r, cfg.Curve, cfg.Threshold, preFor(pre, int(p.number)-1))
 	if err != nil {
 		return nil, err

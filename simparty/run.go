@@ -33,6 +33,9 @@ type runner struct {
 	// beforeRound, when set, is called before the party sends its first message of a round; an
 	// error stops the party (fault injection: drop a connection after a given round).
 	beforeRound func(round int) error
+	// dropConn, when set, is called after a beforeRound error has been reported: closing the
+	// connection first would let the receiver's "connection closed" win the race.
+	dropConn func()
 
 	round atomic.Int32 // the round of the last message sent: the round the party is waiting in
 }
@@ -70,6 +73,9 @@ func run[T any](ctx context.Context, r *runner, party tss.Party, out chan tss.Me
 			if err := r.send(ctx, m); err != nil {
 				failed = true
 				errc <- err
+				if errors.Is(err, ErrDropped) && r.dropConn != nil {
+					r.dropConn()
+				}
 				return
 			}
 			select {

@@ -97,9 +97,9 @@ func (cfg *SignConfig) check() error {
 }
 
 // dropHook is KeygenConfig.dropHook for signing.
-func (cfg *SignConfig) dropHook(self uint16, stop func()) func(int) error {
+func (cfg *SignConfig) dropHook(self uint16) func(int) error {
 	k := KeygenConfig{Drop: cfg.Drop}
-	return k.dropHook(self, stop)
+	return k.dropHook(self)
 }
 
 // signPlan is what each signer is told: its share and the message. Sign gives every signer the
@@ -303,7 +303,7 @@ func (p *relayParty) sign(ctx context.Context, cfg *SignConfig, setup *groupSetu
 		return nil, p.fail(PhaseStart, err)
 	}
 	r := &runner{kind: p.kind, session: p.session, roster: ros, link: link, timeout: p.timeout, report: p.report,
-		pending: pending, beforeRound: cfg.dropHook(p.number, func() { p.c.Close() })}
+		pending: pending, beforeRound: cfg.dropHook(p.number), dropConn: func() { p.c.Close() }}
 	sig, err := runSign(ctx, r, share, message)
 	if err != nil {
 		return nil, err
@@ -380,7 +380,7 @@ func SignLocal(ctx context.Context, cfg SignConfig) (*Signature, error) {
 			return nil, &PartyError{Party: self, Kind: protocol.KindSign, Stage: PhaseStart, Err: err}
 		}
 		r := &runner{kind: protocol.KindSign, roster: ros, link: link, timeout: cfg.Timeout, report: report,
-			pending: pending, beforeRound: cfg.dropHook(self, nil)}
+			pending: pending, beforeRound: cfg.dropHook(self)}
 		return runSign(ctx, r, share, plan.messages[i])
 	})
 	if err != nil {

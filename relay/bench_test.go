@@ -365,4 +365,3 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 		})
 	}
 }
-

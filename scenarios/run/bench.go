@@ -113,6 +113,15 @@ const (
 	PhaseSign   = "signing_total"
 )
 
+// opContext is ctx without its deadline but with its cancellation: client.WithCallTimeout
+// bounds only calls whose context has no deadline, and every call of a bench must be bounded
+// by the scenario's timeout, not by how long the caller is prepared to wait for the whole run.
+func opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	op, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	return op, func() { stop(); cancel() }
+}
+
 // bench is one run in progress.
 type bench struct {
 	o     BenchOptions
@@ -278,8 +287,10 @@ func (b *bench) drop(phase string) *simparty.Drop {
 	return nil
 }
 
+// clientOptions count every frame, and bound every call by the scenario's timeout: a request
+// the relay never answers (a never-signup fault drops it) then fails within the bound.
 func (b *bench) clientOptions() []client.Option {
-	return []client.Option{client.WithFrameHook(func(f client.Frame) {
+	return []client.Option{client.WithCallTimeout(b.s.Timeout.D()), client.WithFrameHook(func(f client.Frame) {
 		if f.Dir == client.Sent {
 			b.framesSent.Add(1)
 			b.bytesSent.Add(int64(len(f.Data)))
@@ -299,6 +310,8 @@ func (b *bench) keygen(ctx context.Context, g, k int) ([]*simparty.Share, error)
 		Timeout: b.s.Timeout.D(), Progress: rec.progress, Label: fmt.Sprintf("bench %s g%d k%d", b.s.Name, g, k),
 		Drop: b.drop(spec.PhaseKeygen), PoolOffset: (g + k) * b.s.Parties, ClientOptions: b.clientOptions()}
 	start := time.Now()
+	ctx, cancel := opContext(ctx)
+	defer cancel()
 	shares, err := simparty.Keygen(ctx, cfg)
 	b.finishOp(rec, Op{Kind: protocol.KindKeygen, Group: g, OK: err == nil, Err: err, Started: start, Duration: time.Since(start)}, false)
 	return shares, err
@@ -322,6 +335,8 @@ func (b *bench) sign(ctx context.Context, g, i int, signers []*simparty.Share) {
 		Progress: rec.progress, Label: fmt.Sprintf("bench %s g%d s%d", b.s.Name, g, i),
 		Drop: b.drop(spec.PhaseSign), ClientOptions: b.clientOptions()}
 	start := time.Now()
+	ctx, cancel := opContext(ctx)
+	defer cancel()
 	sig, err := simparty.Sign(ctx, cfg)
 	verified := err == nil && sig != nil && sig.Verified && simparty.Verify(sig) == nil
 	if err == nil && !verified {

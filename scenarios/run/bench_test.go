@@ -69,3 +69,88 @@ func TestSmokeBenchRecordsATraceThatReplays(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A party that disconnects in keygen round 2 makes the keygen fail within the bound, and the
+// failure names it.
+func TestDropoutMidKeygenFailsNamingTheParty(t *testing.T) {
+	s, err := spec.Load("../examples/dropout-mid-keygen.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Bench(ctxT(t, time.Minute), BenchOptions{Scenario: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Passed || len(res.Missing) != 1 || res.Missing[0] != 3 || res.Keygens.Failed != 1 {
+		t.Errorf("Expected: a clean failure naming party 3\nActual:   %s (%+v)", res.Verdict, res.Keygens)
+	}
+}
+
+// A signer whose Session.load the proxy drops never signs up: the signing fails after the
+// timeout and names it (§4.6).
+func TestNeverSignupFailsNamingTheParty(t *testing.T) {
+	s, err := spec.Parse("ns.yaml", []byte(`name: ns
+curve: eddsa
+threshold: 1
+parties: 3
+signings: 1
+join: load
+timeout: 2s
+faults:
+  - {kind: never-signup, party: 3, phase: sign}
+expect: {outcome: failure, missing: [3], within: 20s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Bench(ctxT(t, time.Minute), BenchOptions{Scenario: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Passed || res.Signings.Failed != 1 || res.Keygens.Succeeded != 1 {
+		t.Errorf("Expected: keygen ok, signing failed naming party 3\nActual:   %s", res.Verdict)
+	}
+}
+
+// The expected outcome is checked: a scenario expecting a failure that does not happen fails.
+func TestUnmetExpectationFails(t *testing.T) {
+	s, err := spec.Load("../examples/dropout-mid-keygen.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Expect.Missing = []int{2}
+	res, err := Bench(ctxT(t, time.Minute), BenchOptions{Scenario: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Passed {
+		t.Errorf("Expected: not passed (party 3 dropped, party 2 expected)\nActual:   %s", res.Verdict)
+	}
+}
+
+// A relay restart drops every connection; sessions interrupted by it are put down to it and
+// those after it succeed (only the embedded relay can be restarted).
+func TestRelayRestartMidRun(t *testing.T) {
+	s, err := spec.Parse("rr.yaml", []byte(`name: rr
+curve: eddsa
+threshold: 1
+parties: 3
+duration: 2500ms
+timeout: 3s
+faults:
+  - {kind: relay-restart, after: 1s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Bench(ctxT(t, time.Minute), BenchOptions{Scenario: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Passed || len(res.RelayRestarts) != 1 || res.Signings.Verified < 2 {
+		t.Errorf("Expected: a restart, signings before and after it\nActual:   %s restarts %v signings %+v", res.Verdict, res.RelayRestarts, res.Signings)
+	}
+	if _, err := Bench(ctxT(t, time.Minute), BenchOptions{Scenario: s, URL: "ws://127.0.0.1:1/mpc"}); err == nil {
+		t.Error("a relay-restart against an external relay was accepted")
+	}
+}

@@ -57,7 +57,8 @@ type Scenario struct {
 	// Duration, when set, repeats signings until it has elapsed instead of counting them.
 	Duration Duration `yaml:"duration" json:"duration,omitempty"`
 	Join     string   `yaml:"join" json:"join"`
-	// Timeout bounds each keygen or signing session.
+	// Timeout is how long a keygen or signing may go without progress (a round, a signup, any
+	// call to the relay) before it fails.
 	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
 	Faults  []Fault  `yaml:"faults" json:"faults,omitempty"`
 	Expect  Expect   `yaml:"expect" json:"expect"`

@@ -33,10 +33,12 @@ type Proxy struct {
 	srv    *http.Server
 	log    *slog.Logger
 
-	mu     sync.Mutex // serialises rules; guards rules, conns, nextID
-	rules  []Rule
-	conns  []*Conn
-	nextID int
+	mu    sync.Mutex // serialises rules; guards rules and the rule-visible state of every Conn
+	rules []Rule
+
+	connsMu sync.Mutex // guards conns and nextID; separate so that rules may call Conns
+	conns   []*Conn
+	nextID  int
 
 	wg sync.WaitGroup // connection pumps
 }
@@ -77,9 +79,10 @@ func (p *Proxy) AddRule(r Rule) {
 }
 
 // Conns returns the connections seen so far, open or closed, in the order they arrived.
+// Rules may call it.
 func (p *Proxy) Conns() []*Conn {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.connsMu.Lock()
+	defer p.connsMu.Unlock()
 	return append([]*Conn(nil), p.conns...)
 }
 
@@ -119,13 +122,13 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	clientWS.SetReadLimit(readLimit)
 	relayWS.SetReadLimit(readLimit)
-	p.mu.Lock()
+	p.connsMu.Lock()
 	p.nextID++
 	c := &Conn{ID: p.nextID, proxy: p, pending: map[string]RPC{}}
 	c.sides[ToRelay] = &side{ws: relayWS}
 	c.sides[ToClient] = &side{ws: clientWS}
 	p.conns = append(p.conns, c)
-	p.mu.Unlock()
+	p.connsMu.Unlock()
 	p.wg.Add(2)
 	go c.pump(ToRelay)
 	go c.pump(ToClient)

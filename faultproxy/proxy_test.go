@@ -1,0 +1,222 @@
+package faultproxy_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"mpcrelay/client"
+	"mpcrelay/faultproxy"
+	"mpcrelay/relay"
+	"mpcrelay/relay/protocol"
+)
+
+func startRelay(t *testing.T) string {
+	t.Helper()
+	cfg := relay.DefaultConfig()
+	cfg.Addr = "127.0.0.1:0"
+	inst, err := relay.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = inst.Shutdown(context.Background()) })
+	return inst.URL()
+}
+
+func startProxy(t *testing.T, target string, rules ...faultproxy.Rule) *faultproxy.Proxy {
+	t.Helper()
+	p, err := faultproxy.Start(target, faultproxy.Options{}, rules...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+func dial(t *testing.T, url string) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, url, client.WithCallTimeout(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// twoMembers makes a 2-of-3 group with a and b as members and returns it.
+func twoMembers(t *testing.T, a, b *client.Client) uuid.UUID {
+	t.Helper()
+	ctx := context.Background()
+	g, err := a.GroupCreate(ctx, "fp", protocol.Parameters{Parties: 3, Threshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.GroupJoin(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func TestPassThroughAndResponsePairing(t *testing.T) {
+	var seen []string
+	p := startProxy(t, startRelay(t), faultproxy.Rule{Name: "observe", Dir: faultproxy.ToClient,
+		Match: func(f *faultproxy.Frame) bool { return f.RPC.Kind == faultproxy.KindResponse },
+		Apply: func(f *faultproxy.Frame) { seen = append(seen, f.RPC.Method) }})
+	a := dial(t, p.URL())
+	if _, err := a.GroupCreate(context.Background(), "x", protocol.Parameters{Parties: 2, Threshold: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := a.GroupCreate(context.Background(), "x", protocol.Parameters{Parties: 1, Threshold: 1})
+	var rpc *client.RPCError
+	if !errors.As(err, &rpc) || rpc.Code != protocol.CodeInternal {
+		t.Fatalf("error -32603 through the proxy, got %v", err)
+	}
+	if len(seen) != 2 || seen[0] != protocol.MethodGroupCreate || seen[1] != protocol.MethodGroupCreate {
+		t.Fatalf("responses paired with Group.create twice, got %v", seen)
+	}
+	if n := len(p.Conns()); n != 1 {
+		t.Fatalf("one connection, got %d", n)
+	}
+}
+
+func TestDropAndDuplicateEvents(t *testing.T) {
+	target := startRelay(t)
+	for _, tc := range []struct {
+		rule faultproxy.Rule
+		want int
+	}{
+		{faultproxy.Drop("drop", faultproxy.ToClient, faultproxy.Event(protocol.EventSessionCreate)), 0},
+		{faultproxy.Duplicate("dup", faultproxy.ToClient, faultproxy.Event(protocol.EventSessionCreate)), 2},
+	} {
+		t.Run(tc.rule.Name, func(t *testing.T) {
+			p := startProxy(t, target, tc.rule)
+			a, b := dial(t, p.URL()), dial(t, p.URL())
+			g := twoMembers(t, a, b)
+			sub := b.Subscribe(client.Filter{Names: []string{protocol.EventSessionCreate}})
+			defer sub.Close()
+			if _, err := a.SessionCreate(context.Background(), g, protocol.KindKeygen, nil); err != nil {
+				t.Fatal(err)
+			}
+			got := countFor(sub, 300*time.Millisecond)
+			if got != tc.want {
+				t.Fatalf("%d sessionCreate events, got %d", tc.want, got)
+			}
+		})
+	}
+}
+
+func countFor(sub *client.Subscription, d time.Duration) int {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	n := 0
+	for {
+		if _, err := sub.Next(ctx); err != nil {
+			return n
+		}
+		n++
+	}
+}
+
+func TestInjectIntoAnotherConnection(t *testing.T) {
+	var p *faultproxy.Proxy
+	p = startProxy(t, startRelay(t), faultproxy.Rule{Name: "copy", Dir: faultproxy.ToClient, Match: faultproxy.ResponseTo(protocol.MethodNotifyProposal),
+		Apply: func(f *faultproxy.Frame) {
+			ev, _ := protocol.EncodeEvent(protocol.EventNotifySigned, "injected")
+			f.Inject(p.Conns()[0], faultproxy.ToClient, ev) // to the first connection, whoever called
+		}})
+	a, b := dial(t, p.URL()), dial(t, p.URL())
+	g := twoMembers(t, a, b)
+	sub := a.Subscribe(client.Filter{Names: []string{protocol.EventNotifySigned}})
+	defer sub.Close()
+	if err := b.NotifyProposal(context.Background(), g, uuid.New(), "p", "m"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ev, err := sub.Next(ctx)
+	if err != nil || string(ev.Payload) != `"injected"` {
+		t.Fatalf(`injected notifySigned "injected" on A, got %v %s`, err, ev.Payload)
+	}
+}
+
+func TestHoldReordersAfterNextFrame(t *testing.T) {
+	p := startProxy(t, startRelay(t), faultproxy.Reorder("hold", faultproxy.ToClient, faultproxy.ResponseTo(protocol.MethodSessionSignup), time.Second))
+	a, b := dial(t, p.URL()), dial(t, p.URL())
+	ctx := context.Background()
+	g, err := a.GroupCreate(ctx, "x", protocol.Parameters{Parties: 2, Threshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.GroupJoin(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	s, err := a.SessionCreate(ctx, g, protocol.KindSign, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := a.SessionSignup(ctx, g, s.UUID, s.Kind); err != nil { // no frame follows: released after 1s
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Fatalf("a held response released after the hold time, got it after %s", d)
+	}
+	if _, err := b.SessionJoin(ctx, g, s.UUID, s.Kind); err != nil {
+		t.Fatal(err)
+	}
+	// b's signup completes the session: its response is held until the sessionSignup event passes
+	evs := b.Subscribe(client.Filter{Names: []string{protocol.EventSessionSignup}})
+	defer evs.Close()
+	start = time.Now()
+	if _, err := b.SessionSignup(ctx, g, s.UUID, s.Kind); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 800*time.Millisecond {
+		t.Fatalf("the held response released right after the next frame, took %s", d)
+	}
+	select {
+	case <-evs.C():
+	default:
+		t.Fatal("the sessionSignup event arrived before the response it was reordered with")
+	}
+}
+
+func TestCloseAndKeepClientOpen(t *testing.T) {
+	target := startRelay(t)
+	p := startProxy(t, target, faultproxy.Rule{Name: "big", Dir: faultproxy.ToRelay,
+		Match: func(f *faultproxy.Frame) bool { return len(f.Data) > 1000 }, Apply: func(f *faultproxy.Frame) { f.Close(1009, "too big") }})
+	a := dial(t, p.URL())
+	_ = a.Send(context.Background(), make([]byte, 2000))
+	select {
+	case <-a.Done():
+		if a.CloseCode() != 1009 {
+			t.Fatalf("close code 1009, got %d", a.CloseCode())
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the proxy closes the connection")
+	}
+
+	keep := startProxy(t, target, faultproxy.Rule{Name: "keep", Dir: faultproxy.ToClient, Match: faultproxy.ErrorResponse(0),
+		Apply: func(f *faultproxy.Frame) { f.Conn.KeepClientOpen() }})
+	x, y, z := dial(t, keep.URL()), dial(t, keep.URL()), dial(t, keep.URL())
+	g, err := x.GroupCreate(context.Background(), "full", protocol.Parameters{Parties: 2, Threshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := y.GroupJoin(context.Background(), g); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := z.GroupJoin(context.Background(), g); err == nil {
+		t.Fatal("joining a full group fails")
+	}
+	select {
+	case <-z.Done():
+		t.Fatal("the client side stays open after the relay closed it")
+	case <-time.After(300 * time.Millisecond):
+	}
+}

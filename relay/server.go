@@ -60,9 +60,8 @@ func New(cfg Config) (*Server, error) {
 		expiryDone: make(chan struct{}),
 	}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:  4096,
-		WriteBufferSize: 4096,
-		// Idle connections hold no write buffer: it is taken from the pool per write.
+		// ReadBufferSize 0 reuses the 4 KiB reader of the HTTP server's connection; idle
+		// connections hold no write buffer: it comes from the pool for each write.
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     s.checkOrigin,
 	}

@@ -40,6 +40,9 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, e := range rep.HarnessErrors {
+		t.Error(e)
+	}
 	for _, r := range rep.Cases {
 		t.Run(r.ID, func(t *testing.T) {
 			switch r.Outcome {

@@ -20,6 +20,8 @@ type Report struct {
 	ByTarget   map[string]map[Outcome]int `json:"by_target,omitempty"` // several targets only
 	Strict     bool                       `json:"strict,omitempty"`
 	Cases      []Result                   `json:"cases"`
+	// HarnessErrors are worker failures (crashes, data races) beyond single cases.
+	HarnessErrors []string `json:"harness_errors,omitempty"`
 }
 
 // Result is one case against one target.
@@ -102,6 +104,9 @@ func sortResults(rs []Result, order, tindex map[string]int) {
 // by the harness (and none failed). Outcomes the expect file lists do not count.
 func (rep *Report) ExitCode() int {
 	code := 0
+	if len(rep.HarnessErrors) > 0 {
+		code = 2
+	}
 	for _, r := range rep.Cases {
 		if !r.Unexpected() {
 			continue
@@ -171,6 +176,14 @@ func (rep *Report) WriteSummary(w io.Writer) {
 			where = " [" + r.Target + "]"
 		}
 		fmt.Fprintf(w, "\n%s %s%s — %s\n%s\n", mark, r.ID, where, r.Title, indent(r.Detail, "    "))
+	}
+	for _, r := range rep.Cases {
+		if r.Outcome == NonStrict {
+			fmt.Fprintf(w, "non-strict: %s — %s\n", r.ID, firstLine(r.Detail))
+		}
+	}
+	for _, e := range rep.HarnessErrors {
+		fmt.Fprintf(w, "\nHARNESS ERROR: %s\n", e)
 	}
 	for _, r := range rep.Cases {
 		if r.Expected != "" && r.Expected != r.Outcome {

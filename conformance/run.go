@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +40,8 @@ type Options struct {
 	// WorkerOutput receives the workers' Ginkgo output (nil = kept only for crashed workers).
 	WorkerOutput io.Writer
 }
+
+var errDataRace = errors.New("data race detected")
 
 // ErrUnreachable wraps the preflight failure of a target (the harness cannot run: exit 2).
 var ErrUnreachable = errors.New("target unreachable")
@@ -88,6 +91,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	wg.Wait()
 	rep := newReport(opts, started)
+	for _, err := range errs {
+		if err != nil {
+			rep.HarnessErrors = append(rep.HarnessErrors, err.Error())
+		}
+	}
 	got := map[specRef]specResult{}
 	for i := range shards {
 		for _, r := range results[i] {
@@ -179,6 +187,10 @@ func runShard(ctx context.Context, opts Options, dir string, i int, specs []spec
 	}
 	runErr := cmd.Run()
 	res, readErr := readResults(p.ResultFile)
+	if at := strings.Index(output.String(), "WARNING: DATA RACE"); at >= 0 {
+		// a race inside the harness is a harness bug: surface it even when every case passed
+		return res, fmt.Errorf("%w in worker %d:\n%s", errDataRace, i+1, output.String()[at:min(output.Len(), at+6000)])
+	}
 	if len(res) < len(specs) {
 		tail := output.String()
 		if len(tail) > 4000 {

@@ -53,6 +53,9 @@ func TestSelfTest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, e := range rep.HarnessErrors {
+		t.Error(e)
+	}
 	byTarget := map[string][]Result{}
 	for _, r := range rep.Cases {
 		byTarget[r.Target] = append(byTarget[r.Target], r)

@@ -69,8 +69,10 @@ type BenchResults struct {
 
 	Traffic Traffic `json:"relay_traffic"`
 
-	// RelayRestarts lists when the embedded relay was restarted (seconds into the run).
-	RelayRestarts []float64 `json:"relay_restarts,omitempty"`
+	// RelayRestarts lists when the embedded relay was restarted (seconds into the run), and
+	// SucceededAfterRestart counts operations that started after the last restart and succeeded.
+	RelayRestarts         []float64 `json:"relay_restarts,omitempty"`
+	SucceededAfterRestart int64     `json:"succeeded_after_restart,omitempty"`
 	// Missing are the parties the failures named (waited for, dropped, or never signed up).
 	Missing []uint16 `json:"missing,omitempty"`
 	Passed  bool     `json:"passed"`
@@ -142,7 +144,7 @@ type bench struct {
 	kgSecs    []int64
 	missing   map[uint16]bool
 	restarts  []time.Time
-	failTimes []time.Time // when failed operations failed (restart attribution)
+	afterRestart int64 // successful operations started after the last restart
 	sessionN  atomic.Int64
 }
 
@@ -235,12 +237,19 @@ func (b *bench) group(ctx context.Context, g int) {
 	s := b.s
 	var shares []*simparty.Share
 	for k := range s.Keygens {
-		got, err := b.keygen(ctx, g, k)
-		if err == nil && shares == nil {
-			shares = got
-		}
-		if ctx.Err() != nil {
-			return
+		// A keygen the relay restart interrupted is run again (a few times at most): the
+		// group needs a key for its signings.
+		for attempt := 0; attempt < maxRestartRetries; attempt++ {
+			got, err, interrupted := b.keygen(ctx, g, k)
+			if err == nil && shares == nil {
+				shares = got
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if !interrupted {
+				break
+			}
 		}
 	}
 	if shares == nil {
@@ -301,7 +310,10 @@ func (b *bench) clientOptions() []client.Option {
 	})}
 }
 
-func (b *bench) keygen(ctx context.Context, g, k int) ([]*simparty.Share, error) {
+// maxRestartRetries bounds how often an operation interrupted by a relay restart is retried.
+const maxRestartRetries = 3
+
+func (b *bench) keygen(ctx context.Context, g, k int) (shares []*simparty.Share, err error, interrupted bool) {
 	rec := b.newRecorder(protocol.KindKeygen, g, k)
 	for p := range b.s.Parties {
 		rec.expected = append(rec.expected, uint16(p+1))
@@ -312,9 +324,9 @@ func (b *bench) keygen(ctx context.Context, g, k int) ([]*simparty.Share, error)
 	start := time.Now()
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	shares, err := simparty.Keygen(ctx, cfg)
-	b.finishOp(rec, Op{Kind: protocol.KindKeygen, Group: g, OK: err == nil, Err: err, Started: start, Duration: time.Since(start)}, false)
-	return shares, err
+	shares, err = simparty.Keygen(ctx, cfg)
+	interrupted = b.finishOp(rec, Op{Kind: protocol.KindKeygen, Group: g, OK: err == nil, Err: err, Started: start, Duration: time.Since(start)}, false)
+	return shares, err, interrupted
 }
 
 func (b *bench) sign(ctx context.Context, g, i int, signers []*simparty.Share) {
@@ -345,8 +357,9 @@ func (b *bench) sign(ctx context.Context, g, i int, signers []*simparty.Share) {
 	b.finishOp(rec, Op{Kind: protocol.KindSign, Group: g, OK: err == nil, Err: err, Started: start, Duration: time.Since(start)}, verified)
 }
 
-// finishOp books a finished operation: counts, latencies, the missing parties, the trace.
-func (b *bench) finishOp(rec *recorder, op Op, verified bool) {
+// finishOp books a finished operation: counts, latencies, the missing parties, the trace. It
+// reports whether a failure is put down to a relay restart.
+func (b *bench) finishOp(rec *recorder, op Op, verified bool) (interrupted bool) {
 	phases, messages := rec.close(op.Started)
 	b.mu.Lock()
 	c := &b.keygens
@@ -357,6 +370,9 @@ func (b *bench) finishOp(rec *recorder, op Op, verified bool) {
 	c.Attempted++
 	if op.OK {
 		c.Succeeded++
+		if n := len(b.restarts); n > 0 && op.Started.After(b.restarts[n-1]) {
+			b.afterRestart++
+		}
 		if verified {
 			c.Verified++
 		}
@@ -369,15 +385,17 @@ func (b *bench) finishOp(rec *recorder, op Op, verified bool) {
 	} else {
 		c.Failed++
 		c.Reasons[reason(op.Err)]++
-		b.failTimes = append(b.failTimes, time.Now())
 		if b.interruptedByRestart(time.Now()) {
 			c.Interrupted++
-		}
-		for _, p := range missingParties(op.Err) {
-			b.missing[p] = true
-		}
-		for _, p := range rec.neverSignedUp(rec.expected) {
-			b.missing[p] = true
+			interrupted = true
+		} else {
+			// What an interrupted session misses is the restart, not its parties.
+			for _, p := range missingParties(op.Err) {
+				b.missing[p] = true
+			}
+			for _, p := range rec.neverSignedUp(rec.expected) {
+				b.missing[p] = true
+			}
 		}
 	}
 	for name, d := range phases {
@@ -404,6 +422,7 @@ func (b *bench) finishOp(rec *recorder, op Op, verified bool) {
 	if b.o.Progress != nil {
 		b.o.Progress(op)
 	}
+	return interrupted
 }
 
 // interruptedByRestart: a failure within the session timeout after a relay restart is put down
@@ -493,6 +512,7 @@ func (b *bench) fill(res *BenchResults, elapsed time.Duration) {
 	for _, r := range b.restarts {
 		res.RelayRestarts = append(res.RelayRestarts, r.Sub(b.start).Seconds())
 	}
+	res.SucceededAfterRestart = b.afterRestart
 	for p := range b.missing {
 		res.Missing = append(res.Missing, p)
 	}
@@ -531,6 +551,12 @@ func benchVerdict(s *spec.Scenario, res *BenchResults, elapsed time.Duration) (b
 		}
 		if s.Signings > 0 && g.Attempted < int64(s.Signings*s.Groups) {
 			return false, fmt.Sprintf("only %d of %d signings ran", g.Attempted, s.Signings*s.Groups)
+		}
+		if s.Duration > 0 && g.Verified == 0 {
+			return false, fmt.Sprintf("no signing finished within the %s of the run", s.Duration)
+		}
+		if len(res.RelayRestarts) > 0 && res.SucceededAfterRestart == 0 {
+			return false, "nothing succeeded after the relay restart"
 		}
 		v := fmt.Sprintf("%d keygens and %d signings succeeded, every signature verified", k.Succeeded, g.Verified)
 		if k.Interrupted+g.Interrupted > 0 {

@@ -135,17 +135,17 @@ type bench struct {
 
 	framesSent, framesRecv, bytesSent, bytesRecv atomic.Int64
 
-	mu        sync.Mutex
-	samples   map[string][]time.Duration
-	keygens   Counts
-	signings  Counts
-	traffic   Traffic
-	sigSecs   []int64
-	kgSecs    []int64
-	missing   map[uint16]bool
-	restarts  []time.Time
+	mu           sync.Mutex
+	samples      map[string][]time.Duration
+	keygens      Counts
+	signings     Counts
+	traffic      Traffic
+	sigSecs      []int64
+	kgSecs       []int64
+	missing      map[uint16]bool
+	restarts     []time.Time
 	afterRestart int64 // successful operations started after the last restart
-	sessionN  atomic.Int64
+	sessionN     atomic.Int64
 }
 
 // Bench runs a bench scenario with real tss-lib parties (package simparty).

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestServeAnswersHealthzAndStopsOnCancel(t *testing.T) {
+	addr := freeAddr(t)
+	root := newRoot()
+	root.SetArgs([]string{"serve", "--addr", addr, "--path", "/relay", "--compat", "--log-format", "json", "--log-level", "warn",
+		"--max-frame-bytes", "2097152", "--send-queue", "32", "--ping-interval", "1s", "--pong-wait", "3s",
+		"--max-groups-per-conn", "4", "--max-sessions", "-1", "--idle-expiry", "10m", "--allowed-origins", "https://a.example,https://b.example"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Expected: /healthz 200 / Actual: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/relay", http.Header{"Origin": {"https://b.example"}})
+	if err != nil {
+		t.Fatalf("Expected: the relay on --path with an allowed origin / Actual: %v", err)
+	}
+	defer ws.Close()
+	if _, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/relay", http.Header{"Origin": {"https://c.example"}}); err == nil {
+		t.Fatal("Expected: other origins refused / Actual: accepted")
+	}
+
+	cancel() // as SIGINT/SIGTERM would
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Expected: clean shutdown / Actual: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Expected: serve returns after cancel / Actual: still running")
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Fatalf("Expected: close 1001 / Actual: %v", err)
+	}
+}
+
+func TestServeRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "--log-format", "xml"},
+		{"serve", "--log-level", "loud"},
+		{"serve", "--max-frame-bytes", "1000"},
+		{"serve", "--tls-cert", "only-cert.pem"},
+	} {
+		root := newRoot()
+		root.SetArgs(append(args, "--addr", "127.0.0.1:0"))
+		err := root.ExecuteContext(context.Background())
+		if err == nil {
+			t.Errorf("%s: Expected: an error / Actual: none", strings.Join(args, " "))
+		}
+	}
+}

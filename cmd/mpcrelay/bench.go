@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -54,11 +55,11 @@ func newBenchCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return runReplay(ctx, replayArgs{url: url, reportDir: reportDir, quiet: quiet, opts: run.ReplayOptions{
+				return runReplay(ctx, cmd.OutOrStdout(), replayArgs{url: url, reportDir: reportDir, quiet: quiet, opts: run.ReplayOptions{
 					Trace: tr, TraceName: name, Groups: s.Groups, Rate: s.Rate, Duration: s.Duration.D(),
 					Baseline: s.Baseline, Faults: s.ProxyFaults(), Scenario: s}})
 			}
-			return runBench(ctx, s, url, reportDir, record, recordBodies, quiet)
+			return runBench(ctx, cmd.OutOrStdout(), s, url, reportDir, record, recordBodies, quiet)
 		},
 	}
 	f := cmd.Flags()
@@ -71,7 +72,7 @@ func newBenchCmd() *cobra.Command {
 	return cmd
 }
 
-func runBench(ctx context.Context, s *spec.Scenario, url, reportDir, record string, recordBodies, quiet bool) error {
+func runBench(ctx context.Context, out io.Writer, s *spec.Scenario, url, reportDir, record string, recordBodies, quiet bool) error {
 	opts := run.BenchOptions{Scenario: s, URL: url, RecordBodies: recordBodies,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	var traceFile *os.File
@@ -111,8 +112,8 @@ func runBench(ctx context.Context, s *spec.Scenario, url, reportDir, record stri
 	if err := report.WriteDir(reportDir, res, res.Page()); err != nil {
 		return err
 	}
-	fmt.Printf("%s: %s\n", s.Name, res.Verdict)
-	fmt.Printf("signatures/s %.3f, keygens/s %.3f; report: %s\n", res.SignaturesPerSec, res.KeygensPerSec, filepath.Join(reportDir, "report.html"))
+	fmt.Fprintf(out, "%s: %s\n", s.Name, res.Verdict)
+	fmt.Fprintf(out, "signatures/s %.3f, keygens/s %.3f; report: %s\n", res.SignaturesPerSec, res.KeygensPerSec, filepath.Join(reportDir, "report.html"))
 	if !res.Passed {
 		return &exitError{code: 1, err: fmt.Errorf("scenario %s: expected outcome not met", s.Name)}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -51,7 +52,7 @@ func newReplayCmd() *cobra.Command {
 			a.opts.Trace, a.opts.TraceName = tr, name
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			return runReplay(ctx, a)
+			return runReplay(ctx, cmd.OutOrStdout(), a)
 		},
 	}
 	f := cmd.Flags()
@@ -76,7 +77,7 @@ type replayArgs struct {
 	opts      run.ReplayOptions
 }
 
-func runReplay(ctx context.Context, a replayArgs) error {
+func runReplay(ctx context.Context, out io.Writer, a replayArgs) error {
 	o := a.opts
 	o.URL = a.url
 	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -131,7 +132,7 @@ func runReplay(ctx context.Context, a replayArgs) error {
 	if err := report.WriteDir(a.reportDir, res, res.Page()); err != nil {
 		return err
 	}
-	printReplay(res, filepath.Join(a.reportDir, "report.html"))
+	printReplay(out, res, filepath.Join(a.reportDir, "report.html"))
 	if !res.Passed {
 		return &exitError{code: 1, err: errors.New("replay: " + res.Verdict)}
 	}
@@ -149,20 +150,20 @@ func serialised(f func(string, int)) func(string, int) {
 	}
 }
 
-func printReplay(res *run.ReplayResults, reportPath string) {
+func printReplay(out io.Writer, res *run.ReplayResults, reportPath string) {
 	show := func(name string, r *replay.Result) {
-		fmt.Printf("%-9s %d groups, %d connections, %d sessions (%d failed): %.0f messages/s, latency p50 %.2f ms p99 %.2f ms max %.2f ms, lost %d dup %d misdelivered %d corrupt %d, relay errors %d, peak memory %.1f MiB\n",
+		fmt.Fprintf(out, "%-9s %d groups, %d connections, %d sessions (%d failed): %.0f messages/s, latency p50 %.2f ms p99 %.2f ms max %.2f ms, lost %d dup %d misdelivered %d corrupt %d, relay errors %d, peak memory %.1f MiB\n",
 			name, r.Groups, r.Connections, r.SessionsCompleted, r.SessionsFailed, r.MessagesPerSec, r.Latency.P50, r.Latency.P99, r.Latency.Max,
 			r.Lost, r.Duplicated, r.Misdelivered, r.Corrupt, r.RelayErrors, float64(r.PeakMemory)/(1<<20))
 	}
 	show("relay", res.Relay)
 	if res.Baseline != nil {
 		show("forwarder", res.Baseline)
-		fmt.Printf("relay/forwarder: messages/s %.2f, p50 latency %.2f, p99 latency %.2f", res.Ratios.MessagesPerSec, res.Ratios.LatencyP50, res.Ratios.LatencyP99)
+		fmt.Fprintf(out, "relay/forwarder: messages/s %.2f, p50 latency %.2f, p99 latency %.2f", res.Ratios.MessagesPerSec, res.Ratios.LatencyP50, res.Ratios.LatencyP99)
 		if res.Ratios.PeakMemory > 0 {
-			fmt.Printf(", peak memory %.2f", res.Ratios.PeakMemory)
+			fmt.Fprintf(out, ", peak memory %.2f", res.Ratios.PeakMemory)
 		}
-		fmt.Println()
+		fmt.Fprintln(out)
 	}
-	fmt.Printf("memory scope: %s\n%s\nreport: %s\n", res.MemoryScope, res.Verdict, reportPath)
+	fmt.Fprintf(out, "memory scope: %s\n%s\nreport: %s\n", res.MemoryScope, res.Verdict, reportPath)
 }

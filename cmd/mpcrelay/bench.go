@@ -27,6 +27,8 @@ func newBenchCmd() *cobra.Command {
 	var (
 		scenarioPath, url, reportDir, record string
 		recordBodies, quiet                  bool
+		groups                               int
+		duration                             time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "bench --scenario FILE [--url URL] [--report-dir DIR] [--record FILE]",
@@ -44,6 +46,16 @@ func newBenchCmd() *cobra.Command {
 			s, err := spec.Load(scenarioPath)
 			if err != nil {
 				return err
+			}
+			// Overrides, for sweeps over concurrency without editing the file.
+			if groups > 0 {
+				s.Groups = groups
+			}
+			if duration > 0 {
+				s.Duration, s.Signings = spec.Duration(duration), 0
+			}
+			if err := s.Validate(); err != nil {
+				return fmt.Errorf("%s with overrides: %w", scenarioPath, err)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
@@ -69,6 +81,8 @@ func newBenchCmd() *cobra.Command {
 	f.StringVar(&record, "record", "", "write the signed traffic as a trace to this file (JSON lines)")
 	f.BoolVar(&recordBodies, "record-bodies", false, "with --record, write each message's body as well as its size")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar")
+	f.IntVar(&groups, "groups", 0, "override the scenario's groups (concurrency sweeps)")
+	f.DurationVar(&duration, "duration", 0, "override the scenario's duration (signing time per group, or replay time)")
 	return cmd
 }
 

@@ -256,9 +256,10 @@ func (b *bench) group(ctx context.Context, g int) {
 		return // no key to sign with; the keygen failures say why
 	}
 	signers := b.signers(shares)
+	// The duration is signing time: it starts when the group has its key.
 	deadline := time.Time{}
 	if s.Duration > 0 {
-		deadline = b.start.Add(s.Duration.D())
+		deadline = time.Now().Add(s.Duration.D())
 	}
 	for i := 0; ; i++ {
 		if deadline.IsZero() && i >= s.Signings {

@@ -54,7 +54,8 @@ type Scenario struct {
 	Groups    int    `yaml:"groups" json:"groups"`       // groups running at once
 	Keygens   int    `yaml:"keygens" json:"keygens"`     // keygens per group
 	Signings  int    `yaml:"signings" json:"signings"`   // signings per group (after its first keygen)
-	// Duration, when set, repeats signings until it has elapsed instead of counting them.
+	// Duration, when set, makes each group sign for this long after its keygens instead of
+	// counting signings.
 	Duration Duration `yaml:"duration" json:"duration,omitempty"`
 	Join     string   `yaml:"join" json:"join"`
 	// Timeout is how long a keygen or signing may go without progress (a round, a signup, any

@@ -164,7 +164,7 @@ func TestSection2_5_CloseConnection(t *testing.T) {
 }
 
 // §3.5: round, sender and uuid are required; receiver absent is forwarded as null; body is
-// forwarded as equal JSON.
+// forwarded as equal JSON (the reference relay forwards its bytes unchanged).
 func TestSection3_5_Message(t *testing.T) {
 	modes(t, func(t *testing.T, compat bool) {
 		inst := startRelay(t, compat)
@@ -179,9 +179,12 @@ func TestSection3_5_Message(t *testing.T) {
 			}
 		}
 		raw := `["` + g.String() + `","` + s.String() + `","keygen",{"round":3,"sender":1,"uuid":"` + s.String() + `","body":{"b": [1, 2.5, "x", null, true]}}]`
-		rs[0].ok(protocol.MethodSessionMessage, json.RawMessage(raw), nil)
+		rs[0].send(`{"jsonrpc":"2.0","id":77,"method":"Session.message","params":` + raw + `}`)
+		if in, data := rs[0].response(77); in.Error != nil {
+			t.Fatalf("Expected: success / Actual: %s", data)
+		}
 		ev := rs[1].event(protocol.EventSessionMessage)
-		want := `{"round":3,"sender":1,"receiver":null,"uuid":"` + s.String() + `","body":{"b":[1,2.5,"x",null,true]}}`
+		want := `{"round":3,"sender":1,"receiver":null,"uuid":"` + s.String() + `","body":{"b": [1, 2.5, "x", null, true]}}`
 		if string(ev.Payload) != want {
 			t.Fatalf("Expected: %s / Actual: %s", want, ev.Payload)
 		}

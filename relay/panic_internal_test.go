@@ -1,7 +1,9 @@
 package relay
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/google/uuid"
@@ -58,3 +60,33 @@ func TestAppendEventMatchesProtocolEncoder(t *testing.T) {
 type rawJSON []byte
 
 func (r rawJSON) MarshalJSON() ([]byte, error) { return r, nil }
+
+// The hand-built sessionMessage event decodes to the message it was built from, with the
+// body's bytes unchanged.
+func TestAppendMessageEventRoundTrips(t *testing.T) {
+	for _, m := range []protocol.Message{
+		{Round: 0, Sender: 1, UUID: uuid.New(), Body: []byte(`null`)},
+		{Round: 65535, Sender: 65535, Receiver: protocol.Receiver(65535), UUID: uuid.New(), Body: []byte(`{"a": ["<b>",1e3,"\u00e9"]}`)},
+	} {
+		frame := appendMessageEvent(&m)
+		in, err := protocol.DecodeIncoming(frame)
+		if err != nil || !in.IsEvent() {
+			t.Fatalf("Expected: an event frame / Actual: %s (%v)", frame, err)
+		}
+		ev, err := in.Event()
+		if err != nil || ev.Name != protocol.EventSessionMessage {
+			t.Fatalf("Expected: sessionMessage / Actual: %s (%v)", frame, err)
+		}
+		var got protocol.Message
+		if err := json.Unmarshal(ev.Payload, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Round != m.Round || got.Sender != m.Sender || got.UUID != m.UUID || !bytes.Equal(got.Body, m.Body) ||
+			(got.Receiver == nil) != (m.Receiver == nil) || (m.Receiver != nil && *got.Receiver != *m.Receiver) {
+			t.Fatalf("Expected: %+v / Actual: %+v", m, got)
+		}
+		if m.Receiver == nil && !bytes.Contains(frame, []byte(`"receiver":null`)) {
+			t.Fatalf("Expected: receiver written as null (§3.5) / Actual: %s", frame)
+		}
+	}
+}

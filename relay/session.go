@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -187,11 +188,8 @@ func (s *Server) sessionMessage(x *call) {
 	if !x.params(&p) {
 		return
 	}
-	payload, err := json.Marshal(p.Message) // absent receiver goes out as null (§3.5 COMPAT)
-	if err != nil {
-		x.fail(protocol.ErrInvalidParams(err.Error()))
-		return
-	}
+	// Built before taking the lock; the body goes out as it came in (§4.7).
+	frame := &outFrame{data: appendMessageEvent(&p.Message), kind: outEvent(protocol.EventSessionMessage)}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	g, sess, perr := s.lookupSession(x.c, p.GroupID, p.SessionID)
@@ -209,17 +207,37 @@ func (s *Server) sessionMessage(x *call) {
 			return
 		}
 		x.ok(nil)
-		x.emit(protocol.EventSessionMessage, payload, []*conn{to})
+		to.enqueue(frame)
 		return
 	}
-	to := make([]*conn, 0, len(sess.parties))
+	x.ok(nil)
 	for _, pt := range sess.parties {
 		if pt.conn != x.c {
-			to = append(to, pt.conn)
+			pt.conn.enqueue(frame)
 		}
 	}
-	x.ok(nil)
-	x.emit(protocol.EventSessionMessage, payload, to)
+}
+
+// appendMessageEvent writes the sessionMessage event of m without reflection: round, sender,
+// receiver (null when absent, §3.5 COMPAT), uuid, and the body bytes exactly as the sender
+// wrote them (valid JSON: the decoder checked it), never re-encoded (§4.7).
+func appendMessageEvent(m *protocol.Message) []byte {
+	b := make([]byte, 0, len(m.Body)+160)
+	b = append(b, `{"jsonrpc":"2.0","id":0,"result":["sessionMessage",{"round":`...)
+	b = strconv.AppendUint(b, uint64(m.Round), 10)
+	b = append(b, `,"sender":`...)
+	b = strconv.AppendUint(b, uint64(m.Sender), 10)
+	b = append(b, `,"receiver":`...)
+	if m.Receiver == nil {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendUint(b, uint64(*m.Receiver), 10)
+	}
+	b = append(b, `,"uuid":"`...)
+	b = append(b, m.UUID.String()...)
+	b = append(b, `","body":`...)
+	b = append(b, m.Body...)
+	return append(b, "}]}"...)
 }
 
 // sessionFinish is §4.8.

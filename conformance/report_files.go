@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"regexp"
 	"strings"
 
 	"github.com/onsi/ginkgo/v2/reporters"
@@ -84,6 +85,9 @@ func firstLine(s string) string {
 	return s
 }
 
+// anchorUnsafe matches what may not appear in an HTML id and its link unescaped.
+var anchorUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
 // matrixRow is one case across every target.
 type matrixRow struct {
 	ID, Section, Title, Level string
@@ -125,7 +129,7 @@ func (rep *Report) WriteHTML(w io.Writer) error {
 }
 
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"anchor": func(r Result) string { return strings.NewReplacer("/", "-", ".", "_").Replace(r.ID + "-" + r.Target) },
+	"anchor": func(r Result) string { return anchorUnsafe.ReplaceAllString(r.ID+"-"+r.Target, "-") },
 	"count":  func(m map[Outcome]int, o Outcome) int { return m[o] },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>mpcrelay conformance report</title>

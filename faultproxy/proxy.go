@@ -78,6 +78,14 @@ func (p *Proxy) AddRule(r Rule) {
 	p.mu.Unlock()
 }
 
+// SetRules replaces every rule (e.g. to switch a fault on or off mid-run); it applies to
+// frames read after it returns.
+func (p *Proxy) SetRules(rules ...Rule) {
+	p.mu.Lock()
+	p.rules = append([]Rule(nil), rules...)
+	p.mu.Unlock()
+}
+
 // Conns returns the connections seen so far, open or closed, in the order they arrived.
 // Rules may call it.
 func (p *Proxy) Conns() []*Conn {
@@ -229,6 +237,10 @@ func (s *side) close(code int, text string) {
 	_ = s.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 	_ = s.ws.Close()
 }
+
+// Close ends the connection from outside the rules (a fault such as "this party's link
+// drops"): the client gets a close frame with code and text, the relay a normal close.
+func (c *Conn) Close(code int, text string) { c.shutdown(code, text) }
 
 // shutdown closes both sides.
 func (c *Conn) shutdown(code int, text string) {

@@ -3,6 +3,7 @@ package faultproxy_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -218,5 +219,32 @@ func TestCloseAndKeepClientOpen(t *testing.T) {
 	case <-z.Done():
 		t.Fatal("the client side stays open after the relay closed it")
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+func TestSetRulesAndConnClose(t *testing.T) {
+	p := startProxy(t, startRelay(t))
+	a := dial(t, p.URL())
+	p.SetRules(faultproxy.Rewrite("code", faultproxy.ToClient, faultproxy.ErrorResponse(protocol.CodeInternal), func(b []byte) []byte {
+		return []byte(strings.Replace(string(b), "-32603", "-32000", 1))
+	}))
+	_, err := a.GroupCreate(context.Background(), "x", protocol.Parameters{Parties: 1, Threshold: 1})
+	var rpc *client.RPCError
+	if !errors.As(err, &rpc) || rpc.Code != -32000 {
+		t.Fatalf("the rewritten code -32000, got %v", err)
+	}
+	p.SetRules()
+	_, err = a.GroupCreate(context.Background(), "x", protocol.Parameters{Parties: 1, Threshold: 1})
+	if !errors.As(err, &rpc) || rpc.Code != protocol.CodeInternal {
+		t.Fatalf("-32603 once the rules are gone, got %v", err)
+	}
+	p.Conns()[0].Close(4000, "link down")
+	select {
+	case <-a.Done():
+		if a.CloseCode() != 4000 {
+			t.Fatalf("close code 4000, got %d", a.CloseCode())
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Conn.Close ends the client's connection")
 	}
 }

@@ -49,7 +49,7 @@ func TestSelfTest(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, err := Run(ctx, Options{Targets: targets, Cases: cases, Parallel: 8,
-		Config: Config{Timeout: 1500 * time.Millisecond, QuietWindow: 100 * time.Millisecond}})
+		Config: Config{Timeout: 2 * time.Second, QuietWindow: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"mpcrelay/conformance"
+	"mpcrelay/faultproxy"
+	"mpcrelay/relay/protocol"
+)
+
+// TestMain lets `conform` re-execute this test binary as its workers.
+func TestMain(m *testing.M) {
+	if conformance.RunWorkerIfRequested() {
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 2 // main's default
+}
+
+func TestConformExitCodes(t *testing.T) {
+	inst, err := conformance.StartEmbedded(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Shutdown(context.Background())
+	broken, err := faultproxy.Start(inst.URL(), faultproxy.Options{}, faultproxy.Rewrite("code", faultproxy.ToClient,
+		faultproxy.ErrorResponse(protocol.CodeInternal), func(b []byte) []byte { return bytes.Replace(b, []byte("-32603"), []byte("-32000"), 1) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broken.Close()
+	dir := t.TempDir()
+	badExpect := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(badExpect, []byte("4.1/no-such-case: fail\n"), 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+		out  string
+	}{
+		{"pass", []string{"conform", "--url", inst.URL(), "--focus", "4.1", "-p", "2", "--report-dir", filepath.Join(dir, "rep")}, 0, "0 fail"},
+		{"fail", []string{"conform", "--url", broken.URL(), "--focus", "4.1"}, 1, "FAIL 4.1/parties-must-exceed-one"},
+		{"unreachable", []string{"conform", "--url", "ws://127.0.0.1:1/mpc"}, 2, ""},
+		{"bad flag value", []string{"conform", "--timeout", "0s"}, 2, ""},
+		{"not a ws url", []string{"conform", "--url", "http://x"}, 2, ""},
+		{"bad label filter", []string{"conform", "--label-filter", "crypto &&"}, 2, ""},
+		{"bad expect file", []string{"conform", "--url", inst.URL(), "--expect", badExpect}, 2, ""},
+		{"dry run", []string{"conform", "--dry-run", "--focus", "4.5"}, 0, "4.5/signup-event-exactly-at-threshold"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := runCmd(t, tc.args...)
+			if got := exitCode(err); got != tc.want {
+				t.Fatalf("exit code %d, got %d (%v)\n%s", tc.want, got, err, out)
+			}
+			if !strings.Contains(out, tc.out) {
+				t.Fatalf("output lacks %q:\n%s", tc.out, out)
+			}
+		})
+	}
+	for _, f := range []string{"results.json", "junit.xml", "report.html"} {
+		if _, err := os.Stat(filepath.Join(dir, "rep", f)); err != nil {
+			t.Errorf("report file: %v", err)
+		}
+	}
+}

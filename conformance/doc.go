@@ -7,6 +7,13 @@
 // verifiers (verify.go) keep cases short and fail with Expected / Actual plus the wire transcript
 // of the case.
 //
+// Adding a case: put it in the file of its section, with the protocol sentence as a comment
+// above it, a stable id "<section>/<what-it-checks>", the requirement in one sentence, its level
+// and labels; build it from the fixtures (NewGroup, Ready, Session.Signup) and verifiers
+// (Conn.OK, Conn.ExpectError, Conn.WaitEvent, T.ExpectNoEvent); open every connection through
+// T.Dial so it is recorded and closed. Then add a breakage to package breakage if no existing
+// one shows that the new case can fail.
+//
 // Running: Run executes the selected cases against one or more targets in worker processes —
 // each worker re-executes the current binary (the mpcrelay command, or a test binary whose
 // TestMain calls RunWorkerIfRequested) and runs its share of the specs with Ginkgo's RunSpecs;

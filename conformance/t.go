@@ -244,9 +244,6 @@ func (c *Conn) collect() {
 	}
 }
 
-// EventMatch selects events by name and, when Session is not uuid.Nil, by the session they name.
-type eventMatch func(client.Event) bool
-
 // isClosed reports whether the connection has ended.
 func (c *Conn) isClosed() bool {
 	select {

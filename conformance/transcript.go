@@ -22,8 +22,6 @@ type transcriptLine struct {
 	at   time.Time
 	conn string
 	dir  string // "→" sent, "←" received, "#" note
-	bin  bool
-	size int
 	text string
 }
 
@@ -37,7 +35,7 @@ func (tr *Transcript) frame(conn, dir string, binary bool, data []byte, at time.
 		text = text[:maxShownFrame/2] + fmt.Sprintf(" …[%d bytes elided]… ", len(text)-maxShownFrame) + text[len(text)-maxShownFrame/2:]
 	}
 	tr.mu.Lock()
-	tr.lines = append(tr.lines, transcriptLine{at: at, conn: conn, dir: dir, bin: binary, size: len(data), text: text})
+	tr.lines = append(tr.lines, transcriptLine{at: at, conn: conn, dir: dir, text: text})
 	tr.mu.Unlock()
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -393,5 +394,69 @@ func TestECDSAAgainstCompatRelay(t *testing.T) {
 			t.Fatalf("%s: %v", mode, err)
 		}
 		checkSignature(t, sig, shares[0], msg, []uint16{1, 3})
+	}
+}
+
+// Cancelling the context mid-keygen ends every party promptly, and none of their goroutines (nor
+// their connections' ones on either side) is left behind.
+func TestKeygenCancelledMidway(t *testing.T) {
+	url := startRelay(t, false)
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var once sync.Once
+	start := time.Now()
+	_, err := Keygen(ctx, KeygenConfig{URL: url, Curve: CurveEd25519, Threshold: 1, Parties: 3, Timeout: time.Minute,
+		Progress: func(p Progress) {
+			if p.Phase == PhaseRound && p.Round == 2 {
+				once.Do(cancel)
+			}
+		}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Expected: context.Canceled; Actual: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Expected: prompt return; Actual: %s", d)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("Expected: no goroutine left; Actual: %d goroutines, %d before", n, before)
+	}
+}
+
+// A signer that disconnects mid-signing: the other signer fails within the timeout, naming the round.
+func TestSignSignerDisconnects(t *testing.T) {
+	url := startRelay(t, true) // compat keeps the departed party's number: the peer stalls
+	ctx := testCtx(t, time.Minute)
+	shares, err := Keygen(ctx, KeygenConfig{URL: url, Curve: CurveEd25519, Threshold: 1, Parties: 3, Timeout: roundTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 3 * time.Second
+	start := time.Now()
+	_, err = Sign(ctx, SignConfig{URL: url, Shares: shares[1:], Message: []byte("m"), Timeout: timeout, Drop: &Drop{Party: 3, AfterRound: 1}})
+	var fails Failures
+	if !errors.As(err, &fails) || len(fails) != 2 {
+		t.Fatalf("Expected: both signers fail; Actual: %v", err)
+	}
+	if d := time.Since(start); d > 3*timeout {
+		t.Errorf("Expected: failure within the timeout; Actual: after %s", d)
+	}
+	for _, f := range fails {
+		switch f.Party {
+		case 3:
+			if !errors.Is(f, ErrDropped) {
+				t.Errorf("Expected: party 3 dropped; Actual: %v", f)
+			}
+		case 2:
+			if !errors.Is(f, ErrNoProgress) || f.Round != 2 || fmt.Sprint(f.Waiting) != "[3]" {
+				t.Errorf("Expected: party 2 stalls in round 2 waiting for 3; Actual: %v", f)
+			}
+		default:
+			t.Errorf("unexpected failure %v", f)
+		}
 	}
 }

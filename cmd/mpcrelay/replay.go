@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -17,14 +19,15 @@ import (
 	"mpcrelay/scenarios/replay"
 	"mpcrelay/scenarios/report"
 	"mpcrelay/scenarios/run"
+	"mpcrelay/scenarios/trace"
 )
 
 func init() { subcommands = append(subcommands, newReplayCmd) }
 
 func newReplayCmd() *cobra.Command {
 	var (
-		a         replayArgs
-		tracePath string
+		a                         replayArgs
+		tracePath, selectSessions string
 	)
 	cmd := &cobra.Command{
 		Use:   "replay [--trace FILE] [--url URL] --groups N [--rate R] [--duration D] [--baseline]",
@@ -49,6 +52,19 @@ func newReplayCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if selectSessions != "" {
+				var kept []*trace.Session
+				for _, s := range tr.Sessions {
+					if strings.Contains(s.ID, selectSessions) {
+						kept = append(kept, s)
+					}
+				}
+				if len(kept) == 0 {
+					return fmt.Errorf("--select %q matches no session of the trace", selectSessions)
+				}
+				tr = &trace.Trace{Sessions: kept}
+				name += " (sessions matching " + strconv.Quote(selectSessions) + ")"
+			}
 			a.opts.Trace, a.opts.TraceName = tr, name
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
@@ -57,6 +73,7 @@ func newReplayCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&tracePath, "trace", "", "trace file (JSON lines, from bench --record); empty: the checked-in trace")
+	f.StringVar(&selectSessions, "select", "", "replay only the trace sessions whose id contains this (e.g. eddsa, ecdsa-sign)")
 	f.StringVar(&a.url, "url", "", "relay URL (ws://host:port/mpc); empty starts the embedded reference relay")
 	f.IntVar(&a.opts.Groups, "groups", 10, "groups replaying at once (each has one connection per party)")
 	f.Float64Var(&a.opts.Rate, "rate", 0, "session starts per second over all groups (0: no cap)")

@@ -38,7 +38,8 @@ type Config struct {
 	// Duration, when set, makes every group repeat its session until it has elapsed; otherwise
 	// each group replays its session once.
 	Duration time.Duration
-	// SessionTimeout bounds one replayed session (default 30 s).
+	// SessionTimeout bounds each phase of one replayed session: set-up and messages, then
+	// finish (default 30 s).
 	SessionTimeout time.Duration
 	// Bodies sends the recorded bodies when the trace has them (padding of the recorded size
 	// otherwise).

@@ -409,7 +409,11 @@ func (g *group) replayOnce(ctx context.Context) error {
 		g.e.lost.Add(r.remaining.Load())
 		return err
 	}
-	return g.closeSession(sctx, r)
+	// Finishing gets its own bound: a session whose messages took most of theirs still gets
+	// a fair wait for Session.finish and sessionClosed.
+	fctx, fcancel := context.WithTimeout(ctx, g.e.cfg.SessionTimeout)
+	defer fcancel()
+	return g.closeSession(fctx, r)
 }
 
 // run is one replayed session.

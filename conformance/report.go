@@ -177,6 +177,9 @@ func (rep *Report) WriteSummary(w io.Writer) {
 			where = " [" + r.Target + "]"
 		}
 		fmt.Fprintf(w, "\n%s %s%s — %s\n%s\n", mark, r.ID, where, r.Title, indent(r.Detail, "    "))
+		if r.Transcript != "" {
+			fmt.Fprintf(w, "    Transcript (→ sent, ← received):\n%s\n", indent(tail(r.Transcript, maxConsoleTranscript), "    "))
+		}
 	}
 	for _, r := range rep.Cases {
 		if r.Outcome == NonStrict {
@@ -199,6 +202,19 @@ func (rep *Report) targetList() string {
 		urls = append(urls, t.URL)
 	}
 	return strings.Join(urls, ", ")
+}
+
+// maxConsoleTranscript bounds the transcript lines the console shows per case; the report
+// files keep all of them.
+const maxConsoleTranscript = 40
+
+// tail keeps the last n lines of s, noting how many were left out.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) <= n {
+		return strings.Join(lines, "\n")
+	}
+	return fmt.Sprintf("… %d earlier lines in the report files …\n", len(lines)-n) + strings.Join(lines[len(lines)-n:], "\n")
 }
 
 func indent(s, prefix string) string {

@@ -1,7 +1,9 @@
 package conformance
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +24,7 @@ type transcriptLine struct {
 	at   time.Time
 	conn string
 	dir  string // "→" sent, "←" received, "#" note
+	id   string // JSON-RPC id of requests and responses
 	text string
 }
 
@@ -34,9 +37,35 @@ func (tr *Transcript) frame(conn, dir string, binary bool, data []byte, at time.
 	} else if len(text) > maxShownFrame {
 		text = text[:maxShownFrame/2] + fmt.Sprintf(" …[%d bytes elided]… ", len(text)-maxShownFrame) + text[len(text)-maxShownFrame/2:]
 	}
+	line := transcriptLine{at: at, conn: conn, dir: dir, text: text}
+	if !binary {
+		line.id = frameID(data)
+	}
 	tr.mu.Lock()
-	tr.lines = append(tr.lines, transcriptLine{at: at, conn: conn, dir: dir, text: text})
-	tr.mu.Unlock()
+	defer tr.mu.Unlock()
+	// The client reports a sent frame once its write returned, which can be after the response
+	// was read: put a request before the response that carries its id.
+	if dir == "→" && line.id != "" {
+		for i := len(tr.lines) - 1; i >= 0 && i >= len(tr.lines)-64; i-- {
+			if l := tr.lines[i]; l.conn == conn && l.dir == "←" && l.id == line.id {
+				line.at = l.at
+				tr.lines = slices.Insert(tr.lines, i, line)
+				return
+			}
+		}
+	}
+	tr.lines = append(tr.lines, line)
+}
+
+// frameID returns the JSON-RPC id of a frame ("" when absent, 0 or unreadable).
+func frameID(data []byte) string {
+	var f struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(data, &f) != nil || len(f.ID) == 0 || string(f.ID) == "0" || string(f.ID) == "null" {
+		return ""
+	}
+	return string(f.ID)
 }
 
 func (tr *Transcript) note(format string, args ...any) {

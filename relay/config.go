@@ -45,7 +45,7 @@ type Config struct {
 	Compat bool
 
 	MaxFrameBytes int64 // largest frame read; at least MinFrameBytes
-	SendQueue     int   // outbound frames queued per connection before it is dropped as slow
+	SendQueue     int   // outbound frames queued per connection before it is dropped as slow (also bounded to 4×MaxFrameBytes bytes)
 
 	PingInterval time.Duration // keepalive pings
 	PongWait     time.Duration // read deadline, extended by every frame and pong

@@ -40,6 +40,7 @@ type conn struct {
 	log *slog.Logger
 
 	send     chan *outFrame
+	queued   atomic.Int64 // bytes in send
 	stop     chan struct{} // closed once when the connection is to end
 	stopOnce sync.Once
 	stopped  atomic.Bool
@@ -69,19 +70,36 @@ func newConn(s *Server, ws *websocket.Conn, id uint64) *conn {
 	}
 }
 
-// enqueue queues a frame without ever blocking: a full queue means the client stopped
-// reading, and it is dropped rather than allowed to stall the sender or grow memory (§6.2).
+// queueBytesPerFrameLimit sets the byte bound of a send queue: this many frames of the maximum
+// size. Frames are shared between receivers, but each queue counts them in full.
+const queueBytesPerFrameLimit = 4
+
+// enqueue queues a frame without ever blocking: a full queue (SendQueue frames, or
+// 4×MaxFrameBytes bytes) means the client stopped reading, and it is dropped rather than
+// allowed to stall the sender or grow memory (§6.2).
 func (c *conn) enqueue(f *outFrame) {
 	if c.stopped.Load() {
+		return
+	}
+	n := int64(len(f.data))
+	if c.queued.Add(n) > queueBytesPerFrameLimit*c.srv.cfg.MaxFrameBytes {
+		c.queued.Add(-n)
+		c.dropSlow("bytes")
 		return
 	}
 	select {
 	case c.send <- f:
 	default:
-		if c.end(stopMode{code: closeSlowClient, text: "send queue full"}) {
-			c.srv.metrics.slowDisconnects.Inc()
-			c.log.Warn("dropping slow client: send queue full", "queue", cap(c.send))
-		}
+		c.queued.Add(-n)
+		c.dropSlow("frames")
+	}
+}
+
+func (c *conn) dropSlow(limit string) {
+	if c.end(stopMode{code: closeSlowClient, text: "send queue full"}) {
+		c.srv.metrics.slowDisconnects.Inc()
+		c.log.Warn("dropping slow client: send queue full", "limit", limit,
+			"frames", len(c.send), "bytes", c.queued.Load())
 	}
 }
 
@@ -159,8 +177,16 @@ func (c *conn) writePump() {
 		select {
 		case f := <-c.send:
 			if err := c.write(f); err != nil {
-				c.log.Debug("write failed", "err", err)
-				c.end(stopMode{})
+				if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+					// Not reading for WriteWait is the other face of a full queue (§6.2).
+					if c.end(stopMode{}) {
+						c.srv.metrics.slowDisconnects.Inc()
+						c.log.Warn("dropping slow client: write timed out", "write_wait", c.srv.cfg.WriteWait)
+					}
+				} else {
+					c.log.Debug("write failed", "err", err)
+					c.end(stopMode{})
+				}
 				c.abort()
 				return
 			}
@@ -186,6 +212,7 @@ func (c *conn) abort() {
 }
 
 func (c *conn) write(f *outFrame) error {
+	c.queued.Add(-int64(len(f.data)))
 	_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteWait))
 	if err := c.ws.WriteMessage(websocket.TextMessage, f.data); err != nil {
 		return err

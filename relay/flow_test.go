@@ -282,3 +282,4 @@ func TestSection6_2_StalledReaderIsDroppedOthersContinue(t *testing.T) {
 	}
 	_ = uuid.Nil
 }
+

@@ -90,3 +90,41 @@ func TestAppendMessageEventRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// §6.2: a send queue is bounded in frames (SendQueue) and in bytes (4×MaxFrameBytes); past
+// either bound the connection is dropped as slow, without blocking the producer.
+func TestSendQueueBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		queue     int
+		frame     int
+		fit, drop int // frames that fit, then the one that drops
+	}{
+		{"frames", 3, 10, 3, 4},
+		{"bytes", 1000, MinFrameBytes, queueBytesPerFrameLimit, queueBytesPerFrameLimit + 1},
+	} {
+		cfg := DefaultConfig()
+		cfg.SendQueue = tc.queue
+		cfg.MaxFrameBytes = MinFrameBytes
+		s, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &conn{id: 1, srv: s, log: s.log, send: make(chan *outFrame, tc.queue), stop: make(chan struct{}), readDone: make(chan struct{})}
+		f := &outFrame{data: make([]byte, tc.frame)}
+		for range tc.fit {
+			c.enqueue(f)
+		}
+		if c.stopped.Load() {
+			t.Fatalf("%s: Expected: %d frames fit / Actual: dropped", tc.name, tc.fit)
+		}
+		c.enqueue(f)
+		if !c.stopped.Load() || c.stopHow.code != closeSlowClient {
+			t.Fatalf("%s: Expected: dropped at frame %d with 1008 / Actual: %+v", tc.name, tc.drop, c.stopHow)
+		}
+		if got := testutil.ToFloat64(s.metrics.slowDisconnects); got != 1 {
+			t.Fatalf("%s: slow disconnects: Expected: 1 / Actual: %v", tc.name, got)
+		}
+		_ = s.Shutdown(context.Background())
+	}
+}

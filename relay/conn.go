@@ -40,7 +40,7 @@ type conn struct {
 	log *slog.Logger
 
 	send     chan *outFrame
-	queued   atomic.Int64 // bytes in send
+	queued   atomic.Int64  // bytes in send
 	stop     chan struct{} // closed once when the connection is to end
 	stopOnce sync.Once
 	stopped  atomic.Bool

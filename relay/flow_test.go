@@ -282,4 +282,3 @@ func TestSection6_2_StalledReaderIsDroppedOthersContinue(t *testing.T) {
 	}
 	_ = uuid.Nil
 }
-

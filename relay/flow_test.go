@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
 	"mpcrelay/client"
@@ -280,5 +279,4 @@ func TestSection6_2_StalledReaderIsDroppedOthersContinue(t *testing.T) {
 			t.Fatalf("Expected: the others still connected / Actual: %v", err)
 		}
 	}
-	_ = uuid.Nil
 }

@@ -2,14 +2,12 @@ package relay_test
 
 import (
 	"bufio"
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
 	"mpcrelay/relay"
@@ -177,6 +175,3 @@ func TestIdleExpiry(t *testing.T) {
 		t.Fatalf("expired groups: Expected: 1 / Actual: %v", got)
 	}
 }
-
-var _ = uuid.Nil
-var _ = context.Background

@@ -140,9 +140,8 @@ func TestGracefulShutdown(t *testing.T) {
 	if d := time.Since(start); d > cfg.DrainTimeout+time.Second {
 		t.Fatalf("Expected: drain bounded by %s / Actual: %s", cfg.DrainTimeout, d)
 	}
-	for i := range 50 {
+	for range 50 {
 		rs[1].event(protocol.EventSessionMessage)
-		_ = i
 	}
 	if ce := rs[1].closed(); ce == nil || ce.Code != websocket.CloseGoingAway {
 		t.Fatalf("Expected: close 1001 / Actual: %v", ce)

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"errors"
 	"log/slog"
 	"net"
@@ -40,6 +41,7 @@ type conn struct {
 	log *slog.Logger
 
 	send     chan *outFrame
+	wrote    chan struct{} // signalled by writePump after each write (capacity 1)
 	queued   atomic.Int64  // bytes in send
 	stop     chan struct{} // closed once when the connection is to end
 	stopOnce sync.Once
@@ -64,6 +66,7 @@ func newConn(s *Server, ws *websocket.Conn, id uint64) *conn {
 		ws:       ws,
 		log:      s.log.With("conn", id, "remote", ws.RemoteAddr().String()),
 		send:     make(chan *outFrame, s.cfg.SendQueue),
+		wrote:    make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		readDone: make(chan struct{}),
 		groups:   make(map[uuid.UUID]*group),
@@ -128,24 +131,73 @@ func (c *conn) readPump() {
 	extend()
 	c.ws.SetPongHandler(func(string) error { extend(); return nil })
 	for {
-		typ, data, err := c.ws.ReadMessage()
+		typ, data, err := c.readFrame()
 		if err != nil {
 			c.logReadEnd(err)
 			return
 		}
 		extend()
 		if c.stopped.Load() {
+			releaseReadBuffer(data)
 			continue // closing: read only to see the peer's close frame
 		}
 		if typ != websocket.TextMessage {
-			c.srv.metrics.frameIn(labelBinary, len(data)) // §1.2: ignored
+			c.srv.metrics.frameIn(labelBinary, data.Len()) // §1.2: ignored
+			releaseReadBuffer(data)
 			continue
 		}
-		if c.srv.dispatch(c, data) {
+		c.waitForRoom()
+		closeConn := c.srv.dispatch(c, data.Bytes())
+		releaseReadBuffer(data)
+		if closeConn {
 			// §2.5: the close-connection error is queued; flush it, then close.
 			c.srv.unregister(c)
 			c.end(stopMode{code: closeGroupFull, text: "group full", drain: true})
 		}
+	}
+}
+
+// waitForRoom pauses a client's requests while its own queue is half full: a client that
+// pipelines requests faster than its responses can be written is slowed down (TCP backpressure
+// on its requests) instead of being dropped for filling its own queue. Only frames from other
+// connections can then fill it, which is the slow-reader case of §6.2. The wait is outside any
+// lock, and ends when the writer writes or the connection ends (a writer blocked for WriteWait
+// ends it).
+func (c *conn) waitForRoom() {
+	limit := queueBytesPerFrameLimit * c.srv.cfg.MaxFrameBytes / 2
+	for len(c.send) >= cap(c.send)/2 && len(c.send) > 0 || c.queued.Load() > limit {
+		select {
+		case <-c.wrote:
+		case <-c.stop:
+			return
+		}
+	}
+}
+
+// readBuffers recycles frame buffers between reads: decoding copies what it keeps, so a
+// frame's bytes are free once dispatched. Large buffers are not kept.
+var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledReadBuffer = 64 << 10
+
+// readFrame reads the next message into a pooled buffer; release it with releaseReadBuffer.
+func (c *conn) readFrame() (int, *bytes.Buffer, error) {
+	typ, r, err := c.ws.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	buf := readBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		releaseReadBuffer(buf)
+		return 0, nil, err
+	}
+	return typ, buf, nil
+}
+
+func releaseReadBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledReadBuffer {
+		readBuffers.Put(buf)
 	}
 }
 
@@ -214,7 +266,12 @@ func (c *conn) abort() {
 func (c *conn) write(f *outFrame) error {
 	c.queued.Add(-int64(len(f.data)))
 	_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteWait))
-	if err := c.ws.WriteMessage(websocket.TextMessage, f.data); err != nil {
+	err := c.ws.WriteMessage(websocket.TextMessage, f.data)
+	select {
+	case c.wrote <- struct{}{}:
+	default:
+	}
+	if err != nil {
 		return err
 	}
 	c.srv.metrics.frameOut(f.kind, len(f.data))

@@ -77,12 +77,14 @@ func (s *Server) dispatch(c *conn, frame []byte) bool {
 }
 
 // params decodes the request's params into p, answering -32602 with the decoder's text (§2.3).
-func (x *call) params(p any) bool {
+// The params are a JSON value already checked by DecodeRequest, so p's own decoder runs
+// directly, without json.Unmarshal validating them once more.
+func (x *call) params(p json.Unmarshaler) bool {
 	if x.req.Params == nil {
 		x.fail(protocol.ErrInvalidParams("missing params"))
 		return false
 	}
-	if err := json.Unmarshal(x.req.Params, p); err != nil {
+	if err := p.UnmarshalJSON(x.req.Params); err != nil {
 		x.fail(protocol.ErrInvalidParams(err.Error()))
 		return false
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"mpcrelay/relay"
 	"mpcrelay/relay/protocol"
 )
 
@@ -110,4 +111,26 @@ func TestSection1_4_InvalidFrames(t *testing.T) {
 		}
 		createGroup(t, r, 2, 1)
 	})
+}
+
+// §1.3 with §6.2: a client that pipelines many more requests than its send queue holds is
+// slowed down, not dropped, and gets every response in order.
+func TestSection1_3_PipelinedRequestsAreNotDropped(t *testing.T) {
+	inst := startRelay(t, false, func(c *relay.Config) { c.SendQueue = 8 })
+	r := dialRaw(t, inst.URL())
+	g := createGroup(t, r, 2, 1)
+	s := createSession(t, r, g, protocol.KindSign, nil)
+	first := r.nextID + 1
+	const n = 500
+	for range n {
+		r.request(protocol.MethodSessionJoin, protocol.SessionParams{GroupID: g, SessionID: s.UUID, Kind: protocol.KindSign})
+	}
+	for id := first; id < first+n; id++ {
+		if in, data := r.response(id); in.Error != nil {
+			t.Fatalf("Expected: success for %d / Actual: %s", id, data)
+		}
+	}
+	if got := metric(t, inst, "mpcrelay_slow_client_disconnects_total"); got != 0 {
+		t.Fatalf("slow disconnects: Expected: 0 / Actual: %v", got)
+	}
 }

@@ -100,14 +100,29 @@ func (p Plot) histogramSVG(b *strings.Builder, x0, y0, w, h float64) {
 	if len(bounds) == 0 || maxShare == 0 {
 		return
 	}
+	// Leave out the empty buckets below the smallest sample of any histogram.
+	first := len(bounds) - 1
+	for _, hg := range p.Histograms {
+		for i, c := range hg.Counts {
+			if c > 0 {
+				first = min(first, i)
+				break
+			}
+		}
+	}
+	bounds = bounds[first:]
 	slot := w / float64(len(bounds))
 	bar := slot / float64(len(p.Histograms))
 	for k, hg := range p.Histograms {
 		total := float64(sum(hg.Counts))
 		for i, c := range hg.Counts {
+			if i < first {
+				continue
+			}
+			i -= first
 			bh := float64(c) / total / maxShare * h
 			fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>≤ %.3g ms: %d</title></rect>`,
-				x0+float64(i)*slot+float64(k)*bar, y0-bh, math.Max(bar-0.5, 0.5), bh, palette[k%len(palette)], hg.UpperMS[i], c)
+				x0+float64(i)*slot+float64(k)*bar, y0-bh, math.Max(bar-0.5, 0.5), bh, palette[k%len(palette)], hg.UpperMS[i+first], c)
 		}
 	}
 	step := max(1, len(bounds)/8)

@@ -149,7 +149,7 @@ type bench struct {
 	afterRestart int64 // successful operations started after the last restart
 
 	firstSignStart, lastSignEnd time.Time // the signing phase, for signatures/s
-	sessionN     atomic.Int64
+	sessionN                    atomic.Int64
 }
 
 // Bench runs a bench scenario with real tss-lib parties (package simparty).

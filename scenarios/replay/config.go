@@ -55,14 +55,14 @@ type Config struct {
 
 // Result is what a replay run measured.
 type Result struct {
-	Target      string        `json:"target"`
-	URL         string        `json:"url"`
-	Groups      int           `json:"groups"`
-	Connections int           `json:"connections"`
-	DialFailed  int           `json:"dial_failed"`
-	Elapsed     time.Duration `json:"-"`
-	ElapsedSec  float64       `json:"elapsed_s"`
-	Rule        []string      `json:"dependency_rules"`
+	Target             string        `json:"target"`
+	URL                string        `json:"url"`
+	Groups             int           `json:"groups"`
+	Connections        int           `json:"connections"`
+	GroupsNotConnected int           `json:"groups_not_connected"` // groups whose connections or Group.create/join failed
+	Elapsed            time.Duration `json:"-"`
+	ElapsedSec         float64       `json:"elapsed_s"`
+	Rule               []string      `json:"dependency_rules"`
 
 	SessionsStarted   int64            `json:"sessions_started"`
 	SessionsCompleted int64            `json:"sessions_completed"`
@@ -106,5 +106,5 @@ type Result struct {
 // session failed.
 func (r *Result) Clean() bool {
 	return r.Lost == 0 && r.Duplicated == 0 && r.Misdelivered == 0 && r.Corrupt == 0 &&
-		r.SessionsFailed == 0 && r.DialFailed == 0 && r.SessionsCompleted > 0
+		r.SessionsFailed == 0 && r.GroupsNotConnected == 0 && r.SessionsCompleted > 0
 }

@@ -93,7 +93,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for _, g := range groups {
 		res.Connections += len(g.peers)
 	}
-	res.DialFailed = dialFailed
+	res.GroupsNotConnected = dialFailed
 	defer func() {
 		var wg sync.WaitGroup
 		for _, g := range groups {

@@ -178,8 +178,8 @@ func replayVerdict(res *ReplayResults) (bool, string) {
 			return true, fmt.Sprintf("%s: %d sessions, every one of %d deliveries reached exactly its parties, once, intact",
 				name, r.SessionsCompleted, r.Delivered)
 		}
-		return false, fmt.Sprintf("%s: %d of %d sessions failed, %d lost, %d duplicated, %d misdelivered, %d corrupt, %d dial failures",
-			name, r.SessionsFailed, r.SessionsStarted, r.Lost, r.Duplicated, r.Misdelivered, r.Corrupt, r.DialFailed)
+		return false, fmt.Sprintf("%s: %d of %d sessions failed, %d lost, %d duplicated, %d misdelivered, %d corrupt, %d groups not connected",
+			name, r.SessionsFailed, r.SessionsStarted, r.Lost, r.Duplicated, r.Misdelivered, r.Corrupt, r.GroupsNotConnected)
 	}
 	ok, v := check("relay", res.Relay)
 	if res.Baseline != nil {

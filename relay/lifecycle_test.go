@@ -155,13 +155,13 @@ func TestLimits(t *testing.T) {
 
 // Idle expiry: a session and a group nobody touches are deleted; touching keeps them.
 func TestIdleExpiry(t *testing.T) {
-	inst := startRelay(t, false, func(c *relay.Config) { c.IdleExpiry = 300 * time.Millisecond })
+	inst := startRelay(t, false, func(c *relay.Config) { c.IdleExpiry = time.Second })
 	a := dialRaw(t, inst.URL())
 	idle := createGroup(t, a, 2, 1)
 	busy := createGroup(t, a, 2, 1)
 	s := createSession(t, a, busy, protocol.KindSign, nil)
 	stale := createSession(t, a, busy, protocol.KindSign, nil)
-	for range 6 { // 600ms: twice the expiry, with the busy session touched all along
+	for range 25 { // 2.5s: over twice the expiry, with the busy session touched all along
 		time.Sleep(100 * time.Millisecond)
 		a.ok(protocol.MethodSessionJoin, protocol.SessionParams{GroupID: busy, SessionID: s.UUID, Kind: protocol.KindSign}, nil)
 	}

@@ -137,7 +137,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := inst.Shutdown(context.Background()); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-	if d := time.Since(start); d > cfg.DrainTimeout+time.Second {
+	if d := time.Since(start); d > cfg.DrainTimeout+3*time.Second { // slack for loaded CI machines
 		t.Fatalf("Expected: drain bounded by %s / Actual: %s", cfg.DrainTimeout, d)
 	}
 	for range 50 {
@@ -166,7 +166,7 @@ func TestShutdownDrainIsBounded(t *testing.T) {
 	if err := inst.Shutdown(context.Background()); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-	if d := time.Since(start); d > time.Second+cfg.DrainTimeout {
+	if d := time.Since(start); d > 3*time.Second+cfg.DrainTimeout { // slack for loaded CI machines
 		t.Fatalf("Expected: about %s / Actual: %s", cfg.DrainTimeout, d)
 	}
 }
@@ -281,8 +281,8 @@ func writeSelfSigned(t *testing.T, dir string) (string, string) {
 // Keepalive: a client that answers no pings (it never reads) is closed after PongWait.
 func TestPongWaitClosesSilentClient(t *testing.T) {
 	inst := startRelay(t, false, func(c *relay.Config) {
-		c.PingInterval = 50 * time.Millisecond
-		c.PongWait = 200 * time.Millisecond
+		c.PingInterval = 100 * time.Millisecond
+		c.PongWait = time.Second
 	})
 	dialRaw(t, inst.URL()) // never reads, so never answers a ping
 	ctx, cancel := context.WithTimeout(context.Background(), testWait)
@@ -293,7 +293,7 @@ func TestPongWaitClosesSilentClient(t *testing.T) {
 	}
 	defer alive.Close()
 	waitMetric(t, inst, "mpcrelay_connections", 2)
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond)
 	waitMetric(t, inst, "mpcrelay_connections", 1)
 	if _, err := alive.GroupCreate(ctx, "alive", protocol.Parameters{Parties: 2, Threshold: 1}); err != nil {
 		t.Fatalf("Expected: the answering client stays connected / Actual: %v", err)

@@ -18,7 +18,7 @@ func TestMain(m *testing.M) {
 
 // TestConformance runs the suite against MPCRELAY_URL, or the embedded reference relay when it
 // is unset, and reports every case as a subtest. MPCRELAY_LABEL_FILTER selects cases (default:
-// everything; the crypto cases need the simparty package) and MPCRELAY_P sets the workers.
+// everything), MPCRELAY_P sets the workers and MPCRELAY_TIMEOUT the response timeout.
 func TestConformance(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -36,7 +36,12 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, _ := strconv.Atoi(os.Getenv("MPCRELAY_P"))
-	rep, err := Run(ctx, Options{Targets: []Target{{Name: url, URL: url}}, Cases: cases, Parallel: p})
+	timeout := DefaultTimeout * raceSlowdown
+	if d, err := time.ParseDuration(os.Getenv("MPCRELAY_TIMEOUT")); err == nil {
+		timeout = d
+	}
+	rep, err := Run(ctx, Options{Targets: []Target{{Name: url, URL: url}}, Cases: cases, Parallel: p,
+		Config: Config{Timeout: timeout}})
 	if err != nil {
 		t.Fatal(err)
 	}

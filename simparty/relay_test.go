@@ -439,10 +439,14 @@ func TestSignSignerDisconnects(t *testing.T) {
 	}
 	const timeout = 5 * time.Second // room for a loaded machine under -race
 	start := time.Now()
-	_, err = Sign(ctx, SignConfig{URL: url, Shares: shares[1:], Message: []byte("m"), Timeout: timeout, Drop: &Drop{Party: 3, AfterRound: 1}})
+	_, err = Sign(ctx, SignConfig{URL: url, Shares: shares[1:], Message: []byte("m"), Timeout: timeout, Observer: true,
+		Drop: &Drop{Party: 3, AfterRound: 1}})
 	var fails Failures
-	if !errors.As(err, &fails) || len(fails) != 2 {
-		t.Fatalf("Expected: both signers fail; Actual: %v", err)
+	if !errors.As(err, &fails) || len(fails) != 3 {
+		t.Fatalf("Expected: both signers and the observer fail; Actual: %v", err)
+	}
+	if !strings.HasSuffix(err.Error(), "1 other parties stopped") {
+		t.Errorf("Expected: the observer counted as stopped, not listed; Actual: %v", err)
 	}
 	if d := time.Since(start); d > 3*timeout {
 		t.Errorf("Expected: failure within the timeout; Actual: after %s", d)
@@ -456,6 +460,10 @@ func TestSignSignerDisconnects(t *testing.T) {
 		case 2:
 			if !errors.Is(f, ErrNoProgress) || f.Round != 2 || fmt.Sprint(f.Waiting) != "[3]" {
 				t.Errorf("Expected: party 2 stalls in round 2 waiting for 3; Actual: %v", f)
+			}
+		case 0:
+			if !errors.Is(f, errAborted) {
+				t.Errorf("Expected: the observer stops with the signers; Actual: %v", f)
 			}
 		default:
 			t.Errorf("unexpected failure %v", f)

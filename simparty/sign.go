@@ -150,8 +150,8 @@ func signRelay(ctx context.Context, cfg SignConfig, plan signPlan) (*Signature, 
 	report := newReporter(cfg.Progress)
 
 	// The observer waits for notifySigned until the signers are done, plus a timeout when they succeeded.
-	octx, ocancel := context.WithCancel(ctx)
-	defer ocancel()
+	octx, ocancel := context.WithCancelCause(ctx)
+	defer ocancel(nil)
 	var (
 		mu        sync.Mutex
 		remaining = signers
@@ -164,9 +164,11 @@ func signRelay(ctx context.Context, cfg SignConfig, plan signPlan) (*Signature, 
 		allOK = allOK && err == nil
 		if remaining == 0 {
 			if allOK {
-				time.AfterFunc(cfg.Timeout, ocancel)
+				time.AfterFunc(cfg.Timeout, func() {
+					ocancel(fmt.Errorf("%w: no notifySigned within %s after the signers finished", ErrNoProgress, cfg.Timeout))
+				})
 			} else {
-				ocancel()
+				ocancel(errAborted) // the observer's wait ends with the signers' failure
 			}
 		}
 	}
@@ -334,6 +336,9 @@ func (p *relayParty) observe(ctx context.Context, setup *groupSetup) (*Signature
 	defer signed.Close()
 	ev, err := signed.Next(ctx)
 	if err != nil {
+		if cause := context.Cause(ctx); cause != nil {
+			err = cause
+		}
 		return nil, p.fail(stageFinish, fmt.Errorf("observer (not a signer): %w", err))
 	}
 	var v SignatureJSON

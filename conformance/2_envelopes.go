@@ -174,7 +174,7 @@ func init() {
 						}
 					}
 					return false
-				}, t.cfg.Timeout, "10ms").Should(BeTrueMsg("a frame (the sessionCreate event) on B"))
+				}, t.cfg.Timeout, "10ms").Should(beTrueMsg("a frame (the sessionCreate event) on B"))
 				var raw struct {
 					JSONRPC string            `json:"jsonrpc"`
 					ID      json.RawMessage   `json:"id"`

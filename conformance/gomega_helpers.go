@@ -5,7 +5,7 @@ import (
 	"github.com/onsi/gomega/types"
 )
 
-// BeTrueMsg is BeTrue whose failure names what was awaited.
-func BeTrueMsg(what string) types.GomegaMatcher { return gomega.BeTrueBecause("%s", what) }
+// beTrueMsg is BeTrue whose failure names what was awaited.
+func beTrueMsg(what string) types.GomegaMatcher { return gomega.BeTrueBecause("%s", what) }
 
 func matchJSON(v any) types.GomegaMatcher { return gomega.MatchJSON(v) }

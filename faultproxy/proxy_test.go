@@ -261,3 +261,21 @@ func TestSetRulesAndConnClose(t *testing.T) {
 		t.Fatal("Conn.Close ends the client's connection")
 	}
 }
+
+func TestDelayOnOneConnection(t *testing.T) {
+	p := startProxy(t, startRelay(t), faultproxy.Delay("slow link", faultproxy.ToClient, faultproxy.OnConn(1), 300*time.Millisecond))
+	slow, fast := dial(t, p.URL()), dial(t, p.URL())
+	call := func(c *client.Client) time.Duration {
+		start := time.Now()
+		if _, err := c.GroupCreate(context.Background(), "d", protocol.Parameters{Parties: 2, Threshold: 1}); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	if d := call(slow); d < 300*time.Millisecond {
+		t.Fatalf("connection 1 delayed by 300ms, answered in %s", d)
+	}
+	if d := call(fast); d > 200*time.Millisecond {
+		t.Fatalf("connection 2 not delayed, answered in %s", d)
+	}
+}

@@ -1,6 +1,9 @@
 package faultproxy
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Rule acts on the frames it matches. Dir 0 matches both directions; a nil Match matches every
 // frame of that direction. Apply calls the frame's effect methods (Drop, Replace, Inject, ...).
@@ -38,6 +41,11 @@ func ErrorResponse(code int) func(*Frame) bool {
 	return func(f *Frame) bool {
 		return f.RPC.Kind == KindResponse && f.RPC.Error != nil && (code == 0 || f.RPC.Error.Code == code)
 	}
+}
+
+// OnConn matches frames of the given connections (Conn.ID: 1 for the first client, ...).
+func OnConn(ids ...int) func(*Frame) bool {
+	return func(f *Frame) bool { return slices.Contains(ids, f.Conn.ID) }
 }
 
 // All matches when every predicate matches.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -86,7 +87,7 @@ func (p *Proxy) SetRules(rules ...Rule) {
 	p.mu.Unlock()
 }
 
-// Conns returns the connections seen so far, open or closed, in the order they arrived.
+// Conns returns the connections seen so far, open or closed, by ID (the order they arrived).
 // Rules may call it.
 func (p *Proxy) Conns() []*Conn {
 	p.connsMu.Lock()
@@ -111,6 +112,11 @@ var upgrader = websocket.Upgrader{
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
+	// the id follows the order in which clients arrive, before any dial or upgrade
+	p.connsMu.Lock()
+	p.nextID++
+	id := p.nextID
+	p.connsMu.Unlock()
 	dctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	relayWS, resp, err := websocket.DefaultDialer.DialContext(dctx, p.target, nil)
@@ -131,11 +137,11 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	clientWS.SetReadLimit(readLimit)
 	relayWS.SetReadLimit(readLimit)
 	p.connsMu.Lock()
-	p.nextID++
-	c := &Conn{ID: p.nextID, proxy: p, pending: map[string]RPC{}}
+	c := &Conn{ID: id, proxy: p, pending: map[string]RPC{}}
 	c.sides[ToRelay] = &side{ws: relayWS}
 	c.sides[ToClient] = &side{ws: clientWS}
 	p.conns = append(p.conns, c)
+	slices.SortFunc(p.conns, func(a, b *Conn) int { return a.ID - b.ID }) // set-up may finish out of order
 	p.connsMu.Unlock()
 	p.wg.Add(2)
 	go c.pump(ToRelay)

@@ -61,12 +61,51 @@ func TestSmokeBenchRecordsATraceThatReplays(t *testing.T) {
 	if !rr.Passed || rr.Relay.Rule[0] != replay.RuleRound {
 		t.Errorf("replay of the recorded trace: %s (rules %v)", rr.Verdict, rr.Relay.Rule)
 	}
+	for _, s := range tr.Sessions {
+		if len(s.Messages[0].Body) != 0 {
+			t.Errorf("session %s: a body was recorded without RecordBodies", s.ID)
+		}
+	}
 	dir := t.TempDir()
 	if err := report.WriteDir(dir, res, res.Page()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "report.html")); err != nil {
 		t.Error(err)
+	}
+}
+
+// With RecordBodies the trace carries the real bodies, and replay --bodies sends them.
+func TestRecordedBodiesReplay(t *testing.T) {
+	s, err := spec.Parse("b.yaml", []byte("name: b\ncurve: eddsa\nthreshold: 1\nparties: 2\nsignings: 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w := trace.NewWriter(&buf)
+	if _, err := Bench(ctxT(t, time.Minute), BenchOptions{Scenario: s, Record: w, RecordBodies: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := trace.Read(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range tr.Sessions {
+		for _, m := range s.Messages {
+			if len(m.Body) != m.Size {
+				t.Fatalf("session %s: body of %d bytes recorded for size %d", s.ID, len(m.Body), m.Size)
+			}
+		}
+	}
+	rr, err := Replay(ctxT(t, time.Minute), ReplayOptions{Trace: tr, Groups: 2, Bodies: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rr.Passed {
+		t.Errorf("replay with recorded bodies: %s", rr.Verdict)
 	}
 }
 

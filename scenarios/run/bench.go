@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"sort"
 	"sync"
@@ -458,7 +459,7 @@ func reason(err error) string {
 			if pe.Stage == simparty.PhaseRound {
 				key = fmt.Sprintf("%s round %d", pe.Kind, pe.Round)
 			}
-			cause := "error"
+			cause := maskReason(pe.Err.Error())
 			switch {
 			case errors.Is(pe.Err, simparty.ErrDropped):
 				cause = "dropped by fault injection"
@@ -477,11 +478,23 @@ func reason(err error) string {
 		sort.Strings(parts)
 		return fmt.Sprint(parts)
 	}
-	msg := err.Error()
-	if len(msg) > 160 {
-		msg = msg[:160]
+	return maskReason(err.Error())
+}
+
+var (
+	reAddr   = regexp.MustCompile(`\d+\.\d+\.\d+\.\d+:\d+`)
+	reUUID   = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	reNumber = regexp.MustCompile(`\d+`)
+)
+
+// maskReason drops addresses, uuids and numbers from an error text, so that failures of one
+// cause count under one reason.
+func maskReason(s string) string {
+	s = reNumber.ReplaceAllString(reUUID.ReplaceAllString(reAddr.ReplaceAllString(s, "ADDR"), "UUID"), "N")
+	if len(s) > 100 {
+		s = s[:100]
 	}
-	return msg
+	return s
 }
 
 // missingParties are the parties a failure names: those the others were still waiting for, and

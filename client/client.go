@@ -73,7 +73,8 @@ func WithDialer(d *websocket.Dialer) Option { return func(o *options) { o.dialer
 func WithReadLimit(n int64) Option { return func(o *options) { o.readLimit = n } }
 
 // WithFrameHook calls f for every frame sent and received, in wire order per direction.
-// f runs on the connection's goroutines: keep it short.
+// f runs on the connection's goroutines: keep it short. A sent frame is reported after its write
+// returns, stamped with the time the write began, so order transcripts by At.
 func WithFrameHook(f func(Frame)) Option { return func(o *options) { o.hook = f } }
 
 // WithCallTimeout bounds calls whose context has no deadline (default 30s).
@@ -196,11 +197,14 @@ func (c *Client) write(ctx context.Context, kind int, data []byte) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	_ = c.conn.SetWriteDeadline(deadline)
+	// Stamped before the write: the response can arrive (and be hooked) before WriteMessage
+	// returns, and a transcript sorted by time must still show the request first.
+	at := time.Now()
 	if err := c.conn.WriteMessage(kind, data); err != nil {
 		return fmt.Errorf("write: %w: %w", ErrClosed, err)
 	}
 	if c.opts.hook != nil {
-		c.opts.hook(Frame{Dir: Sent, Binary: kind == websocket.BinaryMessage, Data: data, At: time.Now()})
+		c.opts.hook(Frame{Dir: Sent, Binary: kind == websocket.BinaryMessage, Data: data, At: at})
 	}
 	return nil
 }

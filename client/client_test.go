@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -297,6 +298,9 @@ func TestRawLayerUnmatchedFramesAndHook(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	// The sent frame may be hooked after the reply (it is reported once its write returns),
+	// but its stamp is from before the write: ordered by At, it comes first.
+	sort.SliceStable(seen, func(i, j int) bool { return seen[i].At.Before(seen[j].At) })
 	if len(seen) != 3 || seen[0].Dir != Sent || seen[1].Dir != Received || seen[1].At.IsZero() {
 		t.Fatalf("hook saw %+v", seen)
 	}

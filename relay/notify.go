@@ -49,9 +49,6 @@ func (s *Server) notifySigned(x *call) {
 		x.fail(err)
 		return
 	}
-	now := time.Now()
-	g.touch(now)
-	sess.touch(now)
 	to := make([]*conn, 0, len(g.members))
 	for _, m := range g.members {
 		if !sess.isParty(m) {

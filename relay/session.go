@@ -86,14 +86,11 @@ func (s *Server) sessionJoin(x *call) {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID)
+	_, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID)
 	if err != nil {
 		x.fail(err)
 		return
 	}
-	now := time.Now()
-	g.touch(now)
-	sess.touch(now)
 	x.ok(mustJSON(sess.object()))
 }
 
@@ -110,9 +107,6 @@ func (s *Server) sessionSignup(x *call) {
 		x.fail(err)
 		return
 	}
-	now := time.Now()
-	g.touch(now)
-	sess.touch(now)
 	required := s.required(g, sess, p.Kind)
 	// §4.5 SHOULD: refuse signups beyond the required count; COMPAT issues a number anyway.
 	if !s.cfg.Compat && len(sess.parties) >= required {
@@ -151,9 +145,6 @@ func (s *Server) sessionLoad(x *call) {
 		x.fail(err)
 		return
 	}
-	now := time.Now()
-	g.touch(now)
-	sess.touch(now)
 	// §4.6: these rules, in this order.
 	switch {
 	case p.Number == 0:
@@ -192,14 +183,11 @@ func (s *Server) sessionMessage(x *call) {
 	frame := &outFrame{data: appendMessageEvent(&p.Message), kind: outEvent(protocol.EventSessionMessage)}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	g, sess, perr := s.lookupSession(x.c, p.GroupID, p.SessionID)
+	_, sess, perr := s.lookupSession(x.c, p.GroupID, p.SessionID)
 	if perr != nil {
 		x.fail(perr)
 		return
 	}
-	now := time.Now()
-	g.touch(now)
-	sess.touch(now)
 	if p.Message.Receiver != nil {
 		to := sess.holder(*p.Message.Receiver)
 		if to == nil {
@@ -248,14 +236,11 @@ func (s *Server) sessionFinish(x *call) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID)
+	_, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID)
 	if err != nil {
 		x.fail(err)
 		return
 	}
-	now := time.Now()
-	g.touch(now)
-	sess.touch(now)
 	switch h := sess.holder(p.Number); {
 	case h == nil:
 		x.fail(protocol.ErrPartyNotFound(p.Number))

@@ -123,7 +123,7 @@ func (s *Server) lookupGroup(c *conn, id uuid.UUID) (*group, *protocol.Error) {
 	return g, nil
 }
 
-// lookupSession finds a session of a group the caller belongs to. An unknown session gets
+// lookupSession finds a session of a group the caller belongs to, and marks both used. An unknown session gets
 // the original's "group <uuid> does not exist" text (§5).
 func (s *Server) lookupSession(c *conn, gid, sid uuid.UUID) (*group, *session, *protocol.Error) {
 	g, err := s.lookupGroup(c, gid)
@@ -134,6 +134,10 @@ func (s *Server) lookupSession(c *conn, gid, sid uuid.UUID) (*group, *session, *
 	if sess == nil {
 		return nil, nil, protocol.ErrSessionNotFound(sid)
 	}
+	// Every method that names a session uses it: keep both from idle expiry.
+	now := time.Now()
+	g.touch(now)
+	sess.touch(now)
 	return g, sess, nil
 }
 

@@ -610,6 +610,7 @@ func startEmbedded(ctx context.Context, log *slog.Logger) (*embedded, error) {
 	cfg := relay.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Logger = log
+	// Many groups from one client process: the session limit must not be what is measured.
 	cfg.MaxSessions = -1
 	inst, err := relay.Start(ctx, cfg)
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 
 	"mpcrelay/faultproxy"
 	"mpcrelay/forwarder"
-	"mpcrelay/relay"
 	"mpcrelay/scenarios/replay"
 	"mpcrelay/scenarios/report"
 	"mpcrelay/scenarios/spec"
@@ -95,18 +94,12 @@ func Replay(ctx context.Context, o ReplayOptions) (*ReplayResults, error) {
 
 	url := o.URL
 	if url == "" {
-		cfg := relay.DefaultConfig()
-		cfg.Addr = "127.0.0.1:0"
-		cfg.Logger = log
-		// A replay opens many groups from one client process; lift the per-connection and
-		// session limits so they are not what is measured.
-		cfg.MaxSessions = -1
-		inst, err := relay.Start(ctx, cfg)
+		emb, err := startEmbedded(ctx, log)
 		if err != nil {
-			return nil, fmt.Errorf("embedded relay: %w", err)
+			return nil, err
 		}
-		defer shutdown(inst.Shutdown)
-		url = inst.URL()
+		defer emb.shutdown()
+		url = emb.url()
 		res.Target = EmbeddedTarget
 	}
 	if len(o.Faults) > 0 {

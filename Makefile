@@ -17,8 +17,12 @@ test:
 run:
 	$(GO) run ./cmd/mpcrelay serve
 
+# The README's figures: relay vs forwarder, replay vs forwarder, simulated parties relay vs in-memory.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./relay/ ./simparty/
+	$(GO) test -run '^$$' -bench 'Throughput|IdleConn' -benchmem -count 5 ./relay/
+	$(GO) test -run '^$$' -bench Replay -count 5 ./scenarios/traces/
+	$(GO) test -run '^$$' -bench 'RelayVsMemory/ed25519' -benchtime 30x ./simparty/
+	$(GO) test -run '^$$' -bench 'RelayVsMemory' -benchtime 9x -timeout 40m ./simparty/
 
 build:
 	$(GO) build -o bin/mpcrelay ./cmd/mpcrelay

@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -71,11 +72,13 @@ func TestSelfTest(t *testing.T) {
 		}
 	}
 	var lines []string
+	shownToFail := map[string]bool{}
 	for _, b := range breakage.All {
 		var caught []string
 		for _, r := range byTarget[b.Name] {
 			if r.Outcome == Fail {
 				caught = append(caught, r.ID)
+				shownToFail[r.ID] = true
 			}
 		}
 		if len(caught) == 0 {
@@ -83,5 +86,15 @@ func TestSelfTest(t *testing.T) {
 		}
 		lines = append(lines, fmt.Sprintf("%-28s caught by %2d: %s", b.Name, len(caught), strings.Join(caught, " ")))
 	}
-	t.Logf("self-test: %d targets × %d cases in %.1fs\n%s", len(targets), len(cases), float64(rep.DurationMS)/1000, strings.Join(lines, "\n"))
+	// Cases no breakage has made fail yet: the self-test's open coverage, reported, not hidden.
+	var notShown []string
+	for _, r := range byTarget["clean-proxy"] {
+		if !shownToFail[r.ID] {
+			notShown = append(notShown, r.ID)
+		}
+	}
+	sort.Strings(notShown)
+	t.Logf("self-test: %d targets × %d cases in %.1fs\n%s\n%d of %d cases shown to fail; not yet by any breakage: %s",
+		len(targets), len(cases), float64(rep.DurationMS)/1000, strings.Join(lines, "\n"),
+		len(shownToFail), len(byTarget["clean-proxy"]), strings.Join(notShown, " "))
 }

@@ -54,6 +54,54 @@ var All = []Breakage{
 		return bytes.Replace(b, []byte(`"code":-32603`), []byte(`"code":-32000`), 1)
 	}))},
 	{"body-altered", "§4.7 a message body altered in transit", only(faultproxy.Rule{Name: "alter", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionMessage), Apply: alterBody})},
+	{"invalid-params-as-internal", "§2.3 params that do not decode answered -32603 instead of -32602", only(faultproxy.Rewrite("code", faultproxy.ToClient, faultproxy.ErrorResponse(protocol.CodeInvalidParams), func(b []byte) []byte {
+		return bytes.Replace(b, []byte(`"code":-32602`), []byte(`"code":-32603`), 1)
+	}))},
+	{"unknown-method-as-internal", "§2.3 an unknown method answered -32603 instead of -32601", only(faultproxy.Rewrite("code", faultproxy.ToClient, faultproxy.ErrorResponse(protocol.CodeMethodNotFound), func(b []byte) []byte {
+		return bytes.Replace(b, []byte(`"code":-32601`), []byte(`"code":-32603`), 1)
+	}))},
+	{"binary-frame-closes", "§1.2 a binary frame closes the connection", only(faultproxy.Rule{Name: "close", Dir: faultproxy.ToRelay,
+		Match: func(f *faultproxy.Frame) bool { return f.Binary }, Apply: func(f *faultproxy.Frame) { f.Close(1003, "binary frames not accepted") }})},
+	{"garbage-closes", "§1.4 a frame that is not JSON closes the connection", only(faultproxy.Rule{Name: "close", Dir: faultproxy.ToRelay,
+		Match: func(f *faultproxy.Frame) bool { return !f.Binary && !json.Valid(f.Data) }, Apply: func(f *faultproxy.Frame) { f.Close(1007, "invalid JSON") }})},
+	{"signup-numbers-from-two", "§4.5 party numbers issued from 2 instead of 1", only(faultproxy.Rule{Name: "shift", Dir: faultproxy.ToClient,
+		Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionSignup), ok), Apply: func(f *faultproxy.Frame) {
+			var n uint16
+			if json.Unmarshal(f.RPC.Result, &n) == nil {
+				success(f, n+1)
+			}
+		}})},
+	{"load-returns-other-number", "§4.6 Session.load answers a number other than the one claimed", only(faultproxy.Rule{Name: "shift", Dir: faultproxy.ToClient,
+		Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionLoad), ok), Apply: func(f *faultproxy.Frame) {
+			var n uint16
+			if json.Unmarshal(f.RPC.Result, &n) == nil {
+				success(f, n+1)
+			}
+		}})},
+	{"create-drops-session-value", "§3.3 Session.create returns the session without its value", only(faultproxy.Rule{Name: "value", Dir: faultproxy.ToClient,
+		Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionCreate), ok), Apply: func(f *faultproxy.Frame) {
+			var sess protocol.Session
+			if json.Unmarshal(f.RPC.Result, &sess) == nil {
+				sess.Value = nil
+				success(f, sess)
+			}
+		}})},
+	{"join-drops-session-value", "§4.4 Session.join returns the session without its value", only(faultproxy.Rule{Name: "value", Dir: faultproxy.ToClient,
+		Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionJoin), ok), Apply: func(f *faultproxy.Frame) {
+			var sess protocol.Session
+			if json.Unmarshal(f.RPC.Result, &sess) == nil {
+				sess.Value = nil
+				success(f, sess)
+			}
+		}})},
+	{"join-alters-group", "§4.2 Group.join returns a group object with another label", only(faultproxy.Rule{Name: "label", Dir: faultproxy.ToClient,
+		Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupJoin), ok), Apply: func(f *faultproxy.Frame) {
+			var g protocol.Group
+			if json.Unmarshal(f.RPC.Result, &g) == nil {
+				g.Label += " (altered)"
+				success(f, g)
+			}
+		}})},
 	{"big-frames-refused", "§4.7 frames over 64 KiB refused (connection closed with 1009)", only(faultproxy.Rule{Name: "limit", Dir: faultproxy.ToRelay,
 		Match: func(f *faultproxy.Frame) bool { return len(f.Data) > 64<<10 }, Apply: func(f *faultproxy.Frame) { f.Close(1009, "message too big") }})},
 }

@@ -86,6 +86,11 @@ var All = []Breakage{
 				success(f, sess)
 			}
 		}})},
+	{"responses-reordered", "§1.3 error responses held back, so later requests are answered first", only(faultproxy.Reorder("hold", faultproxy.ToClient, faultproxy.All(
+		faultproxy.ResponseTo(protocol.MethodGroupCreate), func(f *faultproxy.Frame) bool { return f.RPC.Error != nil }), 30*time.Millisecond))},
+	{"success-with-error-member", `§2.2 success responses also carry "error":null`, only(faultproxy.Rewrite("error", faultproxy.ToClient, faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupCreate), ok), func(b []byte) []byte {
+		return bytes.Replace(b, []byte(`{"jsonrpc":"2.0",`), []byte(`{"jsonrpc":"2.0","error":null,`), 1)
+	}))},
 	{"join-drops-session-value", "§4.4 Session.join returns the session without its value", only(faultproxy.Rule{Name: "value", Dir: faultproxy.ToClient,
 		Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionJoin), ok), Apply: func(f *faultproxy.Frame) {
 			var sess protocol.Session

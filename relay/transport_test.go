@@ -61,7 +61,9 @@ func TestSection1_3_ResponseBeforeEvents(t *testing.T) {
 func TestSection1_3_EventsKeepTheirOrder(t *testing.T) {
 	inst := startRelay(t, false)
 	g, s, rs := keygenReady(t, inst.URL(), 3, 1)
-	const n = 300
+	// Fewer frames than a send queue holds (256): however the scheduler delays a receiver's
+	// writer, no receiver can be dropped as a slow client, so only the order is tested.
+	const n = 200
 	for i := range n {
 		rs[0].request(protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: g, SessionID: s, Kind: protocol.KindKeygen,
 			Message: protocol.Message{Round: uint16(i), Sender: 1, UUID: s, Body: []byte(`"x"`)}})

@@ -195,10 +195,10 @@ func TestSubscriptionFiltersByNameAndSession(t *testing.T) {
 // A subscriber that does not read must not block the reader: calls keep completing.
 func TestSlowSubscriberDoesNotBlockCalls(t *testing.T) {
 	url := scripted(t, func(conn *websocket.Conn) {
+		req := readRequest(t, conn) // the client subscribed before it called
 		for i := 0; i < 1000; i++ {
 			writeRaw(t, conn, `{"jsonrpc":"2.0","id":0,"result":["notifySigned","v"]}`)
 		}
-		req := readRequest(t, conn)
 		writeRaw(t, conn, `{"jsonrpc":"2.0","id":`+string(req.ID)+`,"result":null}`)
 		hold(conn)
 	})

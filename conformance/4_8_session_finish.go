@@ -42,12 +42,7 @@ func init() {
 			Level:       Must, Labels: []string{"finish", "events"},
 			Run: func(t *T) {
 				s := t.ReadyKeygen(2, 1)
-				for _, c := range s.Parties {
-					c.Finish(s.G.ID, s.ID, s.Number[c])
-				}
-				for _, c := range s.Parties {
-					c.WaitEvent(protocol.EventSessionClosed, uuid.Nil)
-				}
+				s.FinishAll()
 				t.ExpectNoEvent(protocol.EventSessionClosed, uuid.Nil, s.Parties...)
 			},
 		},
@@ -81,12 +76,7 @@ func init() {
 			Level:       Compat, Labels: []string{"finish", "events"},
 			Run: func(t *T) {
 				s := t.ReadyKeygen(2, 1)
-				for _, c := range s.Parties {
-					c.Finish(s.G.ID, s.ID, s.Number[c])
-				}
-				for _, c := range s.Parties {
-					c.WaitEvent(protocol.EventSessionClosed, uuid.Nil)
-				}
+				s.FinishAll()
 				a := s.Parties[0]
 				resp := a.Raw(protocol.MethodSessionFinish, protocol.SessionFinishParams{GroupID: s.G.ID, SessionID: s.ID, Number: s.Number[a]})
 				t.Quiet()

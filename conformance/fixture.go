@@ -113,6 +113,17 @@ func (s *Session) SignupAll(conns ...*Conn) {
 	}
 }
 
+// FinishAll finishes every party in order and consumes the sessionClosed each must receive
+// (§4.8), the twin of SignupAll.
+func (s *Session) FinishAll() {
+	for _, c := range s.Parties {
+		c.Finish(s.G.ID, s.ID, s.Number[c])
+	}
+	for _, c := range s.Parties {
+		c.WaitEvent(protocol.EventSessionClosed, uuid.Nil)
+	}
+}
+
 // Message sends m from c within the session.
 func (s *Session) Message(c *Conn, m protocol.Message) {
 	c.Message(s.G.ID, s.ID, s.Kind, m)

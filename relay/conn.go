@@ -5,11 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 )
 
@@ -49,7 +49,15 @@ type conn struct {
 	stopHow  stopMode // written before stop is closed
 	readDone chan struct{}
 
-	groups map[uuid.UUID]*group // guarded by srv.mu
+	// reqMu is held while a request runs; Shutdown takes it to wait for that request and sets
+	// halted, after which the connection runs no more requests.
+	reqMu  sync.Mutex
+	halted bool
+
+	// groups this connection created or joined. Only the read pump uses it (Group.create,
+	// Group.join and unregister run there), so it needs no lock; groups that left the table
+	// meanwhile (gone) are pruned when it is counted.
+	groups []*group
 }
 
 // stopMode says how writePump ends the connection.
@@ -69,8 +77,17 @@ func newConn(s *Server, ws *websocket.Conn, id uint64) *conn {
 		wrote:    make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		readDone: make(chan struct{}),
-		groups:   make(map[uuid.UUID]*group),
 	}
+}
+
+func (c *conn) clientID() uint64 { return c.id }
+
+// atGroupLimit tells whether c already belongs to MaxGroupsPerConn groups, after dropping the
+// groups that left the table from its list.
+func (c *conn) atGroupLimit() bool {
+	c.groups = slices.DeleteFunc(c.groups, func(g *group) bool { return g.gone.Load() })
+	limit := c.srv.cfg.MaxGroupsPerConn
+	return limit > 0 && len(c.groups) >= limit
 }
 
 // queueBytesPerFrameLimit sets the byte bound of a send queue: this many frames of the maximum
@@ -147,7 +164,7 @@ func (c *conn) readPump() {
 			continue
 		}
 		c.waitForRoom()
-		closeConn := c.srv.dispatch(c, data.Bytes())
+		closeConn := c.run(data.Bytes())
 		releaseReadBuffer(data)
 		if closeConn {
 			// §2.5: the close-connection error is queued; flush it, then close.
@@ -155,6 +172,23 @@ func (c *conn) readPump() {
 			c.end(stopMode{code: closeGroupFull, text: "group full", drain: true})
 		}
 	}
+}
+
+// run executes one request frame unless the relay is shutting down.
+func (c *conn) run(frame []byte) (closeConn bool) {
+	c.reqMu.Lock()
+	defer c.reqMu.Unlock()
+	if c.halted {
+		return false
+	}
+	return c.srv.dispatch(c, frame)
+}
+
+// halt waits for the request c is running, if any, and stops it from running more.
+func (c *conn) halt() {
+	c.reqMu.Lock()
+	c.halted = true
+	c.reqMu.Unlock()
 }
 
 // waitForRoom pauses a client's requests while its own queue is half full: a client that

@@ -10,7 +10,8 @@ import (
 )
 
 // call is one request being answered. Its methods queue frames at once, so a handler that
-// answers and emits while holding Server.mu puts the response before its events (§1.3).
+// answers and then emits while holding its group's lock puts the response before its events
+// (§1.3), and the frames of one group in the order of its state changes.
 type call struct {
 	s         *Server
 	c         *conn
@@ -127,7 +128,7 @@ func (x *call) fail(e *protocol.Error) {
 }
 
 // emit sends one event frame to each receiver, in order; all receivers share the frame.
-func (x *call) emit(name string, payload json.RawMessage, to []*conn) {
+func (x *call) emit(name string, payload json.RawMessage, to []member) {
 	if len(to) == 0 {
 		return
 	}

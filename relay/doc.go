@@ -1,11 +1,37 @@
 // Package relay is the project's reference relay of the mpc-websocket protocol
 // (PROTOCOL.md §1–§6), wire-compatible with the original server.
 //
-// A frame travels one way: socket → the connection's read pump (conn.go, the HTTP handler's
-// goroutine, the only reader) → protocol.DecodeRequest → the method (group.go, session.go,
-// notify.go) → state change under Server.mu (state.go) → response and events queued on each
-// receiver's bounded send queue, while mu is held (§1.3) → that receiver's write pump (the only
-// writer) → socket. A queue that fills up drops its client (§6.2); nothing blocks under mu.
+// A frame travels one way: socket → the connection's read pump (conn.go, the only reader; it
+// runs the connection's requests one after another) → protocol.DecodeRequest → the method
+// (group.go, session.go, notify.go) → the state of one group (state.go) → response and events
+// queued on each receiver's bounded send queue → that receiver's write pump (the only writer)
+// → socket. A queue that fills up drops its client (§6.2); queuing never blocks.
+//
+// # State and locks
+//
+// There is no lock over the whole relay. Every request names one group (Group.create makes
+// one), and a group's state — members, sessions, party numbers, finish sets — is guarded by
+// that group's own lock, group.mu. A method finds the group in the group table (table.go: 64
+// shards, each locked only for a map lookup, insert or delete), locks the group (exclusively
+// when it changes state, shared when it only routes), applies the §4 rules, queues the response
+// to the caller and then the events its request triggers, and unlocks. So a caller's response
+// comes before the events of its request, the frames of one group are queued in the order its
+// state changed, and one connection's frames leave in the order they were queued (§1.3);
+// requests on different groups never wait for each other. A lock per group, rather than one
+// goroutine per group or sharded state, because requests are short and never block: an
+// uncontended lock costs tens of nanoseconds, where a goroutine per group would add two
+// goroutine switches to every request and a stack to every idle group, and a relay-wide lock
+// made hundreds of read pumps queue behind each other with 1,000 groups.
+//
+// A group's state refers to connections only as members (state.go: a client number and an
+// ordered, non-blocking frame sink), and a method needs only the decoded request, its caller
+// and the group. That is the seam for a cluster: the node that owns a group runs the methods
+// against its state under its lock, and members standing for connections on other nodes
+// forward their frames there, in order. A connection's own list of groups (for
+// MaxGroupsPerConn and for leaving them when it closes, §6.1) is changed only by its read
+// pump; a group that left the table meanwhile (emptied or expired) is marked gone and pruned
+// from the lists lazily. Shutdown first halts every connection's request loop, waiting for the
+// request in flight, so every frame that was produced is queued before the queues drain.
 //
 // Config.Compat switches every COMPAT point of PROTOCOL.md to the original's behaviour; the
 // default is the strict reading (each choice is commented where it is made, with its section).

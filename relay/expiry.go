@@ -27,28 +27,29 @@ func (s *Server) expireLoop() {
 // expire deletes what has been idle since before now-IdleExpiry.
 func (s *Server) expire(now time.Time) {
 	cutoff := now.Add(-s.cfg.IdleExpiry).UnixNano()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var groups, sessions int
-	for _, g := range s.groups {
-		for id, sess := range g.sessions {
-			if sess.lastUsed.Load() < cutoff {
-				delete(g.sessions, id)
-				s.sessionCount--
-				sessions++
+	for _, g := range s.groups.all() {
+		g.mu.Lock()
+		if !g.gone.Load() {
+			for id, sess := range g.sessions {
+				if sess.lastUsed.Load() < cutoff {
+					delete(g.sessions, id)
+					s.sessionCount.Add(-1)
+					s.metrics.sessions.Dec()
+					sessions++
+				}
+			}
+			// A group counts as used while any of its sessions is.
+			if g.lastUsed.Load() < cutoff && len(g.sessions) == 0 {
+				s.deleteGroup(g)
+				groups++
 			}
 		}
-		// A group counts as used while any of its sessions is.
-		if g.lastUsed.Load() < cutoff && len(g.sessions) == 0 {
-			s.deleteGroup(g)
-			groups++
-		}
+		g.mu.Unlock()
 	}
 	if groups+sessions == 0 {
 		return
 	}
-	s.metrics.sessions.Set(float64(s.sessionCount))
-	s.metrics.groups.Set(float64(len(s.groups)))
 	s.metrics.expired.WithLabelValues("group").Add(float64(groups))
 	s.metrics.expired.WithLabelValues("session").Add(float64(sessions))
 	s.log.Info("expired idle state", "groups", groups, "sessions", sessions, "idle", s.cfg.IdleExpiry)

@@ -4,18 +4,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
-
 	"mpcrelay/relay/protocol"
 )
 
 // errTooManyGroups is the relay's own limit (Config.MaxGroupsPerConn), not a rule of the original.
 func errTooManyGroups(limit int) *protocol.Error {
 	return &protocol.Error{Code: protocol.CodeInternal, Message: fmt.Sprintf("connection already belongs to %d groups, the relay's limit", limit)}
-}
-
-func (s *Server) groupLimitReached(c *conn) bool {
-	return s.cfg.MaxGroupsPerConn > 0 && len(c.groups) >= s.cfg.MaxGroupsPerConn
 }
 
 // groupCreate is §4.1.
@@ -36,17 +30,17 @@ func (s *Server) groupCreate(x *call) {
 		x.fail(protocol.ErrThresholdTooLarge())
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.groupLimitReached(x.c) {
+	if x.c.atGroupLimit() {
 		x.fail(errTooManyGroups(s.cfg.MaxGroupsPerConn))
 		return
 	}
-	g := &group{id: uuid.New(), params: p.Params, label: p.Label, members: []*conn{x.c}, sessions: make(map[uuid.UUID]*session)}
-	g.touch(time.Now())
-	s.groups[g.id] = g
-	x.c.groups[g.id] = g
-	s.metrics.groups.Set(float64(len(s.groups)))
+	g := newGroup(p.Label, p.Params, x.c, time.Now())
+	// Locked until answered, like every group whose state changes (§1.3).
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s.groups.add(g)
+	x.c.groups = append(x.c.groups, g)
+	s.metrics.groups.Inc()
 	x.okValue(g.id)
 }
 
@@ -56,13 +50,12 @@ func (s *Server) groupJoin(x *call) {
 	if !x.params(&p) {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g := s.groups[p.GroupID]
+	g := s.lockGroup(p.GroupID, true)
 	if g == nil {
 		x.fail(protocol.ErrGroupNotFound(p.GroupID))
 		return
 	}
+	defer g.mu.Unlock()
 	member := g.isMember(x.c)
 	// §4.2: a full group refuses with close-connection. Strict: a member re-joining is
 	// idempotent even when the group is full; COMPAT checks fullness before membership.
@@ -71,12 +64,12 @@ func (s *Server) groupJoin(x *call) {
 		return
 	}
 	if !member {
-		if s.groupLimitReached(x.c) {
+		if x.c.atGroupLimit() {
 			x.fail(errTooManyGroups(s.cfg.MaxGroupsPerConn))
 			return
 		}
 		g.members = append(g.members, x.c)
-		x.c.groups[g.id] = g
+		x.c.groups = append(x.c.groups, g)
 	}
 	g.touch(time.Now())
 	x.okValue(g.object())

@@ -12,13 +12,12 @@ func (s *Server) notifyProposal(x *call) {
 	if !x.params(&p) {
 		return
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	g := s.groups[p.GroupID]
+	g := s.lockGroup(p.GroupID, false)
 	if g == nil {
 		x.fail(protocol.ErrGroupNotFound(p.GroupID))
 		return
 	}
+	defer g.mu.RUnlock()
 	// §4.9 SHOULD: only members may push proposals; COMPAT accepts anyone who knows the uuid.
 	if !s.cfg.Compat && !g.isMember(x.c) {
 		x.fail(protocol.ErrNotMember(x.c.id, g.id))
@@ -26,14 +25,8 @@ func (s *Server) notifyProposal(x *call) {
 	}
 	g.touch(time.Now())
 	payload := mustJSON(protocol.Proposal{SessionID: p.SessionID.String(), ProposalID: p.ProposalID, Message: p.Message})
-	to := make([]*conn, 0, len(g.members))
-	for _, m := range g.members {
-		if m != x.c {
-			to = append(to, m)
-		}
-	}
 	x.ok(nil)
-	x.emit(protocol.EventNotifyProposal, payload, to)
+	x.emit(protocol.EventNotifyProposal, payload, g.others(x.c))
 }
 
 // notifySigned is §4.10: the members that did not sign learn the result.
@@ -42,14 +35,13 @@ func (s *Server) notifySigned(x *call) {
 	if !x.params(&p) {
 		return
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID)
+	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID, false)
 	if err != nil {
 		x.fail(err)
 		return
 	}
-	to := make([]*conn, 0, len(g.members))
+	defer g.mu.RUnlock()
+	to := make([]member, 0, len(g.members))
 	for _, m := range g.members {
 		if !sess.isParty(m) {
 			to = append(to, m)

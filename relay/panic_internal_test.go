@@ -20,23 +20,39 @@ func TestPanicInRequestAnswersInternalError(t *testing.T) {
 	}
 	defer s.Shutdown(context.Background())
 	c := &conn{id: 1, srv: s, log: s.log, send: make(chan *outFrame, 8), stop: make(chan struct{}), readDone: make(chan struct{})}
-	// c.groups is nil: Group.create panics when it records the membership, under the lock.
-	create, _ := protocol.NewRequest(1, protocol.MethodGroupCreate, protocol.GroupCreateParams{Label: "x", Params: protocol.Parameters{Parties: 2, Threshold: 1}})
-	if s.dispatch(c, create) {
-		t.Fatal("Expected: the connection stays open / Actual: close requested")
+	answer := func(frame []byte) protocol.Incoming {
+		t.Helper()
+		if s.dispatch(c, frame) {
+			t.Fatal("Expected: the connection stays open / Actual: close requested")
+		}
+		in, err := protocol.DecodeIncoming((<-c.send).data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in
 	}
-	in, err := protocol.DecodeIncoming((<-c.send).data)
-	if err != nil || in.Error == nil || in.Error.Code != protocol.CodeInternal || string(in.ID) != "1" {
-		t.Fatalf("Expected: -32603 answer to id 1 / Actual: %+v %v", in, err)
+	create, _ := protocol.NewRequest(1, protocol.MethodGroupCreate, protocol.GroupCreateParams{Label: "x", Params: protocol.Parameters{Parties: 2, Threshold: 1}})
+	var gid uuid.UUID
+	if err := json.Unmarshal(answer(create).Result, &gid); err != nil {
+		t.Fatal(err)
+	}
+	// A group without its sessions map: Session.create panics when it adds the session, under
+	// the group's lock.
+	g := s.groups.get(gid)
+	g.sessions = nil
+	sessionCreate := func(id uint64) []byte {
+		f, _ := protocol.NewRequest(id, protocol.MethodSessionCreate, protocol.SessionCreateParams{GroupID: gid, Kind: protocol.KindSign})
+		return f
+	}
+	if in := answer(sessionCreate(2)); in.Error == nil || in.Error.Code != protocol.CodeInternal || string(in.ID) != "2" {
+		t.Fatalf("Expected: -32603 answer to id 2 / Actual: %+v", in)
 	}
 	if got := testutil.ToFloat64(s.metrics.panics); got != 1 {
 		t.Fatalf("panics metric: Expected: 1 / Actual: %v", got)
 	}
-	// The lock was released: the next request is served.
-	c.groups = map[uuid.UUID]*group{}
-	create2, _ := protocol.NewRequest(2, protocol.MethodGroupCreate, protocol.GroupCreateParams{Label: "y", Params: protocol.Parameters{Parties: 2, Threshold: 1}})
-	s.dispatch(c, create2)
-	if in, _ := protocol.DecodeIncoming((<-c.send).data); in.Error != nil {
+	// The group's lock was released: the next request on it is served.
+	g.sessions = map[uuid.UUID]*session{}
+	if in := answer(sessionCreate(3)); in.Error != nil {
 		t.Fatalf("Expected: success after the panic / Actual: %+v", in.Error)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -24,12 +23,9 @@ type Server struct {
 	upgrader websocket.Upgrader
 	handler  http.Handler
 
-	// mu guards the protocol state (state.go). Methods that only route (Session.message,
-	// Notify.*) take it shared; methods that change membership take it exclusively. Responses
-	// and events are queued while it is held, which gives §1.3's order.
-	mu           sync.RWMutex
-	groups       map[uuid.UUID]*group
-	sessionCount int
+	// The protocol state (state.go): no lock of its own; each group has one (doc.go).
+	groups       groupTable
+	sessionCount atomic.Int64 // sessions in all groups, for MaxSessions
 
 	nextConnID atomic.Uint64
 
@@ -54,7 +50,6 @@ func New(cfg Config) (*Server, error) {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		metrics:    newMetrics(),
-		groups:     make(map[uuid.UUID]*group),
 		conns:      make(map[*conn]struct{}),
 		expiryStop: make(chan struct{}),
 		expiryDone: make(chan struct{}),
@@ -181,13 +176,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.connsMu.Unlock()
 	s.log.Info("shutting down", "connections", len(open))
-	// Holding mu waits for the requests being handled: every frame they produce is queued
-	// before the connections stop taking frames, so the drain delivers all of them.
-	s.mu.Lock()
+	// First no connection runs another request (halt waits for the one in flight), so every
+	// frame a request produces is queued before any connection stops taking frames, and the
+	// drain delivers all of them.
+	for _, c := range open {
+		c.halt()
+	}
 	for _, c := range open {
 		c.end(stopMode{code: closeShutdown, text: "relay is shutting down", drain: true})
 	}
-	s.mu.Unlock()
 
 	done := make(chan struct{})
 	go func() {

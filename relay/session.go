@@ -17,6 +17,16 @@ func errTooManySessions(limit int) *protocol.Error {
 	return &protocol.Error{Code: protocol.CodeInternal, Message: fmt.Sprintf("the relay already holds its limit of %d sessions", limit)}
 }
 
+// reserveSession counts one more session, unless the relay already holds MaxSessions.
+func (s *Server) reserveSession() bool {
+	n := s.sessionCount.Add(1)
+	if limit := s.cfg.MaxSessions; limit > 0 && n > int64(limit) {
+		s.sessionCount.Add(-1)
+		return false
+	}
+	return true
+}
+
 // uuidJSON is the JSON string of a uuid, the payload of sessionSignup and sessionLoad.
 func uuidJSON(id uuid.UUID) json.RawMessage {
 	b, _ := id.MarshalText() // never fails
@@ -46,14 +56,13 @@ func (s *Server) sessionCreate(x *call) {
 	if !x.params(&p) {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g, err := s.lookupGroup(x.c, p.GroupID)
+	g, err := s.lookupGroup(x.c, p.GroupID, true)
 	if err != nil {
 		x.fail(err)
 		return
 	}
-	if s.cfg.MaxSessions > 0 && s.sessionCount >= s.cfg.MaxSessions {
+	defer g.mu.Unlock()
+	if !s.reserveSession() {
 		x.fail(errTooManySessions(s.cfg.MaxSessions))
 		return
 	}
@@ -62,19 +71,12 @@ func (s *Server) sessionCreate(x *call) {
 	sess.touch(now)
 	g.touch(now)
 	g.sessions[sess.id] = sess
-	s.sessionCount++
-	s.metrics.sessions.Set(float64(s.sessionCount))
+	s.metrics.sessions.Inc()
 	obj := mustJSON(sess.object())
 	x.ok(obj)
 	if sess.kind == protocol.KindKeygen {
 		// §4.3: every other member learns of a keygen session; sign sessions send nothing.
-		others := make([]*conn, 0, len(g.members))
-		for _, m := range g.members {
-			if m != x.c {
-				others = append(others, m)
-			}
-		}
-		x.emit(protocol.EventSessionCreate, obj, others)
+		x.emit(protocol.EventSessionCreate, obj, g.others(x.c))
 	}
 }
 
@@ -84,13 +86,12 @@ func (s *Server) sessionJoin(x *call) {
 	if !x.params(&p) {
 		return
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	_, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID)
+	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID, false)
 	if err != nil {
 		x.fail(err)
 		return
 	}
+	defer g.mu.RUnlock()
 	x.ok(mustJSON(sess.object()))
 }
 
@@ -100,13 +101,12 @@ func (s *Server) sessionSignup(x *call) {
 	if !x.params(&p) {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID)
+	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID, true)
 	if err != nil {
 		x.fail(err)
 		return
 	}
+	defer g.mu.Unlock()
 	required := s.required(g, sess, p.Kind)
 	// §4.5 SHOULD: refuse signups beyond the required count; COMPAT issues a number anyway.
 	if !s.cfg.Compat && len(sess.parties) >= required {
@@ -138,13 +138,12 @@ func (s *Server) sessionLoad(x *call) {
 	if !x.params(&p) {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID)
+	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID, true)
 	if err != nil {
 		x.fail(err)
 		return
 	}
+	defer g.mu.Unlock()
 	// §4.6: these rules, in this order.
 	switch {
 	case p.Number == 0:
@@ -181,13 +180,12 @@ func (s *Server) sessionMessage(x *call) {
 	}
 	// Built before taking the lock; the body goes out as it came in (§4.7).
 	frame := &outFrame{data: appendMessageEvent(&p.Message), kind: outEvent(protocol.EventSessionMessage)}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	_, sess, perr := s.lookupSession(x.c, p.GroupID, p.SessionID)
+	g, sess, perr := s.lookupSession(x.c, p.GroupID, p.SessionID, false)
 	if perr != nil {
 		x.fail(perr)
 		return
 	}
+	defer g.mu.RUnlock()
 	if p.Message.Receiver != nil {
 		to := sess.holder(*p.Message.Receiver)
 		if to == nil {
@@ -234,13 +232,12 @@ func (s *Server) sessionFinish(x *call) {
 	if !x.params(&p) {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID)
+	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID, true)
 	if err != nil {
 		x.fail(err)
 		return
 	}
+	defer g.mu.Unlock()
 	switch h := sess.holder(p.Number); {
 	case h == nil:
 		x.fail(protocol.ErrPartyNotFound(p.Number))

@@ -132,7 +132,12 @@ func (x *call) emit(name string, payload json.RawMessage, to []member) {
 	if len(to) == 0 {
 		return
 	}
-	f := &outFrame{data: appendEvent(nil, name, payload), kind: outEvent(name)}
+	deliver(&outFrame{data: appendEvent(nil, name, payload), kind: outEvent(name)}, to)
+}
+
+// deliver queues one event frame, encoded once, on each receiver in order. Every fan-out of
+// an event goes through here, while the group's lock is held (§1.3).
+func deliver(f *outFrame, to []member) {
 	for _, r := range to {
 		r.enqueue(f)
 	}

@@ -193,15 +193,18 @@ func (s *Server) sessionMessage(x *call) {
 			return
 		}
 		x.ok(nil)
-		to.enqueue(frame)
+		deliver(frame, []member{to})
 		return
 	}
 	x.ok(nil)
+	var buf [8]member // a session's parties: no allocation for up to 8
+	others := buf[:0]
 	for _, pt := range sess.parties {
-		if pt.conn != x.c {
-			pt.conn.enqueue(frame)
+		if pt.conn != member(x.c) {
+			others = append(others, pt.conn)
 		}
 	}
+	deliver(frame, others)
 }
 
 // appendMessageEvent writes the sessionMessage event of m without reflection: round, sender,

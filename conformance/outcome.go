@@ -17,10 +17,14 @@ const (
 	InfoOnly  Outcome = "info"       // reports which allowed behaviour the relay chose
 	Skipped   Outcome = "skipped"
 	Error     Outcome = "error" // the harness could not run the case
+	Flaky     Outcome = "flaky" // --repeat: the outcome differed between runs
 )
 
 // Outcomes lists every outcome in report order.
-var Outcomes = []Outcome{Pass, Fail, NonStrict, InfoOnly, Skipped, Error}
+var Outcomes = []Outcome{Pass, Fail, NonStrict, InfoOnly, Skipped, Error, Flaky}
+
+// Bad reports whether the outcome makes a run fail (exit code 1 or 2): fail, error, flaky.
+func (o Outcome) Bad() bool { return o == Fail || o == Error || o == Flaky }
 
 func parseOutcome(s string) (Outcome, error) {
 	for _, o := range Outcomes {
@@ -28,7 +32,7 @@ func parseOutcome(s string) (Outcome, error) {
 			return o, nil
 		}
 	}
-	return "", fmt.Errorf("unknown outcome %q (want one of pass, fail, non-strict, info, skipped, error)", s)
+	return "", fmt.Errorf("unknown outcome %q (want one of pass, fail, non-strict, info, skipped, error, flaky)", s)
 }
 
 // Expectations map case ids to the outcome a relay is known to have (its known deviations), so

@@ -19,6 +19,7 @@ type Report struct {
 	Summary    map[Outcome]int            `json:"summary"`
 	ByTarget   map[string]map[Outcome]int `json:"by_target,omitempty"` // several targets only
 	Strict     bool                       `json:"strict,omitempty"`
+	Repeat     int                        `json:"repeat,omitempty"` // --repeat N: runs merged
 	Cases      []Result                   `json:"cases"`
 	// HarnessErrors are worker failures (crashes, data races) beyond single cases.
 	HarnessErrors []string `json:"harness_errors,omitempty"`
@@ -26,17 +27,18 @@ type Report struct {
 
 // Result is one case against one target.
 type Result struct {
-	ID         string   `json:"id"`
-	Section    string   `json:"section"`
-	Title      string   `json:"title"`
-	Level      string   `json:"level"`
-	Labels     []string `json:"labels"`
-	Target     string   `json:"target,omitempty"` // several targets only
-	Outcome    Outcome  `json:"outcome"`
-	Expected   Outcome  `json:"expected,omitempty"` // from the expect file
-	DurationMS int64    `json:"duration_ms"`
-	Detail     string   `json:"detail"`
-	Transcript string   `json:"transcript,omitempty"` // non-pass cases
+	ID         string    `json:"id"`
+	Section    string    `json:"section"`
+	Title      string    `json:"title"`
+	Level      string    `json:"level"`
+	Labels     []string  `json:"labels"`
+	Target     string    `json:"target,omitempty"` // several targets only
+	Outcome    Outcome   `json:"outcome"`
+	Expected   Outcome   `json:"expected,omitempty"` // from the expect file
+	DurationMS int64     `json:"duration_ms"`
+	Detail     string    `json:"detail"`
+	Transcript string    `json:"transcript,omitempty"` // non-pass cases
+	Runs       []Outcome `json:"runs,omitempty"`       // --repeat: the outcome of each run
 }
 
 // Unexpected reports whether the result counts for the exit code: not listed in the expect file
@@ -101,8 +103,9 @@ func sortResults(rs []Result, order, tindex map[string]int) {
 	slices.SortStableFunc(rs, less)
 }
 
-// ExitCode is 0 when no case failed, 1 when some case failed, 2 when some case could not be run
-// by the harness (and none failed). Outcomes the expect file lists do not count.
+// ExitCode is 0 when no case failed, 1 when some case failed or was flaky (its outcome differed
+// between repeated runs), 2 when some case could not be run by the harness (and none failed).
+// Outcomes the expect file lists do not count.
 func (rep *Report) ExitCode() int {
 	code := 0
 	if len(rep.HarnessErrors) > 0 {
@@ -113,7 +116,7 @@ func (rep *Report) ExitCode() int {
 			continue
 		}
 		switch r.Outcome {
-		case Fail:
+		case Fail, Flaky:
 			return 1
 		case Error:
 			code = 2
@@ -147,17 +150,25 @@ func (rep *Report) WriteFiles(dir string) error {
 	return nil
 }
 
+// Counts is the summary as one line: "84 pass, 0 fail, ...".
+func (rep *Report) Counts() string { return counts(rep.Summary) }
+
+func counts(m map[Outcome]int) string {
+	var parts []string
+	for _, o := range Outcomes {
+		parts = append(parts, fmt.Sprintf("%d %s", m[o], o))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // WriteSummary prints the short console summary: counts per outcome (per target when several)
 // and every failed or errored case with its Expected / Actual.
 func (rep *Report) WriteSummary(w io.Writer) {
-	counts := func(m map[Outcome]int) string {
-		var parts []string
-		for _, o := range Outcomes {
-			parts = append(parts, fmt.Sprintf("%d %s", m[o], o))
-		}
-		return strings.Join(parts, ", ")
+	runs := ""
+	if rep.Repeat > 1 {
+		runs = fmt.Sprintf(" (%d runs)", rep.Repeat)
 	}
-	fmt.Fprintf(w, "mpcrelay conformance: %d cases in %.1fs against %s\n", len(rep.Cases), float64(rep.DurationMS)/1000, rep.targetList())
+	fmt.Fprintf(w, "mpcrelay conformance: %d cases%s in %.1fs against %s\n", len(rep.Cases), runs, float64(rep.DurationMS)/1000, rep.targetList())
 	if len(rep.Targets) > 1 {
 		for _, t := range rep.Targets {
 			fmt.Fprintf(w, "  %-40s %s\n", t.Name, counts(rep.ByTarget[t.Name]))
@@ -165,7 +176,7 @@ func (rep *Report) WriteSummary(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  %s\n", counts(rep.Summary))
 	for _, r := range rep.Cases {
-		if r.Outcome != Fail && r.Outcome != Error {
+		if !r.Outcome.Bad() {
 			continue
 		}
 		mark := strings.ToUpper(string(r.Outcome))

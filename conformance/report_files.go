@@ -47,6 +47,9 @@ func (rep *Report) WriteJUnit(w io.Writer) error {
 		case Fail:
 			tc.Failure = &reporters.JUnitFailure{Message: firstLine(r.Detail), Type: "failed", Description: body}
 			s.Failures++
+		case Flaky:
+			tc.Failure = &reporters.JUnitFailure{Message: firstLine(r.Detail), Type: "flaky", Description: body}
+			s.Failures++
 		case Error:
 			tc.Error = &reporters.JUnitError{Message: firstLine(r.Detail), Type: "error", Description: body}
 			s.Errors++
@@ -137,7 +140,7 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}.pass{background:#dff5df}.fail{background:#f9d0d0}.error{background:#f5c2f0}
-.non-strict{background:#fbeac0}.info{background:#d8e8fb}.skipped{background:#eee}
+.flaky{background:#f7b267}.non-strict{background:#fbeac0}.info{background:#d8e8fb}.skipped{background:#eee}
 pre{background:#f8f8f8;border:1px solid #ddd;padding:.6em;overflow-x:auto;font-size:12px}
 code{font-size:13px}
 </style></head><body>

@@ -39,6 +39,11 @@ type Options struct {
 	Spawn func(ctx context.Context) (*exec.Cmd, error)
 	// WorkerOutput receives the workers' Ginkgo output (nil = kept only for crashed workers).
 	WorkerOutput io.Writer
+	// Repeat runs the selection this many times against the same targets (<1 = once); a case
+	// whose outcome differed between runs ends flaky (repeat.go).
+	Repeat int
+	// Progress, when set, is called after each run of a repeated selection with that run's report.
+	Progress func(run, of int, rep *Report)
 }
 
 var errDataRace = errors.New("data race detected")
@@ -66,11 +71,22 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Spawn == nil {
 		opts.Spawn = reexec
 	}
+	if opts.Repeat < 1 {
+		opts.Repeat = 1
+	}
 	for _, tg := range opts.Targets {
 		if err := preflight(ctx, tg.URL); err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, tg.URL, err)
 		}
 	}
+	if opts.Repeat == 1 {
+		return runOnce(ctx, opts)
+	}
+	return runRepeated(ctx, opts)
+}
+
+// runOnce runs the selection once: shards in worker processes, results merged in case order.
+func runOnce(ctx context.Context, opts Options) (*Report, error) {
 	started := time.Now()
 	dir, err := os.MkdirTemp("", "mpcrelay-conform-")
 	if err != nil {

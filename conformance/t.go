@@ -85,6 +85,15 @@ func (t *T) HarnessError(format string, args ...any) {
 	panic(abort{outcome: Error, detail: "harness: " + fmt.Sprintf(format, args...)})
 }
 
+// ended ends, with outcome error, a case whose context ended (its time bound passed, or the
+// run was interrupted) while it waited since `since` for what: the detail names the wait and
+// both durations, so an error is never just "context deadline exceeded".
+func (t *T) ended(what string, since time.Time) {
+	t.HarnessError("case ended (%v) %s into its bound of %s, while waiting %s for %s",
+		context.Cause(t.ctx), time.Since(t.tr.start).Round(time.Millisecond), caseTimeout(t.c, t.cfg),
+		time.Since(since).Round(time.Millisecond), what)
+}
+
 // Skip ends the case as skipped.
 func (t *T) Skip(format string, args ...any) {
 	panic(abort{outcome: Skipped, detail: fmt.Sprintf(format, args...)})

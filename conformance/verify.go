@@ -33,7 +33,11 @@ func (c *Conn) Raw(method string, params any) client.Response {
 	}
 	ctx, cancel := c.t.ctxTimeout()
 	defer cancel()
+	since := time.Now()
 	resp, err := c.CallRaw(ctx, method, raw)
+	if err != nil && c.t.ctx.Err() != nil {
+		c.t.ended(fmt.Sprintf("a response to %s on %s", method, c.Name), since)
+	}
 	if err != nil {
 		c.t.Failf(fmt.Sprintf("a response to %s on %s within %s", method, c.Name, c.t.cfg.Timeout), "%v (connection %s)", err, c.closedErr())
 	}
@@ -81,6 +85,7 @@ func short(params any) string {
 // WaitEvent waits up to the timeout for an event named name ("" = any) concerning session
 // (uuid.Nil = any) that no earlier verifier consumed, and consumes it.
 func (c *Conn) WaitEvent(name string, session uuid.UUID) client.Event {
+	since := time.Now()
 	deadline := time.NewTimer(c.t.cfg.Timeout)
 	defer deadline.Stop()
 	for {
@@ -93,7 +98,7 @@ func (c *Conn) WaitEvent(name string, session uuid.UUID) client.Event {
 			c.t.Failf(fmt.Sprintf("event %s%s on %s within %s", eventName(name), forSession(session), c.Name, c.t.cfg.Timeout),
 				"none (connection %s; unconsumed events: %s)", c.closedErr(), c.pendingSummary())
 		case <-c.t.ctx.Done():
-			c.t.HarnessError("case ended while waiting for %s: %v", eventName(name), c.t.ctx.Err())
+			c.t.ended(fmt.Sprintf("event %s%s on %s", eventName(name), forSession(session), c.Name), since)
 		}
 	}
 }
@@ -162,10 +167,11 @@ func (c *Conn) pendingSummary() string {
 
 // Quiet waits the quiet window: the bounded time a negative check gives the relay to misbehave.
 func (t *T) Quiet() {
+	since := time.Now()
 	select {
 	case <-time.After(t.cfg.QuietWindow):
 	case <-t.ctx.Done():
-		t.HarnessError("case ended during the quiet window: %v", t.ctx.Err())
+		t.ended(fmt.Sprintf("the quiet window (%s) to pass", t.cfg.QuietWindow), since)
 	}
 }
 
@@ -239,13 +245,14 @@ func (c *Conn) Received() []client.Frame {
 // WaitUnmatched waits up to d for a frame that answers no pending call (the answer to a frame
 // sent with Send, an error without id).
 func (c *Conn) WaitUnmatched(d time.Duration) (client.Frame, bool) {
+	since := time.Now()
 	select {
 	case f, ok := <-c.Unmatched():
 		return f, ok
 	case <-time.After(d):
 		return client.Frame{}, false
 	case <-c.t.ctx.Done():
-		c.t.HarnessError("case ended: %v", c.t.ctx.Err())
+		c.t.ended(fmt.Sprintf("a frame answering no call on %s (up to %s)", c.Name, d), since)
 	}
 	return client.Frame{}, false
 }

@@ -122,14 +122,14 @@ func runWorker(path string) error {
 		res := results[r.LeafNodeText]
 		mu.Unlock()
 		if res == nil { // the body never finished: a timeout, interrupt or harness panic
-			res = &specResult{Outcome: Error, Detail: "harness: " + r.State.String() + ": " + r.Failure.Message}
+			res = &specResult{Outcome: Error, Detail: fmt.Sprintf("harness: %s after %s: %s", r.State, r.RunTime.Round(time.Millisecond), r.Failure.Message)}
 			for _, ref := range p.Specs {
 				if c, _ := Lookup(ref.Case); c != nil && r.LeafNodeText == fmt.Sprintf("%s [%s] %s", c.ID, p.Targets[ref.Target].Name, c.Requirement) {
 					res.Target, res.Case = ref.Target, ref.Case
 				}
 			}
 		} else if r.State.Is(types.SpecStateTimedout | types.SpecStateInterrupted | types.SpecStateAborted) {
-			res.Outcome, res.Detail = Error, "harness: "+r.State.String()+": "+r.Failure.Message+"\n"+res.Detail
+			res.Outcome, res.Detail = Error, fmt.Sprintf("harness: %s after %s: %s\n%s", r.State, r.RunTime.Round(time.Millisecond), r.Failure.Message, res.Detail)
 		}
 		res.DurationMS = r.RunTime.Milliseconds()
 		mu.Lock()

@@ -30,13 +30,15 @@ func newConformCmd() *cobra.Command {
 		parallel    int
 		compat      bool
 		verbose     bool
+		repeat      int
 	)
 	cmd := &cobra.Command{
 		Use:   "conform [--url ws://...]...",
 		Short: "Check a relay against the protocol with the conformance suite",
 		Long: "Runs the conformance suite (PROTOCOL.md) against each --url, or against the embedded\n" +
 			"reference relay when no --url is given. Exit code 0: no case failed; 1: some case\n" +
-			"failed; 2: the harness could not run (bad flags, target unreachable, a case errored).\n" +
+			"failed, or was flaky under --repeat; 2: the harness could not run (bad flags, target\n" +
+			"unreachable, a case errored).\n" +
 			"Cases run in -p worker processes (this binary, re-executed), each running its share\n" +
 			"of the Ginkgo specs.",
 		Args: cobra.NoArgs,
@@ -52,6 +54,9 @@ func newConformCmd() *cobra.Command {
 			}
 			if parallel < 1 {
 				return usage("-p must be at least 1, got %d", parallel)
+			}
+			if repeat < 1 {
+				return usage("--repeat must be at least 1, got %d", repeat)
 			}
 			cases, err := conformance.Select(labelFilter, splitList(focus))
 			if err != nil {
@@ -106,7 +111,12 @@ func newConformCmd() *cobra.Command {
 			}
 			opts := conformance.Options{
 				Targets: targets, Cases: cases, Parallel: parallel, Strict: strict, Expect: expect,
-				Config: conformance.Config{Timeout: timeout, QuietWindow: quiet},
+				Config: conformance.Config{Timeout: timeout, QuietWindow: quiet}, Repeat: repeat,
+			}
+			if repeat > 1 {
+				opts.Progress = func(run, of int, r *conformance.Report) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "run %d/%d in %.1fs: %s\n", run, of, float64(r.DurationMS)/1000, r.Counts())
+				}
 			}
 			if verbose {
 				opts.WorkerOutput = cmd.ErrOrStderr()
@@ -144,6 +154,7 @@ func newConformCmd() *cobra.Command {
 	f.IntVarP(&parallel, "parallel", "p", conformance.DefaultParallel, "worker processes running cases in parallel")
 	f.BoolVar(&compat, "compat", false, "run the embedded reference relay in compat mode (behaves like the original)")
 	f.BoolVar(&verbose, "verbose", false, "stream the workers' Ginkgo output to stderr")
+	f.IntVar(&repeat, "repeat", 1, "run the selection N times against the same targets; a case whose outcome differs between runs is reported flaky (exit 1)")
 	return cmd
 }
 

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"mpcrelay/faultproxy"
 	"mpcrelay/relay/protocol"
 )
@@ -175,4 +177,26 @@ func TestRepeatUnderLoadIsStable(t *testing.T) {
 	}
 	t.Logf("%d cases × %d runs in %.1fs with %d burners, load average %s before, %s after: %s",
 		len(cases), runs, float64(rep.DurationMS)/1000, runtime.NumCPU(), before, loadAverage(), rep.Counts())
+}
+
+// A case cut short by its bound ends error, and says which wait was cut and after how long.
+func TestCutShortWaitNamesTheWait(t *testing.T) {
+	for name, body := range map[string]func(t *T){
+		"quiet window": func(t *T) { t.Quiet() },
+		"event": func(t *T) {
+			c := &Conn{Name: "B", t: t, arrived: make(chan struct{}, 1)}
+			c.WaitEvent(protocol.EventSessionSignup, uuid.Nil)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			c := &Case{ID: "9/x", Requirement: "r", Level: Must, Run: body}
+			out, detail := newT(ctx, "ws://unused/mpc", Config{Timeout: time.Minute, QuietWindow: time.Minute}, c).run()
+			want := map[string]string{"quiet window": "for the quiet window (1m0s) to pass", "event": "for event sessionSignup on B"}[name]
+			if out != Error || !strings.Contains(detail, "context deadline exceeded") || !strings.Contains(detail, "while waiting") || !strings.Contains(detail, want) {
+				t.Fatalf("error naming the wait %q, got %s: %s", want, out, detail)
+			}
+		})
+	}
 }

@@ -88,24 +88,65 @@ func firstLine(s string) string {
 	return s
 }
 
-// anchorUnsafe matches what may not appear in an HTML id and its link unescaped.
-var anchorUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
-
 // matrixRow is one case across every target.
 type matrixRow struct {
 	ID, Section, Title, Level string
 	Cells                     []Result
+	First                     bool   // first row of its section
+	SectionTitle              string // on the first row
 }
 
-// WriteHTML writes a self-contained report.html: summary, a row per case (a case × relay matrix
-// with several targets) and the transcript of every non-pass case.
+// sectionRow is the per-section summary: counts per outcome and the failing cases.
+type sectionRow struct {
+	Number, Title string
+	Counts        map[Outcome]int
+	Failing       []Result
+}
+
+// anchorSafe matches the case ids and anchors that a link may carry unescaped, so that links
+// read report.html#4.5/signup-event-exactly-once rather than #4.5%2fsignup-...
+var anchorSafe = regexp.MustCompile(`^[A-Za-z0-9._/-]+$`)
+
+// href is the link to an anchor (ids from a results.json on disk are escaped unless plain).
+func href(anchor string) any {
+	if anchorSafe.MatchString(anchor) {
+		return template.URL("#" + anchor)
+	}
+	return "#" + anchor
+}
+
+// detailAnchor is the HTML id of a case's detail block; the case's row has the case id itself
+// (report.html#4.5/signup-event-exactly-once).
+func (rep *Report) detailAnchor(r Result) string {
+	if len(rep.Targets) < 2 {
+		return r.ID + "/detail"
+	}
+	for i, t := range rep.Targets {
+		if t.Name == r.Target {
+			return fmt.Sprintf("%s/detail/%d", r.ID, i+1)
+		}
+	}
+	return r.ID + "/detail"
+}
+
+// WriteHTML writes a self-contained report.html: the summary, the failing cases first (fail,
+// error, flaky, with links to their details), a summary per section, a row per case anchored by
+// its id (a case × relay matrix with several targets), and the detail and transcript of every
+// non-pass case.
 func (rep *Report) WriteHTML(w io.Writer) error {
+	titles := map[string]string{}
+	for _, s := range Sections() {
+		titles[s.Number] = s.Title
+	}
 	var rows []matrixRow
+	var sections []*sectionRow
 	at := map[string]int{}
+	secAt := map[string]*sectionRow{}
 	col := map[string]int{}
 	for i, t := range rep.Targets {
 		col[t.Name] = i
 	}
+	var failing, details []Result
 	for _, r := range rep.Cases {
 		i, ok := at[r.ID]
 		if !ok {
@@ -118,22 +159,34 @@ func (rep *Report) WriteHTML(w io.Writer) error {
 			c = col[r.Target]
 		}
 		rows[i].Cells[c] = r
-	}
-	var details []Result
-	for _, r := range rep.Cases {
+		sec := secAt[r.Section]
+		if sec == nil {
+			sec = &sectionRow{Number: r.Section, Title: titles[r.Section], Counts: map[Outcome]int{}}
+			secAt[r.Section] = sec
+			sections = append(sections, sec)
+			rows[i].First, rows[i].SectionTitle = true, sec.Title
+		}
+		sec.Counts[r.Outcome]++
+		if r.Outcome.Bad() {
+			failing = append(failing, r)
+			sec.Failing = append(sec.Failing, r)
+		}
 		if r.Outcome != Pass {
 			details = append(details, r)
 		}
 	}
 	return reportTemplate.Execute(w, map[string]any{
-		"Rep": rep, "Rows": rows, "Details": details, "Outcomes": Outcomes,
+		"Rep": rep, "Rows": rows, "Sections": sections, "Failing": failing, "Details": details, "Outcomes": Outcomes,
 		"Duration": fmt.Sprintf("%.1f s", float64(rep.DurationMS)/1000),
 	})
 }
 
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"anchor": func(r Result) string { return anchorUnsafe.ReplaceAllString(r.ID+"-"+r.Target, "-") },
-	"count":  func(m map[Outcome]int, o Outcome) int { return m[o] },
+	"detail":  func(rep *Report, r Result) string { return rep.detailAnchor(r) },
+	"count":   func(m map[Outcome]int, o Outcome) int { return m[o] },
+	"first":   firstLine,
+	"href":    href,
+	"columns": func(cells []Result) int { return 3 + len(cells) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>mpcrelay conformance report</title>
 <style>
@@ -141,22 +194,33 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}.pass{background:#dff5df}.fail{background:#f9d0d0}.error{background:#f5c2f0}
 .flaky{background:#f7b267}.non-strict{background:#fbeac0}.info{background:#d8e8fb}.skipped{background:#eee}
+td.zero{color:#bbb}tr.section th{background:#e6e6f0}:target{outline:3px solid #36c}
 pre{background:#f8f8f8;border:1px solid #ddd;padding:.6em;overflow-x:auto;font-size:12px}
 code{font-size:13px}
 </style></head><body>
 <h1>mpcrelay conformance report</h1>
-<p>Started {{.Rep.Started.Format "2006-01-02 15:04:05 UTC"}}, {{.Duration}}{{if .Rep.Strict}}, strict mode{{end}}.</p>
+<p>Started {{.Rep.Started.Format "2006-01-02 15:04:05 UTC"}}, {{.Duration}}{{if .Rep.Strict}}, strict mode{{end}}{{if .Rep.Repeat}}, {{.Rep.Repeat}} runs (a case whose outcome differed between runs is flaky){{end}}.</p>
 <table><tr><th>Target</th>{{range .Outcomes}}<th class="{{.}}">{{.}}</th>{{end}}</tr>
 {{if .Rep.ByTarget}}{{range .Rep.Targets}}{{$m := index $.Rep.ByTarget .Name}}<tr><td><code>{{.URL}}</code></td>{{range $.Outcomes}}<td>{{count $m .}}</td>{{end}}</tr>{{end}}
 {{else}}<tr><td><code>{{.Rep.Target}}</code></td>{{range .Outcomes}}<td>{{count $.Rep.Summary .}}</td>{{end}}</tr>{{end}}
 </table>
-<h2>Cases</h2>
-<table><tr><th>Case</th><th>Level</th><th>Requirement</th>{{range .Rep.Targets}}<th><code>{{.Name}}</code></th>{{end}}</tr>
-{{range .Rows}}<tr><td><code>{{.ID}}</code></td><td>{{.Level}}</td><td>{{.Title}}</td>{{range .Cells}}<td class="{{.Outcome}}">{{if and .Outcome (ne .Outcome "pass")}}<a href="#{{anchor .}}">{{.Outcome}}</a>{{else}}{{.Outcome}}{{end}}{{if .Expected}} (expected {{.Expected}}){{end}}</td>{{end}}</tr>
+{{if .Rep.HarnessErrors}}<h2>Harness errors</h2>{{range .Rep.HarnessErrors}}<pre>{{.}}</pre>{{end}}{{end}}
+<h2 id="failing">Failing cases (fail, error, flaky)</h2>
+{{if .Failing}}<table><tr><th>Case</th><th>Outcome</th>{{if .Rep.ByTarget}}<th>Target</th>{{end}}<th>Why</th></tr>
+{{range .Failing}}<tr><td><a href="{{href .ID}}"><code>{{.ID}}</code></a></td><td class="{{.Outcome}}"><a href="{{href (detail $.Rep .)}}">{{.Outcome}}</a>{{if .Expected}} (expected {{.Expected}}){{end}}</td>{{if $.Rep.ByTarget}}<td><code>{{.Target}}</code></td>{{end}}<td>{{first .Detail}}</td></tr>
+{{end}}</table>{{else}}<p>No case failed.</p>{{end}}
+<h2 id="sections">By section</h2>
+<table><tr><th>Section</th>{{range .Outcomes}}<th class="{{.}}">{{.}}</th>{{end}}<th>Failing</th></tr>
+{{range .Sections}}{{$s := .}}<tr><td><a href="{{href (print "section-" .Number)}}">§{{.Number}} {{.Title}}</a></td>{{range $.Outcomes}}{{$n := count $s.Counts .}}<td{{if not $n}} class="zero"{{end}}>{{$n}}</td>{{end}}<td>{{range .Failing}}<a href="{{href .ID}}"><code>{{.ID}}</code></a> {{end}}</td></tr>
 {{end}}</table>
-<h2>Details of every non-pass case</h2>
-{{range .Details}}<h3 id="{{anchor .}}" class="{{.Outcome}}"><code>{{.ID}}</code> — {{.Outcome}}{{if .Target}} — <code>{{.Target}}</code>{{end}}</h3>
-<p>{{.Title}} ({{.Level}}, {{.DurationMS}} ms)</p>
+<h2 id="cases">Cases</h2>
+<table><tr><th>Case</th><th>Level</th><th>Requirement</th>{{range .Rep.Targets}}<th><code>{{.Name}}</code></th>{{end}}</tr>
+{{range .Rows}}{{if .First}}<tr class="section" id="section-{{.Section}}"><th colspan="{{columns .Cells}}">§{{.Section}} {{.SectionTitle}}</th></tr>
+{{end}}<tr id="{{.ID}}"><td><a href="{{href .ID}}"><code>{{.ID}}</code></a></td><td>{{.Level}}</td><td>{{.Title}}</td>{{range .Cells}}<td class="{{.Outcome}}">{{if and .Outcome (ne .Outcome "pass")}}<a href="{{href (detail $.Rep .)}}">{{.Outcome}}</a>{{else}}{{.Outcome}}{{end}}{{if .Expected}} (expected {{.Expected}}){{end}}{{if .Runs}}<br><small>runs: {{range .Runs}}{{.}} {{end}}</small>{{end}}</td>{{end}}</tr>
+{{end}}</table>
+<h2 id="details">Details of every non-pass case</h2>
+{{range .Details}}<h3 id="{{detail $.Rep .}}" class="{{.Outcome}}"><a href="{{href .ID}}"><code>{{.ID}}</code></a> — {{.Outcome}}{{if .Target}} — <code>{{.Target}}</code>{{end}}</h3>
+<p>{{.Title}} ({{.Level}}, {{.DurationMS}} ms{{if .Runs}}; runs: {{range .Runs}}{{.}} {{end}}{{end}})</p>
 <pre>{{.Detail}}</pre>
 {{if .Transcript}}<details open><summary>Wire transcript (→ sent by the harness, ← received from the relay)</summary><pre>{{.Transcript}}</pre></details>{{end}}
 {{end}}

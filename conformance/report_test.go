@@ -156,3 +156,25 @@ func TestLoadExpectations(t *testing.T) {
 		}
 	}
 }
+
+func TestReportHTMLFailingFirstSectionsAndAnchors(t *testing.T) {
+	one := []Target{{Name: "ws://r/mpc", URL: "ws://r/mpc"}}
+	rep := fakeReport(Options{Targets: one}, map[string]Outcome{"4.5/signup-numbers-from-one": Pass, "4.6/load-zero-refused": Fail, "4.2/member-rejoins-full-group": NonStrict})
+	var b bytes.Buffer
+	if err := rep.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	failing, sections, cases := strings.Index(html, `id="failing"`), strings.Index(html, `id="sections"`), strings.Index(html, `id="cases"`)
+	if failing < 0 || sections < failing || cases < sections {
+		t.Fatalf("failing cases, then sections, then cases: %d %d %d", failing, sections, cases)
+	}
+	if !strings.Contains(html[failing:sections], `href="#4.6/load-zero-refused/detail"`) || strings.Contains(html[failing:sections], "4.5/signup-numbers-from-one") {
+		t.Fatalf("the failing list holds exactly the failing case, linked to its detail:\n%s", html[failing:sections])
+	}
+	for _, want := range []string{`<tr id="4.5/signup-numbers-from-one">`, `<h3 id="4.6/load-zero-refused/detail"`, `href="#section-4.6"`, `id="section-4.6"`, "§4.6 Session.load"} {
+		if !strings.Contains(html, want) {
+			t.Fatalf("report.html lacks %s", want)
+		}
+	}
+}

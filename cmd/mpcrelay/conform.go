@@ -31,6 +31,7 @@ func newConformCmd() *cobra.Command {
 		compat      bool
 		verbose     bool
 		repeat      int
+		baseline    string
 	)
 	cmd := &cobra.Command{
 		Use:   "conform [--url ws://...]...",
@@ -40,7 +41,12 @@ func newConformCmd() *cobra.Command {
 			"failed, or was flaky under --repeat; 2: the harness could not run (bad flags, target\n" +
 			"unreachable, a case errored).\n" +
 			"Cases run in -p worker processes (this binary, re-executed), each running its share\n" +
-			"of the Ginkgo specs.",
+			"of the Ginkgo specs.\n\n" +
+			"--repeat N runs the selection N times; a case whose outcome differs between runs is\n" +
+			"reported flaky (console, results.json, junit.xml, report.html) and exits 1.\n\n" +
+			"--baseline FILE compares the run with an earlier results.json (as `mpcrelay report\n" +
+			"diff` does), prints the changes, writes diff.json beside the reports, and then exits\n" +
+			"1 only on regressions (0 otherwise, 2 if the harness failed).\n" + regressionHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if conformance.RunWorkerIfRequested() {
@@ -76,6 +82,12 @@ func newConformCmd() *cobra.Command {
 			if expectFile != "" {
 				if expect, err = conformance.LoadExpectations(expectFile); err != nil {
 					return usage("%v", err)
+				}
+			}
+			var base *conformance.Report
+			if baseline != "" {
+				if base, err = conformance.LoadReport(baseline); err != nil {
+					return usage("--baseline: %v", err)
 				}
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
@@ -132,6 +144,24 @@ func newConformCmd() *cobra.Command {
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "reports: %s/{results.json,junit.xml,report.html}\n", reportDir)
 			}
+			if base != nil {
+				d := conformance.Compare(base, rep)
+				d.Baseline = baseline
+				fmt.Fprintln(cmd.OutOrStdout())
+				d.Write(cmd.OutOrStdout())
+				if reportDir != "" {
+					if err := d.WriteFile(reportDir); err != nil {
+						return &exitError{2, fmt.Errorf("write diff: %w", err)}
+					}
+				}
+				switch {
+				case d.ExitCode() != 0:
+					return &exitError{1, errors.New("conformance: some case regressed since the baseline")}
+				case len(rep.HarnessErrors) > 0:
+					return &exitError{2, errors.New("conformance: the harness failed (see HARNESS ERROR above)")}
+				}
+				return nil
+			}
 			switch code := rep.ExitCode(); code {
 			case 1:
 				return &exitError{1, errors.New("conformance: some case failed")}
@@ -154,6 +184,7 @@ func newConformCmd() *cobra.Command {
 	f.IntVarP(&parallel, "parallel", "p", conformance.DefaultParallel, "worker processes running cases in parallel")
 	f.BoolVar(&compat, "compat", false, "run the embedded reference relay in compat mode (behaves like the original)")
 	f.BoolVar(&verbose, "verbose", false, "stream the workers' Ginkgo output to stderr")
+	f.StringVar(&baseline, "baseline", "", "results.json of an earlier run: print what changed and exit 1 only on regressions (see below)")
 	f.IntVar(&repeat, "repeat", 1, "run the selection N times against the same targets; a case whose outcome differs between runs is reported flaky (exit 1)")
 	return cmd
 }

@@ -79,3 +79,49 @@ func TestConformExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// A clean run is the baseline; the same cases against a relay with a wrong error code regress
+// (exit 1 with --baseline and with report diff); the reverse direction only fixes (exit 0).
+func TestConformBaselineAndReportDiff(t *testing.T) {
+	inst, err := conformance.StartEmbedded(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Shutdown(context.Background())
+	broken, err := faultproxy.Start(inst.URL(), faultproxy.Options{}, faultproxy.Rewrite("code", faultproxy.ToClient,
+		faultproxy.ErrorResponse(protocol.CodeInternal), func(b []byte) []byte { return bytes.Replace(b, []byte("-32603"), []byte("-32000"), 1) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broken.Close()
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good"), filepath.Join(dir, "bad")
+	if out, _, err := runCmd(t, "conform", "--url", inst.URL(), "--focus", "4.1", "-p", "2", "--report-dir", good); err != nil {
+		t.Fatalf("baseline run: %v\n%s", err, out)
+	}
+	out, _, err := runCmd(t, "conform", "--url", broken.URL(), "--focus", "4.1", "-p", "2", "--report-dir", bad, "--baseline", filepath.Join(good, "results.json"))
+	if exitCode(err) != 1 || !strings.Contains(out, "REGRESSION 4.1/parties-must-exceed-one: pass → fail") {
+		t.Fatalf("regressions exit 1 (got %d):\n%s", exitCode(err), out)
+	}
+	if _, err := os.Stat(filepath.Join(bad, "diff.json")); err != nil {
+		t.Fatalf("diff.json beside the reports: %v", err)
+	}
+	// the broken run as baseline: its failures are known, so the same run exits 0
+	out, _, err = runCmd(t, "conform", "--url", broken.URL(), "--focus", "4.1", "-p", "2", "--baseline", bad)
+	if err != nil || !strings.Contains(out, "0 regressions") {
+		t.Fatalf("known failures are no regression (exit %d):\n%s", exitCode(err), out)
+	}
+	out, _, err = runCmd(t, "report", "diff", good, bad)
+	if exitCode(err) != 1 || !strings.Contains(out, "REGRESSION") {
+		t.Fatalf("report diff good bad: exit %d\n%s", exitCode(err), out)
+	}
+	out, _, err = runCmd(t, "report", "diff", "--json", bad, good)
+	if err != nil || !strings.Contains(out, `"kind": "fixed"`) {
+		t.Fatalf("report diff --json bad good: exit %d\n%s", exitCode(err), out)
+	}
+	for _, args := range [][]string{{"report", "diff", good}, {"report", "diff", good, filepath.Join(dir, "missing.json")}, {"conform", "--baseline", filepath.Join(dir, "missing.json")}} {
+		if _, _, err := runCmd(t, args...); exitCode(err) != 2 {
+			t.Errorf("%v: exit 2, got %d (%v)", args, exitCode(err), err)
+		}
+	}
+}

@@ -99,7 +99,7 @@ func register(number, title string, cases ...*Case) {
 		switch {
 		case slices.Contains(c.Labels, "crypto"):
 			c.cost = costCrypto
-		case slices.Contains(c.Labels, "slow"):
+		case slices.Contains(c.Labels, "slow"), slices.Contains(c.Labels, "browser"):
 			c.cost = costSlow
 		default:
 			c.cost = costPlain
@@ -160,6 +160,12 @@ func Select(labelFilter string, focus []string) ([]*Case, error) {
 		}
 	}
 	return out, nil
+}
+
+// Without drops the cases that carry label (conform leaves out the browser cases unless
+// --browser is given).
+func Without(cases []*Case, label string) []*Case {
+	return slices.DeleteFunc(slices.Clone(cases), func(c *Case) bool { return slices.Contains(c.Labels, label) })
 }
 
 func focused(c *Case, focus []string) bool {

@@ -38,12 +38,15 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if os.Getenv("MPCRELAY_BROWSER") == "" {
+		cases = Without(cases, "browser") // TestBrowserCases runs them
+	}
 	p, _ := strconv.Atoi(os.Getenv("MPCRELAY_P"))
 	timeout := DefaultTimeout * raceSlowdown
 	if d, err := time.ParseDuration(os.Getenv("MPCRELAY_TIMEOUT")); err == nil {
 		timeout = d
 	}
-	rep, err := Run(ctx, Options{Targets: []Target{{Name: url, URL: url}}, Cases: cases, Parallel: p,
+	rep, err := Run(ctx, Options{Targets: []Target{{Name: url, URL: url, Embedded: os.Getenv("MPCRELAY_URL") == ""}}, Cases: cases, Parallel: p,
 		Config: Config{Timeout: timeout}})
 	if err != nil {
 		t.Fatal(err)

@@ -151,24 +151,33 @@ func reexec(ctx context.Context) (*exec.Cmd, error) {
 }
 
 // shard spreads the specs (target × case) over n workers, heaviest first onto the least loaded
-// worker, so the two crypto cases never share a worker.
+// worker, so the two crypto cases never share a worker. Every browser case goes to one worker,
+// which launches one Chromium for all of them.
 func shard(targets []Target, cases []*Case, n int) [][]specRef {
 	type spec struct {
-		ref  specRef
-		cost int
+		ref     specRef
+		cost    int
+		browser bool
 	}
 	var specs []spec
 	for ti := range targets {
 		for _, c := range cases {
-			specs = append(specs, spec{specRef{ti, c.ID}, c.cost})
+			specs = append(specs, spec{specRef{ti, c.ID}, c.cost, slices.Contains(c.Labels, "browser")})
 		}
 	}
 	slices.SortStableFunc(specs, func(a, b spec) int { return b.cost - a.cost })
 	n = min(n, len(specs))
 	out := make([][]specRef, n)
 	load := make([]int, n)
+	browserWorker := -1
 	for _, s := range specs {
 		w := slices.Index(load, slices.Min(load))
+		if s.browser {
+			if browserWorker < 0 {
+				browserWorker = w
+			}
+			w = browserWorker
+		}
 		out[w] = append(out[w], s.ref)
 		load[w] += s.cost
 	}

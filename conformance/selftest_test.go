@@ -45,7 +45,7 @@ func TestSelfTest(t *testing.T) {
 		defer p.Close()
 		targets = append(targets, Target{Name: b.Name, URL: p.URL()})
 	}
-	cases, err := Select("!crypto && !slow", nil)
+	cases, err := Select("!crypto && !slow && !browser", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

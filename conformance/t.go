@@ -34,6 +34,9 @@ type T struct {
 	notes  []string // INFO: behaviours the relay chose
 	devs   []string // SHOULD/COMPAT deviations
 	nextID int
+
+	embedded bool     // the target is the kit's embedded reference relay (Target.Embedded)
+	cleanups []func() // run when the case ends, last first
 }
 
 // abort ends a case early; recovered by T.run.
@@ -121,6 +124,7 @@ func (t *T) NonStrict(format string, args ...any) {
 
 // run executes the case body and returns its outcome and detail.
 func (t *T) run() (out Outcome, detail string) {
+	defer t.runCleanups()
 	defer t.closeAll()
 	defer func() {
 		r := recover()
@@ -141,6 +145,23 @@ func (t *T) run() (out Outcome, detail string) {
 		return InfoOnly, strings.Join(t.notes, "\n")
 	}
 	return Pass, ""
+}
+
+// cleanup registers f to run when the case ends (after its connections are closed).
+func (t *T) cleanup(f func()) {
+	t.mu.Lock()
+	t.cleanups = append(t.cleanups, f)
+	t.mu.Unlock()
+}
+
+func (t *T) runCleanups() {
+	t.mu.Lock()
+	fs := t.cleanups
+	t.cleanups = nil
+	t.mu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
 }
 
 func (t *T) closeAll() {

@@ -18,6 +18,9 @@ const workerEnv = "MPCRELAY_CONFORM_WORKER"
 type Target struct {
 	Name string `json:"name"`
 	URL  string `json:"url"`
+	// Embedded marks the kit's own reference relay, so cases that check the reference relay's
+	// serve options (the browser's wss://, origin and static cases) run against it.
+	Embedded bool `json:"embedded,omitempty"`
 }
 
 type specRef struct {
@@ -101,6 +104,7 @@ func runWorker(path string) error {
 		text := fmt.Sprintf("%s [%s] %s", c.ID, target.Name, c.Requirement)
 		ginkgo.It(text, ginkgo.Label(c.AllLabels()...), ginkgo.SpecTimeout(caseTimeout(c, cfg)), func(ctx ginkgo.SpecContext) {
 			t := newT(ctx, target.URL, cfg, c)
+			t.embedded = target.Embedded
 			outcome, detail := t.run()
 			res := &specResult{Target: ref.Target, Case: c.ID, Outcome: outcome, Detail: detail}
 			if outcome != Pass {
@@ -144,5 +148,6 @@ func runWorker(path string) error {
 	rep.NoColor = true
 	rep.Succinct = true
 	ginkgo.RunSpecs(&ginkgoT{}, "mpcrelay conformance", suite, rep)
+	closeWorkerBrowser()
 	return nil
 }

@@ -32,6 +32,7 @@ func newConformCmd() *cobra.Command {
 		verbose     bool
 		repeat      int
 		baseline    string
+		browser     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "conform [--url ws://...]...",
@@ -42,6 +43,11 @@ func newConformCmd() *cobra.Command {
 			"unreachable, a case errored).\n" +
 			"Cases run in -p worker processes (this binary, re-executed), each running its share\n" +
 			"of the Ginkgo specs.\n\n" +
+			"--browser adds the cases labelled browser: headless Chromium (found as $MPCRELAY_CHROMIUM\n" +
+			"or chromium in PATH) runs §7 keygen- and sign-shaped flows through its own WebSocket\n" +
+			"with the kit's JavaScript client; against the embedded relay it also checks wss://\n" +
+			"with a test certificate, --allowed-origins and --static (COOP/COEP). Without Chromium\n" +
+			"they are reported skipped, with the reason.\n\n" +
 			"--repeat N runs the selection N times; a case whose outcome differs between runs is\n" +
 			"reported flaky (console, results.json, junit.xml, report.html) and exits 1.\n\n" +
 			"--baseline FILE compares the run with an earlier results.json (as `mpcrelay report\n" +
@@ -67,6 +73,9 @@ func newConformCmd() *cobra.Command {
 			cases, err := conformance.Select(labelFilter, splitList(focus))
 			if err != nil {
 				return usage("%v", err)
+			}
+			if !browser {
+				cases = conformance.Without(cases, "browser")
 			}
 			if len(cases) == 0 {
 				return usage("no case matches --label-filter %q --focus %q", labelFilter, strings.Join(focus, ","))
@@ -119,7 +128,7 @@ func newConformCmd() *cobra.Command {
 					name += " (compat)"
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "no --url: checking the %s at %s\n", name, inst.URL())
-				targets = append(targets, conformance.Target{Name: inst.URL(), URL: inst.URL()})
+				targets = append(targets, conformance.Target{Name: inst.URL(), URL: inst.URL(), Embedded: true})
 			}
 			opts := conformance.Options{
 				Targets: targets, Cases: cases, Parallel: parallel, Strict: strict, Expect: expect,
@@ -184,6 +193,7 @@ func newConformCmd() *cobra.Command {
 	f.IntVarP(&parallel, "parallel", "p", conformance.DefaultParallel, "worker processes running cases in parallel")
 	f.BoolVar(&compat, "compat", false, "run the embedded reference relay in compat mode (behaves like the original)")
 	f.BoolVar(&verbose, "verbose", false, "stream the workers' Ginkgo output to stderr")
+	f.BoolVar(&browser, "browser", false, "also run the browser cases (label browser): headless Chromium as a client; skipped, with the reason, when no Chromium is found")
 	f.StringVar(&baseline, "baseline", "", "results.json of an earlier run: print what changed and exit 1 only on regressions (see below)")
 	f.IntVar(&repeat, "repeat", 1, "run the selection N times against the same targets; a case whose outcome differs between runs is reported flaky (exit 1)")
 	return cmd

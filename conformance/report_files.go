@@ -216,7 +216,7 @@ code{font-size:13px}
 <h2 id="cases">Cases</h2>
 <table><tr><th>Case</th><th>Level</th><th>Requirement</th>{{range .Rep.Targets}}<th><code>{{.Name}}</code></th>{{end}}</tr>
 {{range .Rows}}{{if .First}}<tr class="section" id="section-{{.Section}}"><th colspan="{{columns .Cells}}">§{{.Section}} {{.SectionTitle}}</th></tr>
-{{end}}<tr id="{{.ID}}"><td><a href="{{href .ID}}"><code>{{.ID}}</code></a></td><td>{{.Level}}</td><td>{{.Title}}</td>{{range .Cells}}<td class="{{.Outcome}}">{{if and .Outcome (ne .Outcome "pass")}}<a href="{{href (detail $.Rep .)}}">{{.Outcome}}</a>{{else}}{{.Outcome}}{{end}}{{if .Expected}} (expected {{.Expected}}){{end}}{{if .Runs}}<br><small>runs: {{range .Runs}}{{.}} {{end}}</small>{{end}}</td>{{end}}</tr>
+{{end}}<tr id="{{.ID}}"><td><a href="{{href .ID}}"><code>{{.ID}}</code></a></td><td>{{.Level}}</td><td>{{.Title}}</td>{{range .Cells}}<td class="{{.Outcome}}">{{if and .Outcome (ne .Outcome "pass")}}<a href="{{href (detail $.Rep .)}}">{{.Outcome}}</a>{{else}}{{.Outcome}}{{end}}{{if .Expected}} (expected {{.Expected}}){{end}}{{if eq .Outcome "flaky"}}<br><small>runs: {{range .Runs}}{{.}} {{end}}</small>{{end}}</td>{{end}}</tr>
 {{end}}</table>
 <h2 id="details">Details of every non-pass case</h2>
 {{range .Details}}<h3 id="{{detail $.Rep .}}" class="{{.Outcome}}"><a href="{{href .ID}}"><code>{{.ID}}</code></a> — {{.Outcome}}{{if .Target}} — <code>{{.Target}}</code>{{end}}</h3>

@@ -29,7 +29,10 @@ var ErrDropped = errors.New("dropped by fault injection")
 // KeygenConfig configures Keygen (through a relay) and KeygenLocal (in memory; URL and
 // ClientOptions are ignored there).
 type KeygenConfig struct {
-	URL                string // ws://host:port/mpc
+	URL string // ws://host:port/mpc
+	// URLs, when set, spreads the parties over several relay nodes (a cluster): party i
+	// connects to URLs[i mod len(URLs)]; the first party, which creates the group, to URLs[0].
+	URLs               []string
 	Curve              Curve
 	Threshold, Parties int // t and n: any t+1 of the n parties sign
 	// PreParams are the Paillier pre-params ECDSA keygen needs, one distinct set per party, picked
@@ -154,7 +157,7 @@ func Keygen(ctx context.Context, cfg KeygenConfig) ([]*Share, error) {
 	setup := newGroupSetup(cfg.Parties - 1)
 	report := newReporter(cfg.Progress)
 	shares, err := crew(cfg.Parties, func(i int) (*Share, error) {
-		p := &relayParty{url: cfg.URL, opts: cfg.ClientOptions, kind: protocol.KindKeygen, timeout: cfg.Timeout, report: report}
+		p := &relayParty{url: partyURL(cfg.URL, cfg.URLs, i), opts: cfg.ClientOptions, kind: protocol.KindKeygen, timeout: cfg.Timeout, report: report}
 		return p.keygen(ctx, &cfg, setup, i == 0, pre)
 	})
 	if err != nil {
@@ -239,4 +242,12 @@ func (p *relayParty) keygen(ctx context.Context, cfg *KeygenConfig, setup *group
 		return nil, err
 	}
 	return share, nil
+}
+
+// partyURL is the relay node party i dials: URLs[i mod len(URLs)], or url.
+func partyURL(url string, urls []string, i int) string {
+	if len(urls) == 0 {
+		return url
+	}
+	return urls[i%len(urls)]
 }

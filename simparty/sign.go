@@ -43,7 +43,10 @@ func ParseJoinMode(s string) (JoinMode, error) {
 // SignConfig configures Sign (through a relay) and SignLocal (in memory; URL, ClientOptions,
 // Label and Observer are ignored there).
 type SignConfig struct {
-	URL     string
+	URL string
+	// URLs, when set, spreads the connections over relay nodes: connection i (signers in
+	// order, then the observer) dials URLs[i mod len(URLs)].
+	URLs    []string
 	Shares  []*Share // exactly the t+1 signers, one party each; the first creates the group and session
 	Message []byte   // secp256k1: the 32-byte digest; ed25519: the message itself
 	Mode    JoinMode // "" → ModeLoad
@@ -175,7 +178,7 @@ func signRelay(ctx context.Context, cfg SignConfig, plan signPlan) (*Signature, 
 
 	var observed *SignatureJSON
 	sigs, err := crew(signers+boolInt(cfg.Observer), func(i int) (*Signature, error) {
-		p := &relayParty{url: cfg.URL, opts: cfg.ClientOptions, kind: protocol.KindSign, timeout: cfg.Timeout, report: report}
+		p := &relayParty{url: partyURL(cfg.URL, cfg.URLs, i), opts: cfg.ClientOptions, kind: protocol.KindSign, timeout: cfg.Timeout, report: report}
 		if i == signers {
 			v, err := p.observe(octx, setup)
 			observed = v

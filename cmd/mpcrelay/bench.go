@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -25,23 +26,32 @@ func init() { subcommands = append(subcommands, newBenchCmd) }
 
 func newBenchCmd() *cobra.Command {
 	var (
-		scenarioPath, url, reportDir, record string
-		recordBodies, quiet                  bool
-		groups                               int
-		duration                             time.Duration
+		scenarioPath, reportDir, record string
+		urls                            []string
+		recordBodies, quiet             bool
+		sweep                           sweepArgs
+		groups                          int
+		duration                        time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "bench --scenario FILE [--url URL] [--report-dir DIR] [--record FILE]",
+		Use:   "bench --scenario FILE [--url URL]... [--report-dir DIR] [--record FILE] [--sweep]",
 		Short: "Run a scenario: real tss-lib parties (or a trace replay) against a relay, with a report",
 		Long: "Runs the scenario file with real tss-lib simulated parties against the relay at --url, or\n" +
 			"against the embedded reference relay when no URL is given, and writes DIR/results.json and a\n" +
 			"self-contained DIR/report.html. A scenario with mode: replay replays a trace instead (see\n" +
-			"mpcrelay replay). --record writes the signed traffic as a trace (JSON lines).\n" +
+			"mpcrelay replay); --sweep searches its capacity (see mpcrelay replay --help). With several --url,\n" +
+			"party i of every group connects to URL i mod k (the nodes of a clustered relay). --record writes\n" +
+			"the signed traffic as a trace (JSON lines).\n" +
 			"Exit code 1: the scenario's expected outcome was not met.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if scenarioPath == "" {
 				return errors.New("--scenario FILE is required")
+			}
+			for _, u := range urls {
+				if !strings.HasPrefix(u, "ws://") && !strings.HasPrefix(u, "wss://") {
+					return fmt.Errorf("--url %q: want ws://host:port/path or wss://…", u)
+				}
 			}
 			s, err := spec.Load(scenarioPath)
 			if err != nil {
@@ -67,28 +77,45 @@ func newBenchCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return runReplay(ctx, cmd.OutOrStdout(), replayArgs{url: url, reportDir: reportDir, quiet: quiet, opts: run.ReplayOptions{
-					Trace: tr, TraceName: name, Groups: s.Groups, Rate: s.Rate, Duration: s.Duration.D(),
-					Baseline: s.Baseline, Faults: s.ProxyFaults(), Scenario: s}})
+				a := replayArgs{urls: urls, reportDir: reportDir, quiet: quiet, sweep: sweep, opts: run.ReplayOptions{
+					Trace: tr, TraceName: name, Groups: s.Groups, Rate: s.Rate, TimeScale: s.TimeScale, Duration: s.Duration.D(),
+					SessionTimeout: 30 * time.Second, Baseline: s.Baseline, Faults: s.ProxyFaults(), Scenario: s}}
+				if sweep.on { // the sweep sets each step's rate and duration
+					a.opts.Rate, a.opts.Duration = 0, 0
+				}
+				if err := a.check("", ""); err != nil {
+					return err
+				}
+				if sweep.on {
+					return runSweep(ctx, cmd.OutOrStdout(), a)
+				}
+				return runReplay(ctx, cmd.OutOrStdout(), a)
 			}
-			return runBench(ctx, cmd.OutOrStdout(), s, url, reportDir, record, recordBodies, quiet)
+			if sweep.on {
+				return errors.New("--sweep searches the capacity of a replay: use a scenario with mode: replay")
+			}
+			return runBench(ctx, cmd.OutOrStdout(), s, urls, reportDir, record, recordBodies, quiet)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&scenarioPath, "scenario", "", "scenario file (YAML or JSON), e.g. scenarios/examples/smoke.yaml")
-	f.StringVar(&url, "url", "", "relay URL (ws://host:port/mpc); empty starts the embedded reference relay")
+	f.StringArrayVar(&urls, "url", nil, "relay URL (ws://host:port/mpc); repeat it for the nodes of a cluster (party i of a group on URL i mod k); none starts the embedded reference relay")
 	f.StringVar(&reportDir, "report-dir", "bench-report", "directory for results.json and report.html")
 	f.StringVar(&record, "record", "", "write the signed traffic as a trace to this file (JSON lines)")
 	f.BoolVar(&recordBodies, "record-bodies", false, "with --record, write each message's body as well as its size")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar")
 	f.IntVar(&groups, "groups", 0, "override the scenario's groups (concurrency sweeps)")
 	f.DurationVar(&duration, "duration", 0, "override the scenario's duration (signing time per group, or replay time)")
+	addSweepFlags(f, &sweep)
 	return cmd
 }
 
-func runBench(ctx context.Context, out io.Writer, s *spec.Scenario, url, reportDir, record string, recordBodies, quiet bool) error {
-	opts := run.BenchOptions{Scenario: s, URL: url, RecordBodies: recordBodies,
+func runBench(ctx context.Context, out io.Writer, s *spec.Scenario, urls []string, reportDir, record string, recordBodies, quiet bool) error {
+	opts := run.BenchOptions{Scenario: s, RecordBodies: recordBodies,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	if len(urls) > 0 {
+		opts.URL, opts.URLs = urls[0], urls
+	}
 	var traceFile *os.File
 	if record != "" {
 		f, err := os.Create(record)

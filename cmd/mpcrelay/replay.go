@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -26,27 +27,31 @@ func init() { subcommands = append(subcommands, newReplayCmd) }
 
 func newReplayCmd() *cobra.Command {
 	var (
-		a                         replayArgs
-		tracePath, selectSessions string
+		a                                           replayArgs
+		tracePath, selectSessions, segment, startAt string
 	)
 	cmd := &cobra.Command{
-		Use:   "replay [--trace FILE] [--url URL] --groups N [--rate R] [--duration D] [--baseline]",
+		Use:   "replay [--trace FILE] [--url URL]... --groups N [--rate R] [--duration D] [--baseline] [--sweep]",
 		Short: "Replay recorded sessions as many concurrent groups, without the cryptography",
 		Long: "Replays the sessions of a trace (the checked-in one when --trace is not given) as N concurrent\n" +
-			"groups against the relay at --url, or the embedded reference relay. Each replayed party sends\n" +
-			"what the trace says once its inputs have arrived; every frame is checked to reach exactly the\n" +
-			"parties it should, once, intact. --baseline replays the same load through a minimal forwarder\n" +
-			"in the same run and reports the relay's figures as ratios to it. The run is bounded: each group\n" +
-			"replays its session once, or repeats it for --duration; all load goes to the given URL\n" +
-			"(loopback for the embedded relay). Exit code 1: frames were lost, duplicated, misdelivered or\n" +
-			"corrupted, or sessions failed.",
+			"groups against the relay at --url, or the embedded reference relay; with several --url, party i\n" +
+			"of every group connects to URL i mod k (the nodes of a clustered relay). Every frame is checked\n" +
+			"to reach exactly the parties it should, once, intact.\n\n" +
+			"Closed loop (no --rate): each group replays its session back to back, a party sending once its\n" +
+			"inputs have arrived. Open loop (--rate R): session k is due at k/R seconds on group k mod N and\n" +
+			"its messages at their recorded offsets × --time-scale, whether or not earlier frames were\n" +
+			"answered; latency counts from the due time (coordinated omission corrected, as wrk2), and the\n" +
+			"report says when the generator itself fell behind. --sweep searches the capacity: it ramps the\n" +
+			"rate step by step until p99 exceeds --slo or a delivery is lost or late.\n\n" +
+			"--baseline replays the same load through a minimal forwarder in the same run. --segment i/n runs\n" +
+			"slice i of n of the load (n processes, on one machine or several, make the whole run; merge their\n" +
+			"results with mpcrelay report merge). --relay-pid or --metrics-url add the relay's CPU and memory\n" +
+			"to the report, next to the generator's. The run is bounded; every connection is closed at the end.\n" +
+			"Exit code 1: frames were lost, duplicated, misdelivered or corrupted, or sessions failed; 2: bad input.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if a.opts.Groups < 1 {
-				return errors.New("--groups must be at least 1")
-			}
-			if a.opts.Duration < 0 || a.opts.Rate < 0 {
-				return errors.New("--duration and --rate must not be negative")
+			if err := a.check(segment, startAt); err != nil {
+				return err
 			}
 			tr, name, err := loadTrace(tracePath, "")
 			if err != nil {
@@ -68,51 +73,133 @@ func newReplayCmd() *cobra.Command {
 			a.opts.Trace, a.opts.TraceName = tr, name
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
+			if a.sweep.on {
+				return runSweep(ctx, cmd.OutOrStdout(), a)
+			}
 			return runReplay(ctx, cmd.OutOrStdout(), a)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&tracePath, "trace", "", "trace file (JSON lines, from bench --record); empty: the checked-in trace")
 	f.StringVar(&selectSessions, "select", "", "replay only the trace sessions whose id contains this (e.g. eddsa, ecdsa-sign)")
-	f.StringVar(&a.url, "url", "", "relay URL (ws://host:port/mpc); empty starts the embedded reference relay")
+	f.StringArrayVar(&a.urls, "url", nil, "relay URL (ws://host:port/mpc); repeat it for the nodes of a cluster (party i of a group on URL i mod k); none starts the embedded reference relay")
 	f.IntVar(&a.opts.Groups, "groups", 10, "groups replaying at once (each has one connection per party)")
-	f.Float64Var(&a.opts.Rate, "rate", 0, "session starts per second over all groups (0: no cap)")
-	f.DurationVar(&a.opts.Duration, "duration", 0, "repeat sessions for this long (0: each group replays its session once)")
-	f.DurationVar(&a.opts.SessionTimeout, "session-timeout", 30*time.Second, "bound of one replayed session")
+	f.Float64Var(&a.opts.Rate, "rate", 0, "open loop: session starts per second (sessions/s) over all groups, sent on schedule whether answered or not; 0: closed loop")
+	f.Float64Var(&a.opts.TimeScale, "time-scale", 1, "open loop: a session's messages are due at their recorded offsets times this (0.1: ten times faster than the recorded crypto)")
+	f.DurationVar(&a.opts.Duration, "duration", 0, "repeat sessions for this long (open loop: sessions are due until then; 0: each group replays its session once)")
+	f.DurationVar(&a.opts.SessionTimeout, "session-timeout", 30*time.Second, "bound of one replayed session (open loop: plus its scaled span); a delivery after it is late")
 	f.BoolVar(&a.opts.Baseline, "baseline", false, "also replay through the minimal forwarder and report ratios to it")
 	f.BoolVar(&a.opts.Bodies, "bodies", false, "send the recorded bodies when the trace has them (padding of the recorded size otherwise)")
-	f.IntVar(&a.opts.RelayPID, "relay-pid", 0, "with --url: the relay's process id, to sample its memory")
+	f.IntVar(&a.opts.RelayPID, "relay-pid", 0, "with --url: the relay's process id, to read its CPU and memory from /proc")
+	f.StringVar(&a.opts.MetricsURL, "metrics-url", "", "with --url: the relay's Prometheus /metrics, to read its CPU and memory (process_cpu_seconds_total, process_resident_memory_bytes)")
+	f.StringVar(&segment, "segment", "", "run slice i of n of the load, e.g. 2/3 (groups [N·(i-1)/n, N·i/n) with all their sessions)")
+	f.StringVar(&startAt, "start-at", "", "start the schedule at this time (RFC 3339 or Unix seconds), so that segments started apart share it")
 	f.StringVar(&a.reportDir, "report-dir", "replay-report", "directory for results.json and report.html")
 	f.BoolVar(&a.quiet, "quiet", false, "no progress bar")
+	addSweepFlags(f, &a.sweep)
 	return cmd
 }
 
 type replayArgs struct {
-	url       string
+	urls      []string
 	reportDir string
 	quiet     bool
 	opts      run.ReplayOptions
+	sweep     sweepArgs
+}
+
+// check validates the flags, each with a one-line error (exit 2).
+func (a *replayArgs) check(segment, startAt string) error {
+	o := &a.opts
+	if o.Groups < 1 {
+		return errors.New("--groups must be at least 1")
+	}
+	if err := checkRate("--rate", o.Rate, true); err != nil {
+		return err
+	}
+	if err := checkRate("--time-scale", o.TimeScale, true); err != nil {
+		return err
+	}
+	if o.Duration < 0 {
+		return fmt.Errorf("--duration must not be negative, got %s", o.Duration)
+	}
+	if o.SessionTimeout <= 0 {
+		return fmt.Errorf("--session-timeout must be positive, got %s", o.SessionTimeout)
+	}
+	for _, u := range a.urls {
+		if !strings.HasPrefix(u, "ws://") && !strings.HasPrefix(u, "wss://") {
+			return fmt.Errorf("--url %q: want ws://host:port/path or wss://…", u)
+		}
+	}
+	if (o.RelayPID != 0 || o.MetricsURL != "") && len(a.urls) == 0 {
+		return errors.New("--relay-pid and --metrics-url describe a relay given with --url")
+	}
+	if o.RelayPID < 0 {
+		return fmt.Errorf("--relay-pid must be a process id, got %d", o.RelayPID)
+	}
+	if segment != "" {
+		seg, err := replay.ParseSegment(segment)
+		if err != nil {
+			return err
+		}
+		if seg.N > o.Groups {
+			return fmt.Errorf("--segment %s: %d groups cannot be split into %d slices", segment, o.Groups, seg.N)
+		}
+		o.Segment = seg
+	}
+	if startAt != "" {
+		t, err := parseStartAt(startAt)
+		if err != nil {
+			return err
+		}
+		if time.Until(t) > time.Hour {
+			return fmt.Errorf("--start-at %s is more than an hour away", startAt)
+		}
+		o.StartAt = t
+	}
+	if a.sweep.on {
+		if err := a.sweep.check(o); err != nil {
+			return err
+		}
+	}
+	if len(a.urls) > 0 {
+		o.URL, o.URLs = a.urls[0], a.urls
+	}
+	return nil
+}
+
+// checkRate accepts finite numbers ≥ 0 (> 0 unless zeroOK).
+func checkRate(flag string, v float64, zeroOK bool) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || (!zeroOK && v == 0) {
+		want := "a finite number ≥ 0"
+		if !zeroOK {
+			want = "a finite number > 0"
+		}
+		return fmt.Errorf("%s must be %s, got %v", flag, want, v)
+	}
+	return nil
+}
+
+func parseStartAt(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && f > 0 && !math.IsInf(f, 0) {
+		sec, frac := math.Modf(f)
+		return time.Unix(int64(sec), int64(frac*1e9)), nil
+	}
+	return time.Time{}, fmt.Errorf("--start-at %q: want RFC 3339 (2026-11-26T09:00:00Z) or Unix seconds", s)
 }
 
 func runReplay(ctx context.Context, out io.Writer, a replayArgs) error {
 	o := a.opts
-	o.URL = a.url
 	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	maxParties := 0
-	for _, s := range o.Trace.Sessions {
-		maxParties = max(maxParties, s.Parties)
+	if err := raiseFiles(o); err != nil {
+		return err
 	}
-	// One descriptor per client connection, one more per server side when the relay is embedded.
-	need := uint64(o.Groups*maxParties*2 + 256)
-	if limit, err := replay.RaiseFileLimit(need); err != nil || limit < need {
-		return fmt.Errorf("replay of %d groups needs about %d open files; the limit is %d (%v): raise it with ulimit -n", o.Groups, need, limit, err)
-	}
-	// The run stops by itself: the replay plus, per phase, the slowest session's bound.
-	sessionBound := o.SessionTimeout
-	if sessionBound <= 0 {
-		sessionBound = 30 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*(o.Duration+2*sessionBound)+time.Minute)
+	// The run stops by itself within its bound (twice with the baseline); this deadline only
+	// guards against a bug.
+	ctx, cancel := context.WithTimeout(ctx, 2*run.ReplayBound(o)+time.Minute)
 	defer cancel()
 	if !a.quiet {
 		total := int64(o.Groups)
@@ -174,6 +261,13 @@ func printReplay(out io.Writer, res *run.ReplayResults, reportPath string) {
 			r.Lost, r.Duplicated, r.Misdelivered, r.Corrupt, r.RelayErrors, float64(r.PeakMemory)/(1<<20))
 	}
 	show("relay", res.Relay)
+	if u := res.Relay.Usage; u != nil {
+		fmt.Fprintf(out, "cpu       generator %.2f s (%.1f µs/delivery), relay %s", u.GeneratorCPUSec, u.GeneratorCPUPerDeliveryUS, u.RelaySource)
+		if u.RelayCPUSec > 0 {
+			fmt.Fprintf(out, " %.2f s (%.1f µs/delivery; generator/relay %.2f), relay peak RSS %.1f MiB", u.RelayCPUSec, u.RelayCPUPerDeliveryUS, u.GeneratorToRelay, float64(u.RelayPeakRSS)/(1<<20))
+		}
+		fmt.Fprintf(out, "\n          %s\n", u.Verdict)
+	}
 	if res.Baseline != nil {
 		show("forwarder", res.Baseline)
 		fmt.Fprintf(out, "relay/forwarder: messages/s %.2f, p50 latency %.2f, p99 latency %.2f", res.Ratios.MessagesPerSec, res.Ratios.LatencyP50, res.Ratios.LatencyP99)
@@ -182,5 +276,22 @@ func printReplay(out io.Writer, res *run.ReplayResults, reportPath string) {
 		}
 		fmt.Fprintln(out)
 	}
+	if s := res.Relay.Schedule; s != nil {
+		fmt.Fprintf(out, "schedule  %.4g sessions/s offered (%.0f messages/s): %s\n", res.Relay.OfferedSessionsPerSec, res.Relay.OfferedPerSec, s.Verdict)
+	}
 	fmt.Fprintf(out, "memory scope: %s\n%s\nreport: %s\n", res.MemoryScope, res.Verdict, reportPath)
+}
+
+// raiseFiles lifts the open-files limit for the run: one descriptor per client connection,
+// one more per server side when the relay (or the forwarder) is in this process.
+func raiseFiles(o run.ReplayOptions) error {
+	maxParties := 0
+	for _, s := range o.Trace.Sessions {
+		maxParties = max(maxParties, s.Parties)
+	}
+	need := uint64(o.Groups*maxParties*2 + 256)
+	if limit, err := replay.RaiseFileLimit(need); err != nil || limit < need {
+		return fmt.Errorf("replay of %d groups needs about %d open files; the limit is %d (%v): raise it with ulimit -n", o.Groups, need, limit, err)
+	}
+	return nil
 }

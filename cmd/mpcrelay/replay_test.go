@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,5 +56,91 @@ func TestReplayRejectsBadFlags(t *testing.T) {
 	}
 	if _, _, err := runCmd(t, "replay", "--trace", filepath.Join(t.TempDir(), "none.jsonl")); err == nil {
 		t.Error("a missing trace file was accepted")
+	}
+}
+
+// Bad rates, durations, segments and SLOs: a one-line error and exit code 2 (not 1), before
+// any load is sent.
+func TestReplayRejectsBadLoadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--rate", "-1"}, {"--rate", "NaN"}, {"--rate", "+Inf"}, {"--time-scale", "-0.5"},
+		{"--duration", "-1s"}, {"--session-timeout", "0s"},
+		{"--segment", "0/3"}, {"--segment", "4/3"}, {"--segment", "1/x"}, {"--segment", "2/20"},
+		{"--start-at", "yesterday"},
+		{"--sweep", "--slo", "0s"}, {"--sweep", "--slo", "-5ms"}, {"--sweep", "--sweep-factor", "1"},
+		{"--sweep", "--sweep-start", "0"}, {"--sweep", "--sweep-step", "0s"}, {"--sweep", "--rate", "10"},
+		{"--sweep", "--segment", "1/2"}, {"--sweep", "--sweep-max", "5", "--sweep-start", "10"},
+		{"--url", "http://x"}, {"--relay-pid", "12"},
+	} {
+		_, _, err := runCmd(t, append([]string{"replay", "--quiet", "--report-dir", t.TempDir()}, args...)...)
+		var ee *exitError
+		if err == nil || errors.As(err, &ee) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: Expected: a one-line error, exit 2\nActual:   %v", args, err)
+		}
+	}
+}
+
+// An open-loop replay reports its schedule and the generator's CPU next to the relay's.
+func TestReplayOpenLoopReportsScheduleAndCPU(t *testing.T) {
+	dir := t.TempDir()
+	stdout, _, err := runCmd(t, "replay", "--select", "eddsa", "--groups", "4", "--rate", "40", "--duration", "500ms",
+		"--quiet", "--report-dir", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Relay struct {
+			OpenLoop   bool   `json:"open_loop"`
+			LatencyHDR string `json:"delivery_latency_hdr"`
+			Schedule   *struct {
+				SessionsDue int64  `json:"sessions_due"`
+				Verdict     string `json:"verdict"`
+			} `json:"schedule"`
+			Usage *struct {
+				GeneratorCPU float64 `json:"generator_cpu_per_delivery_us"`
+				Saturated    string  `json:"saturated"`
+			} `json:"usage"`
+		} `json:"relay"`
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil || json.Unmarshal(raw, &res) != nil {
+		t.Fatalf("results.json: %v", err)
+	}
+	r := res.Relay
+	if !r.OpenLoop || r.LatencyHDR == "" || r.Schedule == nil || r.Schedule.SessionsDue != 20 || r.Usage == nil || r.Usage.GeneratorCPU <= 0 || r.Usage.Saturated == "" {
+		t.Errorf("Expected: open loop, 20 sessions due, a histogram, CPU figures\nActual:   %s", raw)
+	}
+	if !strings.Contains(stdout, "schedule") || !strings.Contains(stdout, "cpu") {
+		t.Errorf("Expected: schedule and cpu lines on stdout\nActual:   %q", stdout)
+	}
+}
+
+// A capacity search against the embedded relay and the forwarder writes both knees and plots.
+func TestReplaySweepFindsKnees(t *testing.T) {
+	dir := t.TempDir()
+	stdout, _, err := runCmd(t, "replay", "--select", "eddsa", "--groups", "20", "--time-scale", "0.01", "--sweep", "--sweep-start", "5",
+		"--sweep-factor", "2", "--sweep-max", "10", "--sweep-step", "500ms", "--sweep-refine", "0", "--slo", "10s",
+		"--baseline", "--quiet", "--report-dir", dir)
+	if err != nil {
+		t.Fatal(err, stdout)
+	}
+	var res struct {
+		Relay, Baseline *struct {
+			Knee  float64 `json:"knee_sessions_per_s"`
+			Steps []struct {
+				Pass bool `json:"pass"`
+			} `json:"steps"`
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil || json.Unmarshal(raw, &res) != nil {
+		t.Fatalf("results.json: %v", err)
+	}
+	if res.Relay == nil || res.Baseline == nil || res.Relay.Knee != 10 || res.Baseline.Knee != 10 || len(res.Relay.Steps) != 2 {
+		t.Errorf("Expected: both targets pass 5 and 10 sessions/s under a 10 s SLO\nActual:   %s", raw)
+	}
+	page, _ := os.ReadFile(filepath.Join(dir, "report.html"))
+	if !strings.Contains(string(page), "Achieved against offered load") || !strings.Contains(string(page), "<polyline") {
+		t.Error("report.html has no plot of achieved against offered load")
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"mpcrelay/scenarios/report"
 	"mpcrelay/scenarios/trace"
+	"mpcrelay/scenarios/usage"
 )
 
 // Targets.
@@ -27,17 +28,37 @@ const (
 
 // Config is one replay run.
 type Config struct {
-	URL    string // ws://host:port/path of the relay or forwarder
+	URL string // ws://host:port/path of the relay or forwarder
+	// URLs, when set, replaces URL: party i of every group connects to URLs[i mod len(URLs)]
+	// (the nodes of a clustered relay); the group is created through its party 0.
+	URLs   []string
 	Target string // TargetRelay (default) or TargetForwarder
 	Trace  *trace.Trace
 	// Groups run at once; group i replays trace session i mod len(sessions) with its own
 	// connections (one per party of the session's group).
 	Groups int
-	// Rate caps session starts per second over all groups (0: no cap).
+	// Rate, when set, makes the run open-loop: session k is due at k/Rate seconds after the
+	// start, on group k mod Groups, whether or not earlier sessions were answered; its messages
+	// are due at that time plus their recorded offsets times TimeScale, and every delivery's
+	// latency counts from its due time (coordinated omission corrected, as wrk2). A group runs
+	// one session at a time, so a session whose group is still busy starts late — and its
+	// lateness is in its latencies. Without Rate each group replays its sessions back to back,
+	// a party sending once its inputs have arrived (closed loop).
 	Rate float64
-	// Duration, when set, makes every group repeat its session until it has elapsed; otherwise
-	// each group replays its session once.
+	// TimeScale multiplies the recorded offsets in the open loop (0: 1, as recorded; 0.1: ten
+	// times faster than the crypto ran).
+	TimeScale float64
+	// Duration, when set, makes every group repeat its session until it has elapsed (open
+	// loop: sessions are due until then); otherwise each group replays its session once.
 	Duration time.Duration
+	// Segment runs one slice of the load (k6's execution segments): the groups
+	// [Groups·(i-1)/n, Groups·i/n) with their sessions, so that n processes given 1/n … n/n
+	// produce exactly the load of one run. Zero: the whole load.
+	Segment Segment
+	// StartAt, when set, is when the schedule starts (segments started apart share it).
+	StartAt time.Time
+	// Relay says where the relay's CPU and memory are read (usage report).
+	Relay usage.Source
 	// SessionTimeout bounds each phase of one replayed session: set-up and messages, then
 	// finish (default 30 s).
 	SessionTimeout time.Duration
@@ -53,11 +74,51 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Bound is the longest a run of c can take: the dialling and set-up of the groups, the wait
+// for StartAt, the duration, then the sessions in flight (messages and finish, each within
+// the session bound; in the open loop plus the scaled span of the longest session). Nothing
+// starts after the duration, so this holds however slow the relay is.
+func (c *Config) Bound() time.Duration {
+	st := c.SessionTimeout
+	if st <= 0 {
+		st = defaultSessionTimeout
+	}
+	var span time.Duration
+	if c.Rate > 0 && c.Trace != nil {
+		scale := c.TimeScale
+		if scale == 0 {
+			scale = 1
+		}
+		for _, s := range c.Trace.Sessions {
+			for _, m := range s.Messages {
+				span = max(span, time.Duration(float64(m.Offset())*scale))
+			}
+		}
+	}
+	var wait time.Duration
+	if !c.StartAt.IsZero() {
+		wait = max(0, time.Until(c.StartAt))
+	}
+	return st + wait + c.Duration + 2*st + span + 10*time.Second
+}
+
+func (c *Config) urls() []string {
+	if len(c.URLs) > 0 {
+		return c.URLs
+	}
+	return []string{c.URL}
+}
+
 // Result is what a replay run measured.
 type Result struct {
-	Target             string        `json:"target"`
-	URL                string        `json:"url"`
-	Groups             int           `json:"groups"`
+	Target string   `json:"target"`
+	URL    string   `json:"url"`
+	URLs   []string `json:"urls,omitempty"` // several relay nodes (party i on URL i mod k)
+	Groups int      `json:"groups"`
+	// Segment "i/n" and the groups it ran, [GroupFirst, GroupFirst+Groups) of GroupsTotal.
+	Segment            string        `json:"segment,omitempty"`
+	GroupFirst         int           `json:"group_first,omitempty"`
+	GroupsTotal        int           `json:"groups_total,omitempty"`
 	Connections        int           `json:"connections"`
 	GroupsNotConnected int           `json:"groups_not_connected"` // groups whose connections or Group.create/join failed
 	Elapsed            time.Duration `json:"-"`
@@ -87,8 +148,15 @@ type Result struct {
 	// failed it; they are not counted as lost.
 	Late int64 `json:"late"`
 
-	MessagesPerSec float64        `json:"messages_per_s"` // delivered / elapsed
-	Latency        report.Latency `json:"delivery_latency"`
+	MessagesPerSec float64 `json:"messages_per_s"` // delivered / elapsed
+	// Latency is from each message's due time: its send time in the closed loop, its
+	// scheduled time in the open loop (then LatencyUncorrected, from the actual send, shows
+	// what coordinated omission would have hidden).
+	Latency            report.Latency `json:"delivery_latency"`
+	LatencyUncorrected report.Latency `json:"delivery_latency_uncorrected"`
+	// LatencyHDR and LatencyUncorrectedHDR are the histograms (µs), encoded (report.EncodeHDR).
+	LatencyHDR            string `json:"delivery_latency_hdr"`
+	LatencyUncorrectedHDR string `json:"delivery_latency_uncorrected_hdr"`
 	// LatencyHistogram and Throughput (deliveries per second of the run) feed the plots.
 	LatencyHistogram report.Histogram `json:"latency_histogram"`
 	Throughput       []int64          `json:"throughput_per_s"`
@@ -100,6 +168,39 @@ type Result struct {
 	Disconnects int64 `json:"disconnects"`
 
 	PeakMemory uint64 `json:"peak_memory_bytes,omitempty"`
+
+	// Open loop only.
+	OpenLoop bool `json:"open_loop"`
+	// OfferedSessionsPerSec is Rate; OfferedPerSec the deliveries per second it schedules.
+	OfferedSessionsPerSec float64   `json:"offered_sessions_per_s,omitempty"`
+	OfferedPerSec         float64   `json:"offered_messages_per_s,omitempty"`
+	TimeScale             float64   `json:"time_scale,omitempty"`
+	Schedule              *Schedule `json:"schedule,omitempty"`
+
+	// Usage is the CPU the generator and the relay spent on the traffic, and which saturated.
+	Usage *usage.Report `json:"usage,omitempty"`
+}
+
+// Schedule says whether the generator kept its open-loop schedule.
+type Schedule struct {
+	SessionsDue int64 `json:"sessions_due"`
+	// DeliveriesDue is what the due sessions would deliver: the offered load.
+	DeliveriesDue int64 `json:"deliveries_due"`
+	// StartedLate counts sessions that started more than LateAfter after their due time
+	// because their group was still busy with its previous session (or the generator lagged).
+	StartedLate int64 `json:"sessions_started_late"`
+	// NotStarted counts sessions due that had not started when the run ended.
+	NotStarted  int64          `json:"sessions_not_started"`
+	StartLag    report.Latency `json:"start_lag"`
+	StartLagHDR string         `json:"start_lag_hdr"`
+	// SendLag is how late the generator began writing messages whose session was ready:
+	// its own timer and CPU lag, nothing the relay caused.
+	SendLag     report.Latency `json:"send_lag"`
+	SendLagHDR  string         `json:"send_lag_hdr"`
+	LateAfterMS float64        `json:"late_after_ms"`
+	// Kept is false when the generator itself fell behind (SendLag p99 above LateAfter).
+	Kept    bool   `json:"kept"`
+	Verdict string `json:"verdict"`
 }
 
 // Clean reports whether every frame reached exactly the parties it should, once, intact, and no

@@ -159,3 +159,42 @@ func bodyIndex(body []byte) (int, bool) {
 	}
 	return n, digits > 0
 }
+
+// expectBody is the body message k was sent with, nil for an index the plan does not have.
+func (p *plan) expectBody(k int) []byte {
+	if k < 0 || k >= len(p.msgs) {
+		return nil
+	}
+	return p.msgs[k].body
+}
+
+// appendFrame writes the Session.message request of message i (§4.7). The body and the rest of
+// the frame are fixed by the plan; only the request id, the group and session uuids and the
+// party numbers change from send to send, so the frame is put together by appending, with no
+// encoder and no reflection.
+func (p *plan) appendFrame(b []byte, i int, id uint64, group, session string, sender uint16, receiver int) []byte {
+	m := &p.msgs[i]
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = strconv.AppendUint(b, id, 10)
+	b = append(b, `,"method":"Session.message","params":["`...)
+	b = append(b, group...)
+	b = append(b, `","`...)
+	b = append(b, session...)
+	b = append(b, `","`...)
+	b = append(b, p.kind...)
+	b = append(b, `",{"round":`...)
+	b = strconv.AppendUint(b, uint64(m.round), 10)
+	b = append(b, `,"sender":`...)
+	b = strconv.AppendUint(b, uint64(sender), 10)
+	b = append(b, `,"receiver":`...)
+	if receiver < 0 {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendUint(b, uint64(receiver), 10)
+	}
+	b = append(b, `,"uuid":"`...)
+	b = append(b, session...)
+	b = append(b, `","body":`...)
+	b = append(b, m.body...)
+	return append(b, "}]}"...)
+}

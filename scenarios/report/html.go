@@ -47,10 +47,12 @@ type NamedHistogram struct {
 	Histogram
 }
 
-// Line is one series of a line plot.
+// Line is one series of a line plot, over x = 0, 1, 2, ... or over X when given.
 type Line struct {
 	Name   string
 	Values []float64
+	X      []float64
+	Dashed bool
 }
 
 var palette = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"}
@@ -134,29 +136,45 @@ func (p Plot) histogramSVG(b *strings.Builder, x0, y0, w, h float64) {
 }
 
 func (p Plot) linesSVG(b *strings.Builder, x0, y0, w, h float64) {
-	n, top := 0, 0.0
+	xAt := func(l Line, i int) float64 {
+		if l.X != nil {
+			return l.X[i]
+		}
+		return float64(i)
+	}
+	lo, hi, top := math.Inf(1), math.Inf(-1), 0.0
 	for _, l := range p.Lines {
-		n = max(n, len(l.Values))
-		for _, v := range l.Values {
+		for i, v := range l.Values {
+			lo, hi = math.Min(lo, xAt(l, i)), math.Max(hi, xAt(l, i))
 			top = math.Max(top, v)
 		}
 	}
-	if n < 2 || top == 0 {
+	if hi <= lo || top == 0 {
 		return
 	}
-	dx := w / float64(n-1)
+	sx := func(x float64) float64 { return x0 + (x-lo)/(hi-lo)*w }
 	var legend []string
 	for k, l := range p.Lines {
 		var pts []string
 		for i, v := range l.Values {
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x0+float64(i)*dx, y0-v/top*h))
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", sx(xAt(l, i)), y0-v/top*h))
 		}
-		fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`, palette[k%len(palette)], strings.Join(pts, " "))
+		dash := ""
+		if l.Dashed {
+			dash = ` stroke-dasharray="5,4"`
+		}
+		fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="1.5"%s points="%s"/>`, palette[k%len(palette)], dash, strings.Join(pts, " "))
+		if l.X != nil {
+			for i, v := range l.Values {
+				fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"><title>%s: %.4g at %.4g</title></circle>`,
+					sx(xAt(l, i)), y0-v/top*h, palette[k%len(palette)], html.EscapeString(l.Name), v, xAt(l, i))
+			}
+		}
 		legend = append(legend, l.Name)
 	}
-	step := max(1, n/8)
-	for i := 0; i < n; i += step {
-		fmt.Fprintf(b, `<text x="%.1f" y="%g" text-anchor="middle">%d</text>`, x0+float64(i)*dx, y0+14, i)
+	for i := 0; i <= 8; i++ {
+		x := lo + (hi-lo)*float64(i)/8
+		fmt.Fprintf(b, `<text x="%.1f" y="%g" text-anchor="middle">%.4g</text>`, sx(x), y0+14, x)
 	}
 	fmt.Fprintf(b, `<text x="%g" y="%g" text-anchor="end">%.4g</text>`, x0-4, y0-h+4, top)
 	p.legend(b, x0, legend)
@@ -164,7 +182,7 @@ func (p Plot) linesSVG(b *strings.Builder, x0, y0, w, h float64) {
 
 func (p Plot) legend(b *strings.Builder, x0 float64, names []string) {
 	for k, n := range names {
-		x := x0 + 10 + float64(k)*180
+		x := x0 + 10 + float64(k)*130
 		fmt.Fprintf(b, `<rect x="%g" y="6" width="10" height="10" fill="%s"/><text x="%g" y="15">%s</text>`, x, palette[k%len(palette)], x+14, html.EscapeString(n))
 	}
 }

@@ -25,8 +25,11 @@ import (
 // BenchOptions configure Bench.
 type BenchOptions struct {
 	Scenario *spec.Scenario
-	URL      string        // relay to bench; "" starts the embedded reference relay
-	Record   *trace.Writer // when set, every session's Session.message traffic is written here
+	URL      string // relay to bench; "" starts the embedded reference relay
+	// URLs, when more than one, are the nodes of a clustered relay: party i of every group
+	// connects to URLs[i mod len(URLs)] (URL is URLs[0]).
+	URLs   []string
+	Record *trace.Writer // when set, every session's Session.message traffic is written here
 	// RecordBodies writes each message's body into the trace as well as its size.
 	RecordBodies bool
 	// Progress, when set, is called after every keygen or signing.
@@ -133,6 +136,7 @@ type bench struct {
 	s     *spec.Scenario
 	curve simparty.Curve
 	url   string
+	urls  []string
 	start time.Time
 	log   *slog.Logger
 
@@ -190,6 +194,9 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchResults, error) {
 		url = p.URL()
 	}
 	b.url = url
+	if len(o.URLs) > 1 && url == o.URL { // through a proxy, every party goes to the one proxy
+		b.urls = o.URLs
+	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -324,7 +331,7 @@ func (b *bench) keygen(ctx context.Context, g, k int) (shares []*simparty.Share,
 	for p := range b.s.Parties {
 		rec.expected = append(rec.expected, uint16(p+1))
 	}
-	cfg := simparty.KeygenConfig{URL: b.url, Curve: b.curve, Threshold: b.s.Threshold, Parties: b.s.Parties,
+	cfg := simparty.KeygenConfig{URL: b.url, URLs: b.urls, Curve: b.curve, Threshold: b.s.Threshold, Parties: b.s.Parties,
 		Timeout: b.s.Timeout.D(), Progress: rec.progress, Label: fmt.Sprintf("bench %s g%d k%d", b.s.Name, g, k),
 		Drop: b.drop(spec.PhaseKeygen), PoolOffset: (g + k) * b.s.Parties, ClientOptions: b.clientOptions()}
 	start := time.Now()
@@ -349,7 +356,7 @@ func (b *bench) sign(ctx context.Context, g, i int, signers []*simparty.Share) {
 	if b.s.Join == spec.JoinLoad {
 		mode = simparty.ModeLoad
 	}
-	cfg := simparty.SignConfig{URL: b.url, Shares: signers, Message: digest[:], Mode: mode, Timeout: b.s.Timeout.D(),
+	cfg := simparty.SignConfig{URL: b.url, URLs: b.urls, Shares: signers, Message: digest[:], Mode: mode, Timeout: b.s.Timeout.D(),
 		Progress: rec.progress, Label: fmt.Sprintf("bench %s g%d s%d", b.s.Name, g, i),
 		Drop: b.drop(spec.PhaseSign), ClientOptions: b.clientOptions()}
 	start := time.Now()

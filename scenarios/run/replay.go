@@ -18,6 +18,7 @@ import (
 	"mpcrelay/scenarios/report"
 	"mpcrelay/scenarios/spec"
 	"mpcrelay/scenarios/trace"
+	"mpcrelay/scenarios/usage"
 )
 
 // EmbeddedTarget names the embedded reference relay in results.
@@ -25,12 +26,18 @@ const EmbeddedTarget = "embedded reference relay"
 
 // ReplayOptions configure Replay.
 type ReplayOptions struct {
-	URL       string // relay to replay against; "" starts the embedded reference relay
+	URL string // relay to replay against; "" starts the embedded reference relay
+	// URLs, when more than one, are the nodes of a clustered relay: party i of every group
+	// connects to URLs[i mod len(URLs)] (URL is then URLs[0]).
+	URLs      []string
 	Trace     *trace.Trace
 	TraceName string
 	Groups    int
-	Rate      float64
+	Rate      float64 // open loop: session starts per second (0: closed loop)
+	TimeScale float64 // open loop: recorded offsets × this (0: 1)
 	Duration  time.Duration
+	Segment   replay.Segment
+	StartAt   time.Time
 	// SessionTimeout bounds one replayed session (default 30 s).
 	SessionTimeout time.Duration
 	Baseline       bool // also replay through the minimal forwarder, in the same run
@@ -38,10 +45,12 @@ type ReplayOptions struct {
 	// RelayPID, when set, is the process whose memory is sampled (an external relay); otherwise
 	// this process is sampled (embedded relay and replay clients together).
 	RelayPID int
-	Faults   []spec.Fault // proxy faults (latency, delay, reorder), relay run only
-	Scenario *spec.Scenario
-	Progress func(target string, sessionsDone int)
-	Logger   *slog.Logger
+	// MetricsURL, when set, is the relay's Prometheus /metrics, read for its CPU and memory.
+	MetricsURL string
+	Faults     []spec.Fault // proxy faults (latency, delay, reorder), relay run only
+	Scenario   *spec.Scenario
+	Progress   func(target string, sessionsDone int)
+	Logger     *slog.Logger
 }
 
 // ReplayResults is results.json of a replay.
@@ -74,6 +83,9 @@ type BaselineRatios struct {
 func Replay(ctx context.Context, o ReplayOptions) (*ReplayResults, error) {
 	if o.Trace == nil {
 		return nil, errors.New("replay: no trace")
+	}
+	if len(o.URLs) > 1 && len(o.Faults) > 0 {
+		return nil, errors.New("replay: proxy faults go through one proxy to one relay; give one --url")
 	}
 	if o.Baseline && len(o.Faults) > 0 {
 		// The proxy dials one fixed target URL, so it cannot keep the forwarder's rooms apart.
@@ -110,8 +122,13 @@ func Replay(ctx context.Context, o ReplayOptions) (*ReplayResults, error) {
 		defer p.Close()
 		url = p.URL()
 	}
-	cfg := replay.Config{URL: url, Target: replay.TargetRelay, Trace: o.Trace, Groups: o.Groups, Rate: o.Rate,
-		Duration: o.Duration, SessionTimeout: o.SessionTimeout, Bodies: o.Bodies, Memory: memory, Logger: log}
+	var urls []string
+	if len(o.URLs) > 1 && len(o.Faults) == 0 {
+		urls = o.URLs
+	}
+	cfg := replay.Config{URL: url, URLs: urls, Target: replay.TargetRelay, Trace: o.Trace, Groups: o.Groups, Rate: o.Rate,
+		TimeScale: o.TimeScale, Segment: o.Segment, StartAt: o.StartAt, Duration: o.Duration, SessionTimeout: o.SessionTimeout, Bodies: o.Bodies, Memory: memory, Logger: log,
+		Relay: usage.Source{PID: o.RelayPID, MetricsURL: o.MetricsURL, InProcess: o.URL == ""}}
 	if o.Progress != nil {
 		cfg.Progress = func(n int) { o.Progress(replay.TargetRelay, n) }
 	}
@@ -128,7 +145,9 @@ func Replay(ctx context.Context, o ReplayOptions) (*ReplayResults, error) {
 			return nil, fmt.Errorf("forwarder: %w", err)
 		}
 		defer shutdown(fstop)
-		cfg.URL, cfg.Target = furl, replay.TargetForwarder
+		cfg.URL, cfg.URLs, cfg.Target = furl, nil, replay.TargetForwarder
+		cfg.StartAt = time.Time{} // passed by now: the baseline's schedule starts when it connects
+		cfg.Relay = usage.Source{InProcess: true}
 		cfg.Memory = func() uint64 { rss, _ := report.ProcessRSS(0); return rss }
 		if o.Progress != nil {
 			cfg.Progress = func(n int) { o.Progress(replay.TargetForwarder, n) }
@@ -255,4 +274,11 @@ func machineTable(m report.Machine) report.Table {
 		{"cpu model", m.CPUModel}, {"memory", fmt.Sprintf("%d MiB", m.MemoryMiB)}, {"go", m.GoVersion},
 		{"open files limit", fmt.Sprint(m.FDLimit)}, {"load average at start", m.LoadAvg},
 	}}
+}
+
+// ReplayBound is how long one target's replay of o can take at most (replay.Config.Bound).
+func ReplayBound(o ReplayOptions) time.Duration {
+	cfg := replay.Config{Trace: o.Trace, Rate: o.Rate, TimeScale: o.TimeScale, Duration: o.Duration,
+		SessionTimeout: o.SessionTimeout, StartAt: o.StartAt}
+	return cfg.Bound()
 }

@@ -44,8 +44,11 @@ type Scenario struct {
 	// Trace is the trace a replay scenario replays, relative to the scenario file; empty means
 	// the checked-in trace.
 	Trace string `yaml:"trace" json:"trace,omitempty"`
-	// Rate caps replayed session starts per second across all groups (0: no cap).
+	// Rate makes a replay open-loop: session starts per second across all groups, due on
+	// schedule whether or not earlier frames were answered (0: closed loop, groups back to back).
 	Rate float64 `yaml:"rate" json:"rate,omitempty"`
+	// TimeScale multiplies the recorded message offsets of an open-loop replay (0: 1).
+	TimeScale float64 `yaml:"time_scale" json:"time_scale,omitempty"`
 	// Baseline also replays the same load through the minimal forwarder (replay only).
 	Baseline  bool   `yaml:"baseline" json:"baseline,omitempty"`
 	Curve     string `yaml:"curve" json:"curve"`

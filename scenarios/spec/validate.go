@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -69,6 +70,9 @@ func (s *Scenario) validate() []*FieldError {
 		}
 		if s.Rate != 0 {
 			bad("rate", "only a replay scenario has a rate")
+		}
+		if s.TimeScale != 0 {
+			bad("time_scale", "only a replay scenario has a time scale")
 		}
 		if s.Baseline {
 			bad("baseline", "only a replay scenario has a baseline")
@@ -180,8 +184,11 @@ func (s *Scenario) validateReplay(collect func(field, format string, args ...any
 	if s.Groups < 1 || s.Groups > maxGroups {
 		collect("groups", "must be between 1 and %d, got %d", maxGroups, s.Groups)
 	}
-	if s.Rate < 0 {
-		collect("rate", "must not be negative")
+	if s.Rate < 0 || math.IsNaN(s.Rate) || math.IsInf(s.Rate, 0) {
+		collect("rate", "must be a finite number ≥ 0")
+	}
+	if s.TimeScale < 0 || math.IsNaN(s.TimeScale) || math.IsInf(s.TimeScale, 0) {
+		collect("time_scale", "must be a finite number ≥ 0")
 	}
 	if s.Duration < 0 {
 		collect("duration", "must not be negative")

@@ -1,0 +1,378 @@
+package replay
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"mpcrelay/relay/protocol"
+)
+
+// group is one replayed group: its connections (one per party of the session's group) and the
+// session it runs now. A group runs one session at a time.
+type group struct {
+	e     *engine
+	index int // among all groups of the run (segments keep the whole run's numbering)
+	plan  *plan
+	id    uuid.UUID // relay: the group's uuid; forwarder: the room
+	idStr string
+	peers []*peer
+	ready bool
+
+	mu      sync.Mutex
+	current *run
+	retired []*run
+}
+
+// peer is one replayed party's connection. perSecond belongs to its reader goroutine until
+// the connection is closed.
+type peer struct {
+	g         *group
+	index     int // party index in the group
+	w         *wire
+	perSecond []int64
+}
+
+var peerSeq atomic.Int64 // spreads recording over the recorder's shards
+
+// connect dials the group's connections — party i on URL i mod k — and, against a relay,
+// creates and joins the group (§4.1, §4.2).
+func (g *group) connect(ctx context.Context, sem chan struct{}) error {
+	n := int(g.plan.params.Parties)
+	forwarder := g.e.cfg.Target == TargetForwarder
+	urls := g.e.cfg.urls()
+	g.id = uuid.New()
+	room := ""
+	if forwarder {
+		room = g.id.String()
+	}
+	for i := range n {
+		pc := &peer{g: g, index: i}
+		shard := int(peerSeq.Add(1))
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		w, err := dialWire(ctx, urls[i%len(urls)], room, func(frame []byte, env *envelope, at time.Time) {
+			pc.onFrame(frame, env, at, shard)
+		})
+		<-sem
+		if err != nil {
+			return err
+		}
+		pc.w = w
+		g.peers = append(g.peers, pc)
+		go pc.watch()
+	}
+	if !forwarder {
+		id, err := g.peers[0].w.groupCreate(ctx, fmt.Sprintf("replay-%d", g.index), g.plan.params)
+		if err != nil {
+			return err
+		}
+		g.id = id
+		for _, pc := range g.peers[1:] {
+			if err := pc.w.groupJoin(ctx, id); err != nil {
+				return err
+			}
+		}
+	}
+	g.idStr = g.id.String()
+	g.ready = true
+	return nil
+}
+
+// watch counts a connection that ends before the run closes it.
+func (pc *peer) watch() {
+	<-pc.w.ended
+	if !pc.w.stopping.Load() {
+		pc.g.e.disconnects.Add(1)
+		pc.g.e.fail(fmt.Sprintf("connection ended: %v", pc.w.err))
+	}
+}
+
+func (g *group) close() {
+	for _, pc := range g.peers {
+		pc.w.stop()
+	}
+}
+
+func (g *group) lostConnection() bool {
+	for _, pc := range g.peers {
+		if pc.w.closed() {
+			return true
+		}
+	}
+	return false
+}
+
+// onFrame handles one frame on the connection's reader goroutine.
+func (pc *peer) onFrame(frame []byte, env *envelope, at time.Time, shard int) {
+	e := pc.g.e
+	if env == nil {
+		e.corrupt.Add(1) // not a JSON object: no relay may send that (§1.2)
+		return
+	}
+	if e.cfg.Target == TargetForwarder {
+		// The forwarder passes on the Session.message requests of the other parties.
+		obj, ok := messageParams(env.params)
+		if string(env.method) != protocol.MethodSessionMessage || !ok {
+			e.corrupt.Add(1)
+			return
+		}
+		pc.message(obj, at, true, shard)
+		return
+	}
+	if env.isEvent() {
+		name, payload, ok := env.event()
+		if !ok {
+			e.corrupt.Add(1)
+			return
+		}
+		switch string(name) {
+		case protocol.EventSessionMessage:
+			pc.message(payload, at, false, shard)
+		case protocol.EventSessionSignup:
+			pc.g.signupEvent(pc, payload)
+		case protocol.EventSessionClosed:
+			pc.g.closedEvent(pc, payload)
+		}
+		return
+	}
+	if env.errObj != nil {
+		e.relayError(env.errObj) // the answer to a Session.message, or an error without id
+	}
+}
+
+func (pc *peer) message(obj []byte, at time.Time, forwarder bool, shard int) {
+	e := pc.g.e
+	m, ok := scanMessage(obj, pc.g.plan.expectBody)
+	if !ok {
+		e.corrupt.Add(1)
+		return
+	}
+	r := pc.g.lookup(m.uuid)
+	if r == nil {
+		e.misdelivered.Add(1) // a session this group never ran (or closed long ago)
+		return
+	}
+	if r.deliver(pc, &m, at, forwarder, shard) {
+		sec := max(0, int(at.Sub(e.start)/time.Second))
+		for len(pc.perSecond) <= sec {
+			pc.perSecond = append(pc.perSecond, 0)
+		}
+		pc.perSecond[sec]++
+	}
+}
+
+// lookup finds the run a frame of session id belongs to: the current one or a recently
+// closed one (where a second copy is a duplicate and a first one late).
+func (g *group) lookup(id []byte) *run {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.current != nil && g.current.idStr == string(id) {
+		return g.current
+	}
+	for _, r := range g.retired {
+		if r.idStr == string(id) {
+			return r
+		}
+	}
+	return nil
+}
+
+func (g *group) setCurrent(r *run) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.current != nil {
+		g.retired = append(g.retired, g.current)
+		if len(g.retired) > retiredKept {
+			g.retired = g.retired[1:]
+		}
+	}
+	g.current = r
+}
+
+// signupEvent: §4.5, the payload is the session's uuid.
+func (g *group) signupEvent(pc *peer, payload []byte) {
+	var id string
+	if json.Unmarshal(payload, &id) != nil {
+		g.e.corrupt.Add(1)
+		return
+	}
+	if r := g.lookup([]byte(id)); r != nil {
+		if j := r.memberOf[pc.index]; j >= 0 {
+			r.signupOnce[j].Do(func() { close(r.signedUp[j]) })
+		}
+	}
+}
+
+// closedEvent: §4.8, the payload names the parties; a group runs one session at a time, so it
+// is the current one's.
+func (g *group) closedEvent(pc *peer, payload []byte) {
+	var parties []uint16
+	if json.Unmarshal(payload, &parties) != nil {
+		g.e.corrupt.Add(1)
+		return
+	}
+	g.mu.Lock()
+	r := g.current
+	g.mu.Unlock()
+	if r == nil {
+		return
+	}
+	if j := r.memberOf[pc.index]; j >= 0 {
+		select {
+		case r.closedEv[j] <- parties:
+		default:
+		}
+	}
+}
+
+// loop replays the group's session until the deadline (or once without one): the closed loop.
+func (g *group) loop(ctx context.Context, deadline time.Time) {
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return
+		}
+		if !g.runSession(ctx, -1) || deadline.IsZero() {
+			return
+		}
+	}
+}
+
+// openLoop runs the group's share of the schedule: session k is due at k/Rate, on group
+// k mod Groups, until Duration (or one session per group without it).
+func (g *group) openLoop(ctx context.Context) {
+	e := g.e
+	end := int64(e.cfg.Duration)
+	dueOf := func(k int) int64 { return int64(float64(k) / e.cfg.Rate * float64(time.Second)) }
+	for k := g.index; ; k += e.cfg.Groups {
+		due := dueOf(k)
+		if (end > 0 && due >= end) || (end == 0 && k > g.index) {
+			return
+		}
+		e.due.Add(1)
+		e.dueDeliveries.Add(int64(g.plan.total))
+		free := e.since(time.Now()) // the group's previous session is over
+		if end > 0 && free >= end {
+			// Still busy when the run ends (as wrk2, nothing starts after it): the rest of the
+			// group's schedule is offered load the relay did not take.
+			e.notStarted.Add(1)
+			for k += e.cfg.Groups; dueOf(k) < end; k += e.cfg.Groups {
+				e.due.Add(1)
+				e.dueDeliveries.Add(int64(g.plan.total))
+				e.notStarted.Add(1)
+			}
+			return
+		}
+		if sleepUntil(ctx, e.start.Add(time.Duration(due))) != nil {
+			return
+		}
+		lag := time.Duration(e.since(time.Now()) - due)
+		e.startLag.Record(g.index, lag)
+		if lag > lateAfter {
+			e.startedLate.Add(1)
+		}
+		if !g.runSession(ctx, due) {
+			return
+		}
+	}
+}
+
+// runSession replays one session (due: its due time, -1 in the closed loop) and reports
+// whether the group can go on.
+func (g *group) runSession(ctx context.Context, due int64) bool {
+	e := g.e
+	e.started.Add(1)
+	if err := g.replayOnce(ctx, due); err != nil {
+		e.failed.Add(1)
+		e.fail(err.Error())
+		e.log.Debug("replayed session failed", "group", g.index, "err", err)
+		if g.lostConnection() {
+			return false
+		}
+	} else {
+		e.completed.Add(1)
+	}
+	if e.cfg.Progress != nil {
+		e.cfg.Progress(int(e.completed.Load() + e.failed.Load()))
+	}
+	return ctx.Err() == nil
+}
+
+// open starts a replayed session. Against a relay: Session.create, every member's
+// Session.signup, and the sessionSignup event at each (§4.3, §4.5). Against the forwarder a
+// session is only a fresh uuid.
+func (g *group) open(ctx context.Context, r *run) error {
+	k := len(r.members)
+	if g.e.cfg.Target == TargetForwarder {
+		r.setID(uuid.New())
+		for j := range k {
+			r.numbers[j] = uint16(j + 1)
+		}
+		g.setCurrent(r)
+		return nil
+	}
+	id, err := g.peers[0].w.sessionCreate(ctx, g.id, r.plan.kind)
+	if err != nil {
+		return err
+	}
+	r.setID(id)
+	g.setCurrent(r)
+	for j := range k {
+		n, err := g.peers[j].w.sessionSignup(ctx, g.id, r.id, r.plan.kind)
+		if err != nil {
+			return err
+		}
+		r.numbers[j] = n
+	}
+	for j := range k {
+		select {
+		case <-r.signedUp[j]:
+		case <-ctx.Done():
+			return fmt.Errorf("party %d: waiting for sessionSignup: %w", r.numbers[j], ctx.Err())
+		}
+	}
+	return nil
+}
+
+// closeSession finishes a completed session: every member's Session.finish and the
+// sessionClosed event, naming every party, at each (§4.8). The forwarder has nothing to close.
+func (g *group) closeSession(ctx context.Context, r *run) error {
+	if g.e.cfg.Target == TargetForwarder {
+		return nil
+	}
+	k := len(r.members)
+	errs := make(chan error, k)
+	for j := range k {
+		go func() { errs <- g.peers[j].w.sessionFinish(ctx, g.id, r.id, r.numbers[j]) }()
+	}
+	for range k {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	want := slices.Clone(r.numbers)
+	slices.Sort(want)
+	for j := range k {
+		select {
+		case got := <-r.closedEv[j]:
+			if !slices.Equal(got, want) {
+				return fmt.Errorf("party %d: sessionClosed named %v, want %v (§4.8)", r.numbers[j], got, want)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("party %d: waiting for sessionClosed: %w", r.numbers[j], ctx.Err())
+		}
+	}
+	return nil
+}

@@ -1,0 +1,207 @@
+package replay
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"mpcrelay/faultproxy"
+	"mpcrelay/relay/protocol"
+	"mpcrelay/scenarios/report"
+	"mpcrelay/scenarios/usage"
+)
+
+// wrk2's point: a stalled relay delays the sessions due during the stall, and their latency
+// counts from when they were due, not from when the busy generator got round to them.
+func TestOpenLoopCountsLatencyFromDueTime(t *testing.T) {
+	var stalled atomic.Bool
+	p, err := faultproxy.Start(startRelay(t), faultproxy.Options{}, faultproxy.Rule{
+		Name: "stall once", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionMessage),
+		Apply: func(f *faultproxy.Frame) {
+			if !stalled.Swap(true) {
+				f.Delay(400 * time.Millisecond)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	res, err := Run(ctxT(t), Config{URL: p.URL(), Trace: syntheticTrace(t), Groups: 1, Rate: 20,
+		Duration: time.Second, TimeScale: 0.01})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Schedule
+	if !res.OpenLoop || s == nil || s.SessionsDue != 20 || s.StartedLate < 5 || res.SessionsCompleted+s.NotStarted != 20 {
+		t.Fatalf("Expected: 20 sessions due, at least 5 started late behind the stall, the rest not started\nActual:   %+v, %d completed", s, res.SessionsCompleted)
+	}
+	if res.Delivered != res.Expected || res.Lost+res.Duplicated+res.Misdelivered+res.Corrupt != 0 {
+		t.Errorf("Expected: every delivery of the sessions run\nActual:   %+v", res)
+	}
+	if res.Latency.P90 < 100 || res.LatencyUncorrected.P90 > res.Latency.P90/2 {
+		t.Errorf("Expected: corrected p90 ≥ 100 ms and at least twice the uncorrected\nActual:   corrected %+v, uncorrected %+v", res.Latency, res.LatencyUncorrected)
+	}
+	if h, err := report.DecodeHDR(res.LatencyHDR); err != nil || h.TotalCount() != res.Delivered {
+		t.Errorf("Expected: the encoded histogram holds every delivery (%d)\nActual:   %v %v", res.Delivered, h.TotalCount(), err)
+	}
+	if res.OfferedSessionsPerSec != 20 || res.OfferedPerSec != 20*24 {
+		t.Errorf("Expected: offered 20 sessions/s, 480 deliveries/s\nActual:   %v, %v", res.OfferedSessionsPerSec, res.OfferedPerSec)
+	}
+}
+
+// A relay that stops delivering cannot hold the run past its bound: the duration, then one
+// session bound for the sessions in flight.
+func TestOpenLoopRunEndsWithinItsBound(t *testing.T) {
+	p, err := faultproxy.Start(startRelay(t), faultproxy.Options{},
+		faultproxy.Drop("black hole", faultproxy.ToClient, faultproxy.Event(protocol.EventSessionMessage)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	start := time.Now()
+	res, err := Run(ctxT(t), Config{URL: p.URL(), Trace: syntheticTrace(t), Groups: 3, Rate: 30,
+		Duration: 500 * time.Millisecond, SessionTimeout: 300 * time.Millisecond, TimeScale: 0.01})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond+2*300*time.Millisecond+2*time.Second {
+		t.Errorf("Expected: the run ends within its bound\nActual:   %s", took)
+	}
+	if res.Lost == 0 || res.SessionsFailed == 0 || res.Clean() {
+		t.Errorf("Expected: lost deliveries, failed sessions\nActual:   %+v", res)
+	}
+}
+
+// Every connection the generator opened is closed when Run returns (the relay's gauge).
+func TestReplayClosesEveryConnection(t *testing.T) {
+	url := startRelay(t)
+	res, err := Run(ctxT(t), Config{URL: url, Trace: syntheticTrace(t), Groups: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantClean(t, res, 5)
+	metrics := strings.Replace(strings.TrimSuffix(url, "/mpc"), "ws://", "http://", 1) + "/metrics"
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := gauge(t, metrics, "mpcrelay_connections")
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Expected: 0 connections at the relay\nActual:   %v", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func gauge(t *testing.T, url, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			_, _ = fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	t.Fatalf("%s: no %s", url, name)
+	return 0
+}
+
+// With the relay's /metrics, the report has the relay's CPU next to the generator's.
+func TestUsageReadsRelayMetrics(t *testing.T) {
+	url := startRelay(t)
+	metrics := strings.Replace(strings.TrimSuffix(url, "/mpc"), "ws://", "http://", 1) + "/metrics"
+	res, err := Run(ctxT(t), Config{URL: url, Trace: syntheticTrace(t), Groups: 4, Duration: 300 * time.Millisecond,
+		Relay: usage.Source{MetricsURL: metrics}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := res.Usage
+	if u == nil || u.Errors != "" || u.GeneratorCPUSec <= 0 || u.RelayCPUSec <= 0 || u.RelayPeakRSS == 0 || u.Deliveries != res.Delivered || u.Saturated == "" {
+		t.Errorf("Expected: generator and relay CPU, relay memory, a verdict\nActual:   %+v", u)
+	}
+}
+
+// Party i of every group connects to URL i mod k.
+func TestReplaySpreadsPartiesOverURLs(t *testing.T) {
+	url := startRelay(t)
+	p, err := faultproxy.Start(url, faultproxy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	res, err := Run(ctxT(t), Config{URLs: []string{url, p.URL()}, Trace: syntheticTrace(t), Groups: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantClean(t, res, 2)
+	// Group 0 replays the 3-party keygen (party 1 of 3 through the proxy), group 1 the 2-of-3
+	// sign on 3 connections too: one each.
+	if n := len(p.Conns()); n != 2 || res.Connections != 6 || len(res.URLs) != 2 {
+		t.Errorf("Expected: 2 of 6 connections through the second URL\nActual:   %d of %d, urls %v", n, res.Connections, res.URLs)
+	}
+}
+
+// n segments run exactly the groups and sessions of the whole run, none twice.
+func TestSegmentsAddUpToTheWholeRun(t *testing.T) {
+	url := startRelay(t)
+	cfg := Config{URL: url, Trace: syntheticTrace(t), Groups: 7, Rate: 200, Duration: 200 * time.Millisecond, TimeScale: 0.01}
+	whole, err := Run(ctxT(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var due, groups, deliveries int64
+	next := 0
+	for i := 1; i <= 3; i++ {
+		cfg.Segment = Segment{I: i, N: 3}
+		res, err := Run(ctxT(t), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.GroupFirst != next || res.GroupsTotal != 7 || res.Segment != cfg.Segment.String() {
+			t.Errorf("segment %d: groups from %d of %d, want from %d of 7", i, res.GroupFirst, res.GroupsTotal, next)
+		}
+		next = res.GroupFirst + res.Groups
+		due += res.Schedule.SessionsDue
+		groups += int64(res.Groups)
+		deliveries += res.Schedule.DeliveriesDue
+	}
+	if next != 7 || groups != 7 || due != whole.Schedule.SessionsDue || due != 40 {
+		t.Errorf("Expected: 7 groups and 40 sessions due, as the whole run\nActual:   %d groups, %d due (whole run %d)", groups, due, whole.Schedule.SessionsDue)
+	}
+	if deliveries != whole.Schedule.DeliveriesDue {
+		t.Errorf("Expected: %d deliveries due over the segments, as the whole run\nActual:   %d", whole.Schedule.DeliveriesDue, deliveries)
+	}
+}
+
+func TestParseSegment(t *testing.T) {
+	for _, bad := range []string{"", "1", "0/3", "4/3", "a/b", "1/0", "-1/2"} {
+		if _, err := ParseSegment(bad); err == nil {
+			t.Errorf("Expected: %q refused", bad)
+		}
+	}
+	s, err := ParseSegment("2/3")
+	if err != nil || s != (Segment{2, 3}) {
+		t.Fatal(s, err)
+	}
+	if a, b := s.Range(10); a != 3 || b != 6 {
+		t.Errorf("Expected: groups [3,6) of 10\nActual:   [%d,%d)", a, b)
+	}
+	if _, err := Run(context.Background(), Config{Trace: syntheticTrace(t), Groups: 2, Segment: Segment{3, 3}}); err == nil {
+		t.Error("Expected: an empty segment refused")
+	}
+}

@@ -1,0 +1,289 @@
+package replay
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// run is one replayed session.
+type run struct {
+	g        *group
+	plan     *plan
+	id       uuid.UUID
+	idStr    string
+	numbers  []uint16 // member → party number in this session
+	memberOf []int    // connection → member, -1 when the connection is not a party
+	// due[i] is when message i was due, sentAt[i] when it was sent (engine clock). In the
+	// closed loop a message is due when it is sent.
+	due, sentAt []atomic.Int64
+	members     []*memberState
+	signedUp    []chan struct{} // closed at the member's sessionSignup
+	signupOnce  []sync.Once
+	closedEv    []chan []uint16 // the member's sessionClosed payload
+	readyAt     atomic.Int64    // when the set-up was done (engine clock)
+
+	remaining atomic.Int64
+	failed    atomic.Bool
+	done      chan struct{}
+	doneOnce  sync.Once
+}
+
+func (r *run) setID(id uuid.UUID) { r.id, r.idStr = id, id.String() }
+
+// memberState tracks what one member has received; its sender waits on it.
+type memberState struct {
+	mu     sync.Mutex
+	got    []uint8 // per expected delivery: times received
+	prefix int     // deliveries 0..prefix-1 have all arrived
+	wake   chan struct{}
+}
+
+func (m *memberState) arrived() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.prefix
+}
+
+// replayOnce runs one session: set-up (relay only), messages, finish (relay only). due is the
+// session's due time in the open loop, -1 in the closed loop.
+func (g *group) replayOnce(ctx context.Context, due int64) error {
+	p := g.plan
+	k := len(p.s.Members)
+	r := &run{g: g, plan: p, numbers: make([]uint16, k), due: make([]atomic.Int64, len(p.msgs)),
+		sentAt: make([]atomic.Int64, len(p.msgs)), members: make([]*memberState, k),
+		memberOf: make([]int, len(g.peers)), signedUp: make([]chan struct{}, k),
+		signupOnce: make([]sync.Once, k), closedEv: make([]chan []uint16, k), done: make(chan struct{})}
+	for i := range r.memberOf {
+		r.memberOf[i] = -1
+	}
+	for j := range k {
+		r.memberOf[j] = j // members are the first k connections of the group
+		r.members[j] = &memberState{got: make([]uint8, p.slots[j]), wake: make(chan struct{}, 1)}
+		r.signedUp[j] = make(chan struct{})
+		r.closedEv[j] = make(chan []uint16, 1)
+	}
+	span := time.Duration(0)
+	if due >= 0 {
+		for i := range p.msgs {
+			off := time.Duration(float64(p.s.Messages[i].Offset()) * g.e.scale)
+			r.due[i].Store(due + int64(off))
+			span = max(span, off)
+		}
+	}
+	r.remaining.Store(int64(p.total))
+	g.e.expected.Add(int64(p.total))
+
+	// The bound of the messages: the session timeout, plus the schedule's span in the open loop.
+	sctx, cancel := context.WithTimeout(ctx, g.e.cfg.SessionTimeout+span)
+	defer cancel()
+	if err := g.open(sctx, r); err != nil {
+		// Nothing was sent: these deliveries were never expected.
+		r.failed.Store(true)
+		g.setCurrent(nil)
+		g.e.expected.Add(-int64(p.total))
+		return fmt.Errorf("session %s: %w", p.s.ID, err)
+	}
+	r.readyAt.Store(g.e.since(time.Now()))
+	var wg sync.WaitGroup
+	sendErr := make(chan error, k)
+	for j := range k {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.sendAll(sctx, j, due >= 0); err != nil {
+				sendErr <- err
+				cancel()
+			}
+		}()
+	}
+	var err error
+	select {
+	case <-r.done:
+	case <-sctx.Done():
+		err = fmt.Errorf("session %s: %w with %d of %d deliveries missing", p.s.ID, sctx.Err(), r.remaining.Load(), p.total)
+	}
+	wg.Wait()
+	select {
+	case e := <-sendErr:
+		err = fmt.Errorf("session %s: send: %w", p.s.ID, e)
+	default:
+	}
+	if err != nil {
+		// Frames may still arrive; they then count as late, not as delivered.
+		r.failed.Store(true)
+		g.setCurrent(nil)
+		g.e.lost.Add(r.remaining.Load())
+		return err
+	}
+	// Finishing gets its own bound: a session whose messages took most of theirs still gets
+	// a fair wait for Session.finish and sessionClosed.
+	fctx, fcancel := context.WithTimeout(ctx, g.e.cfg.SessionTimeout)
+	defer fcancel()
+	if err := g.closeSession(fctx, r); err != nil {
+		return fmt.Errorf("session %s: %w", p.s.ID, err)
+	}
+	return nil
+}
+
+// sendAll sends member j's messages: in the closed loop each once its inputs have arrived, in
+// the open loop each at its due time, answered or not.
+func (r *run) sendAll(ctx context.Context, j int, open bool) error {
+	e := r.g.e
+	ms := r.members[j]
+	pc := r.g.peers[j]
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	var lastWriteEnd int64
+	for _, i := range r.plan.sends[j] {
+		m := &r.plan.msgs[i]
+		if open {
+			due := r.due[i].Load()
+			if wait := time.Duration(due - e.since(time.Now())); wait > 0 {
+				if timer == nil {
+					timer = time.NewTimer(wait)
+				} else {
+					timer.Reset(wait)
+				}
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					return nil // the session's bound reports it
+				}
+			}
+			// The generator's own lag: only where nothing else held the message back (the
+			// set-up and this party's previous write were done before it was due).
+			if now := e.since(time.Now()); r.readyAt.Load() <= due && lastWriteEnd <= due {
+				e.sendLag.Record(r.g.index, time.Duration(now-due))
+			}
+		} else {
+			for ms.arrived() < m.need {
+				select {
+				case <-ms.wake:
+				case <-ctx.Done():
+					return nil // the session's timeout reports it
+				}
+			}
+		}
+		receiver := -1
+		if m.receiver >= 0 {
+			receiver = int(r.numbers[m.receiver])
+			e.p2p.Add(1)
+		} else {
+			e.bcast.Add(1)
+		}
+		bp := frameBufs.Get().(*[]byte)
+		frame := r.plan.appendFrame((*bp)[:0], i, pc.w.nextID.Add(1), r.g.idStr, r.idStr, r.numbers[j], receiver)
+		now := e.since(time.Now())
+		r.sentAt[i].Store(now)
+		if !open {
+			r.due[i].Store(now)
+		}
+		err := pc.w.send(frame)
+		lastWriteEnd = e.since(time.Now())
+		n := len(frame)
+		if cap(frame) <= maxPooledIn {
+			*bp = frame[:0]
+			frameBufs.Put(bp)
+		}
+		if err != nil {
+			return err
+		}
+		e.framesSent.Add(1)
+		e.bytesSent.Add(int64(n))
+	}
+	return nil
+}
+
+// deliver checks one received Session.message against the plan (§4.7: exactly the addressed
+// parties, once, with round, sender, receiver, uuid and body unchanged) and reports whether it
+// counted as a delivery.
+func (r *run) deliver(pc *peer, msg *wireMessage, at time.Time, forwarder bool, shard int) bool {
+	e := r.g.e
+	j := r.memberOf[pc.index]
+	i, ok := bodyIndex(msg.body)
+	if !ok || i < 0 || i >= len(r.plan.msgs) {
+		e.corrupt.Add(1)
+		return false
+	}
+	m := &r.plan.msgs[i]
+	if forwarder && (j < 0 || (msg.receiver >= 0 && msg.receiver != int(r.numbers[j]))) {
+		e.filtered.Add(1) // the blind forwarder's copy of someone else's message
+		return false
+	}
+	if j < 0 || m.slot[j] < 0 {
+		e.misdelivered.Add(1)
+		return false
+	}
+	if !intact(r, m, msg) {
+		e.corrupt.Add(1)
+		return false
+	}
+	ms := r.members[j]
+	s := m.slot[j]
+	ms.mu.Lock()
+	ms.got[s]++
+	first := ms.got[s] == 1
+	if first {
+		for ms.prefix < len(ms.got) && ms.got[ms.prefix] > 0 {
+			ms.prefix++
+		}
+	}
+	ms.mu.Unlock()
+	if !first {
+		e.duplicated.Add(1)
+		return false
+	}
+	if r.failed.Load() {
+		// Arrived after its session's bound: late, and no longer lost (the failing session
+		// booked every missing delivery as lost).
+		e.late.Add(1)
+		e.lost.Add(-1)
+		return false
+	}
+	select {
+	case ms.wake <- struct{}{}:
+	default:
+	}
+	e.delivered.Add(1)
+	now := e.since(at)
+	e.latency.Record(shard, time.Duration(now-r.due[i].Load()))
+	e.uncorrected.Record(shard, time.Duration(now-r.sentAt[i].Load()))
+	if r.remaining.Add(-1) == 0 {
+		r.doneOnce.Do(func() { close(r.done) })
+	}
+	return true
+}
+
+// intact: the fields are the ones sent, and so is the body — byte for byte when the scanner
+// matched it, else as equal JSON (a relay may re-encode it).
+func intact(r *run, m *pmsg, msg *wireMessage) bool {
+	if msg.round != m.round || msg.sender != r.numbers[m.sender] || string(msg.uuid) != r.idStr {
+		return false
+	}
+	if (m.receiver < 0) != (msg.receiver < 0) || (msg.receiver >= 0 && msg.receiver != int(r.numbers[m.receiver])) {
+		return false
+	}
+	if !msg.slowBody {
+		return true
+	}
+	return jsonEqual(msg.body, m.body)
+}
+
+func jsonEqual(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	var ca, cb bytes.Buffer
+	return json.Compact(&ca, a) == nil && json.Compact(&cb, b) == nil && bytes.Equal(ca.Bytes(), cb.Bytes())
+}

@@ -1,0 +1,306 @@
+package replay
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+
+	"mpcrelay/relay/protocol"
+)
+
+// wire is the generator's own connection: one goroutine reads and handles every frame in place
+// (no queues, no hand-offs between goroutines), senders write under a mutex, calls wait on a
+// channel per request id. The SDK's client is built for correctness over speed (every frame is
+// decoded, events fan out through subscription queues); a load generator must be much cheaper
+// than what it measures, so it speaks the few requests it needs itself.
+type wire struct {
+	ws     *websocket.Conn
+	wmu    sync.Mutex
+	nextID atomic.Uint64
+
+	mu      sync.Mutex
+	pending map[uint64]chan reply
+	err     error
+
+	stopping atomic.Bool
+	ended    chan struct{} // closed when the reader has returned
+}
+
+// reply is a response to a call: result bytes (copied), an error object, or the connection's end.
+type reply struct {
+	result []byte
+	rpcErr *protocol.Error
+	err    error
+}
+
+const (
+	writeWait   = 10 * time.Second // one frame write; loopback writes take microseconds
+	closeGrace  = time.Second      // how long stop waits for the peer's close reply
+	readLimit   = 64 << 20         // above any relay's frame limit
+	ioBufSize   = 64 << 10
+	maxPooledIn = 1 << 20 // frame buffers above this are not kept for reuse
+)
+
+// Write buffers are held only while a frame is written, so thousands of idle connections do
+// not each keep one.
+var writePool sync.Pool
+
+var dialer = websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: ioBufSize,
+	WriteBufferSize: ioBufSize, WriteBufferPool: &writePool}
+
+// frameBufs recycles the buffers frames are read into: a frame is handled before the next one
+// is read, so a buffer is free again as soon as its handler returns.
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// dialWire connects to rawURL (with room as the forwarder's query parameter when not empty)
+// and starts the reader, which calls onFrame for every text frame that is not the response to
+// a call. onFrame must not keep frame: its buffer is reused.
+func dialWire(ctx context.Context, rawURL, room string, onFrame func(frame []byte, e *envelope, at time.Time)) (*wire, error) {
+	target := rawURL
+	if room != "" {
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		q := u.Query()
+		q.Set("room", room)
+		u.RawQuery = q.Encode()
+		target = u.String()
+	}
+	ws, _, err := dialer.DialContext(ctx, target, nil)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", target, err)
+	}
+	ws.SetReadLimit(readLimit)
+	w := &wire{ws: ws, pending: map[uint64]chan reply{}, ended: make(chan struct{})}
+	go w.read(onFrame)
+	return w, nil
+}
+
+func (w *wire) read(onFrame func([]byte, *envelope, time.Time)) {
+	defer close(w.ended)
+	var cause error
+	for {
+		kind, r, err := w.ws.NextReader()
+		if err != nil {
+			cause = err
+			break
+		}
+		bp := frameBufs.Get().(*[]byte)
+		buf, err := readAll(r, (*bp)[:0])
+		if err != nil {
+			cause = err
+			break
+		}
+		at := time.Now()
+		if kind == websocket.TextMessage {
+			w.handle(buf, at, onFrame)
+		}
+		if cap(buf) <= maxPooledIn {
+			*bp = buf[:0]
+			frameBufs.Put(bp)
+		}
+	}
+	w.mu.Lock()
+	w.err = cause
+	pending := w.pending
+	w.pending = nil
+	w.mu.Unlock()
+	for _, ch := range pending {
+		ch <- reply{err: fmt.Errorf("connection ended: %w", cause)}
+	}
+	_ = w.ws.Close()
+}
+
+// readAll reads one frame into buf, growing it as needed.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+func (w *wire) handle(frame []byte, at time.Time, onFrame func([]byte, *envelope, time.Time)) {
+	e, ok := scanEnvelope(frame)
+	if ok && !e.isEvent() && e.method == nil {
+		if id, isNum := e.idNumber(); isNum {
+			w.mu.Lock()
+			ch, waiting := w.pending[id]
+			delete(w.pending, id)
+			w.mu.Unlock()
+			if waiting {
+				ch <- replyOf(&e)
+				return
+			}
+		}
+	}
+	if !ok {
+		onFrame(frame, nil, at)
+		return
+	}
+	onFrame(frame, &e, at)
+}
+
+func replyOf(e *envelope) reply {
+	if e.errObj != nil {
+		var pe protocol.Error
+		if err := json.Unmarshal(e.errObj, &pe); err != nil {
+			return reply{err: fmt.Errorf("error response %s: %w", e.errObj, err)}
+		}
+		return reply{rpcErr: &pe}
+	}
+	return reply{result: append([]byte(nil), e.result...)}
+}
+
+// send writes one text frame.
+func (w *wire) send(frame []byte) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	_ = w.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	return w.ws.WriteMessage(websocket.TextMessage, frame)
+}
+
+// call sends a request and waits for its response (§2.2, §2.3).
+func (w *wire) call(ctx context.Context, method string, params any) ([]byte, error) {
+	raw, err := json.Marshal(params)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	id := w.nextID.Add(1)
+	frame := appendRequest(nil, id, method, raw)
+	ch := make(chan reply, 1)
+	w.mu.Lock()
+	if w.pending == nil {
+		err := w.err
+		w.mu.Unlock()
+		return nil, fmt.Errorf("%s: connection ended: %w", method, err)
+	}
+	w.pending[id] = ch
+	w.mu.Unlock()
+	if err := w.send(frame); err != nil {
+		w.forget(id)
+		return nil, fmt.Errorf("%s: write: %w", method, err)
+	}
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, fmt.Errorf("%s: %w", method, r.err)
+		}
+		if r.rpcErr != nil {
+			return nil, fmt.Errorf("%s: %w", method, r.rpcErr)
+		}
+		return r.result, nil
+	case <-ctx.Done():
+		w.forget(id)
+		return nil, fmt.Errorf("%s: waiting for the response: %w", method, ctx.Err())
+	}
+}
+
+func (w *wire) forget(id uint64) {
+	w.mu.Lock()
+	delete(w.pending, id)
+	w.mu.Unlock()
+}
+
+func appendRequest(b []byte, id uint64, method string, params []byte) []byte {
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = strconv.AppendUint(b, id, 10)
+	b = append(b, `,"method":"`...)
+	b = append(b, method...)
+	b = append(b, `","params":`...)
+	b = append(b, params...)
+	return append(b, '}')
+}
+
+func (w *wire) closed() bool {
+	select {
+	case <-w.ended:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends a normal close, waits briefly for the peer's reply and the reader, and closes the
+// socket: every connection the generator opened is closed when the run ends.
+func (w *wire) stop() {
+	if w.stopping.Swap(true) {
+		<-w.ended
+		return
+	}
+	w.wmu.Lock()
+	_ = w.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(closeGrace))
+	w.wmu.Unlock()
+	select {
+	case <-w.ended:
+	case <-time.After(closeGrace):
+		_ = w.ws.Close()
+		<-w.ended
+	}
+}
+
+// Typed calls of the set-up and the finish (§4.1–§4.8).
+
+func (w *wire) groupCreate(ctx context.Context, label string, p protocol.Parameters) (uuid.UUID, error) {
+	res, err := w.call(ctx, protocol.MethodGroupCreate, protocol.GroupCreateParams{Label: label, Params: p})
+	if err != nil {
+		return uuid.Nil, err
+	}
+	var id uuid.UUID
+	if err := json.Unmarshal(res, &id); err != nil {
+		return uuid.Nil, fmt.Errorf("Group.create result %s: %w", res, err)
+	}
+	return id, nil
+}
+
+func (w *wire) groupJoin(ctx context.Context, id uuid.UUID) error {
+	_, err := w.call(ctx, protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: id})
+	return err
+}
+
+func (w *wire) sessionCreate(ctx context.Context, group uuid.UUID, kind protocol.SessionKind) (uuid.UUID, error) {
+	res, err := w.call(ctx, protocol.MethodSessionCreate, protocol.SessionCreateParams{GroupID: group, Kind: kind})
+	if err != nil {
+		return uuid.Nil, err
+	}
+	var s protocol.Session
+	if err := json.Unmarshal(res, &s); err != nil {
+		return uuid.Nil, fmt.Errorf("Session.create result %s: %w", res, err)
+	}
+	return s.UUID, nil
+}
+
+func (w *wire) sessionSignup(ctx context.Context, group, session uuid.UUID, kind protocol.SessionKind) (uint16, error) {
+	res, err := w.call(ctx, protocol.MethodSessionSignup, protocol.SessionParams{GroupID: group, SessionID: session, Kind: kind})
+	if err != nil {
+		return 0, err
+	}
+	var n uint16
+	if err := json.Unmarshal(res, &n); err != nil {
+		return 0, fmt.Errorf("Session.signup result %s: %w", res, err)
+	}
+	return n, nil
+}
+
+func (w *wire) sessionFinish(ctx context.Context, group, session uuid.UUID, number uint16) error {
+	_, err := w.call(ctx, protocol.MethodSessionFinish, protocol.SessionFinishParams{GroupID: group, SessionID: session, Number: number})
+	return err
+}

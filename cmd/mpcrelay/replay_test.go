@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -142,5 +143,35 @@ func TestReplaySweepFindsKnees(t *testing.T) {
 	page, _ := os.ReadFile(filepath.Join(dir, "report.html"))
 	if !strings.Contains(string(page), "Achieved against offered load") || !strings.Contains(string(page), "<polyline") {
 		t.Error("report.html has no plot of achieved against offered load")
+	}
+}
+
+// replay --segment i/n writes slices that report merge puts back together.
+func TestReportMergeJoinsSegments(t *testing.T) {
+	var dirs []string
+	for i := 1; i <= 2; i++ {
+		dir := t.TempDir()
+		if _, _, err := runCmd(t, "replay", "--select", "eddsa", "--groups", "4", "--segment", fmt.Sprintf("%d/2", i), "--quiet", "--report-dir", dir); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, dir)
+	}
+	out := t.TempDir()
+	stdout, _, err := runCmd(t, append([]string{"report", "merge", "--out", out}, dirs...)...)
+	if err != nil || !strings.Contains(stdout, "2 segments merged") {
+		t.Fatalf("Expected: a merged report\nActual:   %v %q", err, stdout)
+	}
+	var res struct {
+		MergedFrom []string `json:"merged_from"`
+		Relay      struct {
+			Groups int `json:"groups"`
+		} `json:"relay"`
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil || json.Unmarshal(raw, &res) != nil || res.Relay.Groups != 4 || len(res.MergedFrom) != 2 {
+		t.Errorf("Expected: 4 groups from 2 segments\nActual:   %s", raw)
+	}
+	if _, _, err := runCmd(t, "report", "merge", "--out", t.TempDir(), dirs[0]); err == nil {
+		t.Error("Expected: one segment of two refused")
 	}
 }

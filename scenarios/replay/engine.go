@@ -263,7 +263,7 @@ func (e *engine) fill(res *Result, perSec []int64) {
 			StartLag: report.LatencyOf(start), StartLagHDR: report.EncodeHDR(start),
 			SendLag: report.LatencyOf(send), SendLagHDR: report.EncodeHDR(send),
 			LateAfterMS: float64(lateAfter) / float64(time.Millisecond)}
-		s.Kept, s.Verdict = scheduleVerdict(s)
+		s.Kept, s.Verdict = ScheduleVerdict(s)
 		res.Schedule = s
 	}
 	e.mu.Lock()
@@ -274,10 +274,10 @@ func (e *engine) fill(res *Result, perSec []int64) {
 	e.mu.Unlock()
 }
 
-// scheduleVerdict: the generator kept its schedule when its own send lag stayed within
+// ScheduleVerdict: the generator kept its schedule when its own send lag stayed within
 // lateAfter at p99. Sessions starting late because their group was busy are the relay's
 // slowness (or too few groups for the rate), and are in the latencies already.
-func scheduleVerdict(s *Schedule) (bool, string) {
+func ScheduleVerdict(s *Schedule) (bool, string) {
 	kept := s.SendLag.P99 <= s.LateAfterMS
 	var v string
 	if kept {

@@ -68,6 +68,8 @@ type ReplayResults struct {
 	Ratios      *BaselineRatios `json:"ratios_to_baseline,omitempty"`
 	Passed      bool            `json:"passed"`
 	Verdict     string          `json:"verdict"`
+	// MergedFrom names the segment results merged into this one (mpcrelay report merge).
+	MergedFrom []string `json:"merged_from,omitempty"`
 }
 
 // BaselineRatios compare the relay to the minimal forwarder under the same load: throughput

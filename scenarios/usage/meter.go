@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 )
@@ -216,4 +217,48 @@ func sideName(side string, src Source) string {
 		}
 	}
 	return side
+}
+
+// Merge combines the reports of the segments of one load, run at the same time by separate
+// generator processes against one relay: the generators' CPU adds up; the relay's was read by
+// each over about the same window, so the largest reading stands for it; the machine's busy
+// share is the largest seen.
+func Merge(rs []Report) Report {
+	if len(rs) == 0 {
+		return Report{}
+	}
+	m := Report{RelaySource: rs[0].RelaySource, MachineCPUs: rs[0].MachineCPUs}
+	var errs []string
+	for _, r := range rs {
+		m.WindowSec = max(m.WindowSec, r.WindowSec)
+		m.Deliveries += r.Deliveries
+		m.GeneratorCPUSec += r.GeneratorCPUSec
+		m.RelayCPUSec = max(m.RelayCPUSec, r.RelayCPUSec)
+		m.RelayPeakRSS = max(m.RelayPeakRSS, r.RelayPeakRSS)
+		m.MachineBusy = max(m.MachineBusy, r.MachineBusy)
+		if r.Errors != "" {
+			errs = append(errs, r.Errors)
+		}
+	}
+	if m.Deliveries > 0 {
+		m.GeneratorCPUPerDeliveryUS = m.GeneratorCPUSec / float64(m.Deliveries) * 1e6
+		m.RelayCPUPerDeliveryUS = m.RelayCPUSec / float64(m.Deliveries) * 1e6
+	}
+	if m.RelayCPUPerDeliveryUS > 0 {
+		m.GeneratorToRelay = m.GeneratorCPUPerDeliveryUS / m.RelayCPUPerDeliveryUS
+	}
+	var src Source
+	switch {
+	case strings.HasPrefix(m.RelaySource, "/proc/"):
+		src.PID = 1
+	case strings.HasPrefix(m.RelaySource, "http"):
+		src.MetricsURL = m.RelaySource
+	case strings.HasPrefix(m.RelaySource, "same process"):
+		src.InProcess = true
+	}
+	m.Saturated, m.Verdict = judge(m, src)
+	if len(errs) > 0 {
+		m.Errors = strings.Join(errs, "; ")
+	}
+	return m
 }

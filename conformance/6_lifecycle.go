@@ -163,17 +163,24 @@ func init() {
 // waitFor polls cond (the relay may apply a disconnect asynchronously) until it holds or the
 // timeout passes.
 func waitFor(t *T, what string, cond func() (bool, string)) {
-	deadline := time.Now().Add(t.cfg.Timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, got := cond()
+	since := time.Now()
+	deadline := time.NewTimer(t.cfg.Timeout)
+	defer deadline.Stop()
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		ok, last := cond()
 		if ok {
 			return
 		}
-		last = got
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-poll.C:
+		case <-deadline.C:
+			t.Failf(what+" within "+t.cfg.Timeout.String(), "%s", last)
+		case <-t.ctx.Done():
+			t.ended(what, since)
+		}
 	}
-	t.Failf(what+" within "+t.cfg.Timeout.String(), "%s", last)
 }
 
 // exchange runs n broadcast round trips between the first two parties of s.

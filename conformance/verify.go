@@ -194,10 +194,13 @@ func (t *T) CheckNoEvent(name string, session uuid.UUID, conns ...*Conn) {
 
 // ExpectClosed waits up to the timeout for the relay to close the connection.
 func (c *Conn) ExpectClosed() {
+	since := time.Now()
 	select {
 	case <-c.Done():
 	case <-time.After(c.t.cfg.Timeout):
 		c.t.Failf(fmt.Sprintf("the relay closes %s within %s", c.Name, c.t.cfg.Timeout), "the connection is still open")
+	case <-c.t.ctx.Done():
+		c.t.ended(fmt.Sprintf("the relay to close %s", c.Name), since)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"mpcrelay/conformance"
 	"mpcrelay/faultproxy"
+	"mpcrelay/relay"
 	"mpcrelay/relay/protocol"
 )
 
@@ -33,18 +34,25 @@ func exitCode(err error) int {
 	return 2 // main's default
 }
 
-func TestConformExitCodes(t *testing.T) {
+// relayAndBrokenProxy starts the embedded relay and a proxy in front of it that answers -32000
+// where the relay says -32603 (every 4.1 rule case fails through it).
+func relayAndBrokenProxy(t *testing.T) (*relay.Instance, *faultproxy.Proxy) {
 	inst, err := conformance.StartEmbedded(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer inst.Shutdown(context.Background())
+	t.Cleanup(func() { inst.Shutdown(context.Background()) })
 	broken, err := faultproxy.Start(inst.URL(), faultproxy.Options{}, faultproxy.Rewrite("code", faultproxy.ToClient,
 		faultproxy.ErrorResponse(protocol.CodeInternal), func(b []byte) []byte { return bytes.Replace(b, []byte("-32603"), []byte("-32000"), 1) }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer broken.Close()
+	t.Cleanup(func() { broken.Close() })
+	return inst, broken
+}
+
+func TestConformExitCodes(t *testing.T) {
+	inst, broken := relayAndBrokenProxy(t)
 	dir := t.TempDir()
 	badExpect := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(badExpect, []byte("4.1/no-such-case: fail\n"), 0o644)
@@ -83,17 +91,7 @@ func TestConformExitCodes(t *testing.T) {
 // A clean run is the baseline; the same cases against a relay with a wrong error code regress
 // (exit 1 with --baseline and with report diff); the reverse direction only fixes (exit 0).
 func TestConformBaselineAndReportDiff(t *testing.T) {
-	inst, err := conformance.StartEmbedded(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Shutdown(context.Background())
-	broken, err := faultproxy.Start(inst.URL(), faultproxy.Options{}, faultproxy.Rewrite("code", faultproxy.ToClient,
-		faultproxy.ErrorResponse(protocol.CodeInternal), func(b []byte) []byte { return bytes.Replace(b, []byte("-32603"), []byte("-32000"), 1) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broken.Close()
+	inst, broken := relayAndBrokenProxy(t)
 	dir := t.TempDir()
 	good, bad := filepath.Join(dir, "good"), filepath.Join(dir, "bad")
 	if out, _, err := runCmd(t, "conform", "--url", inst.URL(), "--focus", "4.1", "-p", "2", "--report-dir", good); err != nil {

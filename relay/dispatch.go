@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strconv"
+	"sync"
 
 	"mpcrelay/relay/protocol"
 )
@@ -15,28 +16,37 @@ import (
 type call struct {
 	s         *Server
 	c         *conn
-	req       *protocol.Request
+	req       protocol.Call // decoded in one pass; its raw parts alias the frame
 	answered  bool
 	closeConn bool // §2.5: close the connection after the answer
 }
 
+// calls recycles call values: a request's decoded form lives only while it runs.
+var calls = sync.Pool{New: func() any { return new(call) }}
+
 // dispatch runs one text frame of c. It reports whether the connection must be closed.
 func (s *Server) dispatch(c *conn, frame []byte) bool {
-	req, id, perr := protocol.DecodeRequest(frame)
-	if perr != nil {
+	x := calls.Get().(*call)
+	defer func() {
+		*x = call{} // no reference to the frame or the connection stays in the pool
+		calls.Put(x)
+	}()
+	x.s, x.c = s, c
+	if perr := protocol.DecodeCall(frame, &x.req); perr != nil {
 		s.metrics.frameIn(labelInvalid, len(frame))
 		s.metrics.errorSent(perr.Code)
 		if s.cfg.Compat {
 			return false // COMPAT §1.4: the original answers nothing
 		}
+		id := x.req.ID
 		if id == nil {
 			id = protocol.NullID
 		}
 		c.enqueue(&outFrame{data: protocol.EncodeError(id, perr), kind: outError})
 		return false
 	}
+	req := &x.req
 	s.metrics.frameIn(req.Method, len(frame))
-	x := &call{s: s, c: c, req: req}
 	defer func() {
 		if r := recover(); r != nil {
 			// A bug in one request must not reach the client or other connections (§6.2).
@@ -77,16 +87,11 @@ func (s *Server) dispatch(c *conn, frame []byte) bool {
 	return x.closeConn
 }
 
-// params decodes the request's params into p, answering -32602 with the decoder's text (§2.3).
-// The params are a JSON value already checked by DecodeRequest, so p's own decoder runs
-// directly, without json.Unmarshal validating them once more.
-func (x *call) params(p json.Unmarshaler) bool {
-	if x.req.Params == nil {
-		x.fail(protocol.ErrInvalidParams("missing params"))
-		return false
-	}
-	if err := p.UnmarshalJSON(x.req.Params); err != nil {
-		x.fail(protocol.ErrInvalidParams(err.Error()))
+// paramsOK answers -32602 with the decoder's text when the params did not have the method's
+// shape (§2.3).
+func (x *call) paramsOK() bool {
+	if e := x.req.ParamsErr; e != nil {
+		x.fail(e)
 		return false
 	}
 	return true

@@ -14,8 +14,8 @@ func errTooManyGroups(limit int) *protocol.Error {
 
 // groupCreate is §4.1.
 func (s *Server) groupCreate(x *call) {
-	var p protocol.GroupCreateParams
-	if !x.params(&p) {
+	p := &x.req.Params.GroupCreate
+	if !x.paramsOK() {
 		return
 	}
 	// §4.1: these rules, in this order.
@@ -46,8 +46,8 @@ func (s *Server) groupCreate(x *call) {
 
 // groupJoin is §4.2. Its params are a bare uuid string, not an array.
 func (s *Server) groupJoin(x *call) {
-	var p protocol.GroupJoinParams
-	if !x.params(&p) {
+	p := &x.req.Params.GroupJoin
+	if !x.paramsOK() {
 		return
 	}
 	g := s.lockGroup(p.GroupID, true)

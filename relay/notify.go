@@ -8,8 +8,8 @@ import (
 
 // notifyProposal is §4.9.
 func (s *Server) notifyProposal(x *call) {
-	var p protocol.NotifyProposalParams
-	if !x.params(&p) {
+	p := &x.req.Params.NotifyProposal
+	if !x.paramsOK() {
 		return
 	}
 	g := s.lockGroup(p.GroupID, false)
@@ -31,8 +31,8 @@ func (s *Server) notifyProposal(x *call) {
 
 // notifySigned is §4.10: the members that did not sign learn the result.
 func (s *Server) notifySigned(x *call) {
-	var p protocol.NotifySignedParams
-	if !x.params(&p) {
+	p := &x.req.Params.NotifySigned
+	if !x.paramsOK() {
 		return
 	}
 	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID, false)

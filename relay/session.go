@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -52,8 +53,8 @@ func (s *Server) required(g *group, sess *session, paramKind protocol.SessionKin
 
 // sessionCreate is §4.3.
 func (s *Server) sessionCreate(x *call) {
-	var p protocol.SessionCreateParams
-	if !x.params(&p) {
+	p := &x.req.Params.SessionCreate
+	if !x.paramsOK() {
 		return
 	}
 	g, err := s.lookupGroup(x.c, p.GroupID, true)
@@ -67,7 +68,8 @@ func (s *Server) sessionCreate(x *call) {
 		return
 	}
 	now := time.Now()
-	sess := &session{id: uuid.New(), kind: p.Kind, value: p.Value, finished: make(map[uint16]bool)}
+	// The value aliases the request frame, whose buffer is reused: the session keeps a copy.
+	sess := &session{id: uuid.New(), kind: p.Kind, value: bytes.Clone(p.Value), finished: make(map[uint16]bool)}
 	sess.touch(now)
 	g.touch(now)
 	g.sessions[sess.id] = sess
@@ -82,8 +84,8 @@ func (s *Server) sessionCreate(x *call) {
 
 // sessionJoin is §4.4: it returns the session and does not make the caller a party.
 func (s *Server) sessionJoin(x *call) {
-	var p protocol.SessionParams
-	if !x.params(&p) {
+	p := &x.req.Params.Session
+	if !x.paramsOK() {
 		return
 	}
 	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID, false)
@@ -97,8 +99,8 @@ func (s *Server) sessionJoin(x *call) {
 
 // sessionSignup is §4.5.
 func (s *Server) sessionSignup(x *call) {
-	var p protocol.SessionParams
-	if !x.params(&p) {
+	p := &x.req.Params.Session
+	if !x.paramsOK() {
 		return
 	}
 	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID, true)
@@ -134,8 +136,8 @@ func (s *Server) sessionSignup(x *call) {
 
 // sessionLoad is §4.6.
 func (s *Server) sessionLoad(x *call) {
-	var p protocol.SessionLoadParams
-	if !x.params(&p) {
+	p := &x.req.Params.SessionLoad
+	if !x.paramsOK() {
 		return
 	}
 	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID, true)
@@ -174,8 +176,8 @@ func (s *Server) sessionLoad(x *call) {
 
 // sessionMessage is §4.7: route on receiver, never look into body.
 func (s *Server) sessionMessage(x *call) {
-	var p protocol.SessionMessageParams
-	if !x.params(&p) {
+	p := &x.req.Params.SessionMessage
+	if !x.paramsOK() {
 		return
 	}
 	// Built before taking the lock; the body goes out as it came in (§4.7).
@@ -231,8 +233,8 @@ func appendMessageEvent(m *protocol.Message) []byte {
 
 // sessionFinish is §4.8.
 func (s *Server) sessionFinish(x *call) {
-	var p protocol.SessionFinishParams
-	if !x.params(&p) {
+	p := &x.req.Params.SessionFinish
+	if !x.paramsOK() {
 		return
 	}
 	g, sess, err := s.lookupSession(x.c, p.GroupID, p.SessionID, true)

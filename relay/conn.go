@@ -24,30 +24,36 @@ const (
 // likely full, and the writer must not hold its queue longer than that.
 const slowCloseWait = time.Second
 
-// outFrame is one queued outbound frame. Events to several receivers share one outFrame.
+// outFrame is one queued outbound frame. Events to several receivers share its bytes: a
+// frame is encoded once however many connections it goes to.
 type outFrame struct {
 	data []byte
 	kind outKind
 }
 
-// conn is one WebSocket connection. Ownership follows gorilla's chat example: readPump (run on
-// the HTTP handler's goroutine) is the only reader and runs every request of the connection in
-// order (§1.3); writePump is the only writer and sends the frames of the bounded send queue in
-// the order they were queued, plus pings.
+// conn is one WebSocket connection. Ownership follows gorilla's chat example: the read pump
+// is the only reader and runs every request of the connection in order (§1.3); the writer is
+// the only writer and sends the queued frames in the order they were queued, plus pings. The
+// writer is a goroutine that runs only while there is something to write (or to close): an
+// idle connection holds one goroutine (its read pump), no queue and no write buffer.
 type conn struct {
-	id  uint64 // the "client <n>" of §5 texts
-	srv *Server
-	ws  *websocket.Conn
-	log *slog.Logger
+	id   uint64 // the "client <n>" of §5 texts
+	srv  *Server
+	ws   *websocket.Conn
+	sock *socket // under ws; nil in tests without a socket
 
-	send     chan *outFrame
-	wrote    chan struct{} // signalled by writePump after each write (capacity 1)
-	queued   atomic.Int64  // bytes in send
-	stop     chan struct{} // closed once when the connection is to end
-	stopOnce sync.Once
-	stopped  atomic.Bool
-	stopHow  stopMode // written before stop is closed
+	// The send queue (§6.2) and the writer's state, guarded by qmu.
+	qmu     sync.Mutex
+	queue   []outFrame // frames for the writer; nil when empty
+	queued  int64      // bytes in queue
+	writing bool       // a writer goroutine runs
+	pingDue bool       // the ping timer fired: the writer sends a ping
+	stopHow stopMode   // set when stopped is
+
+	stopped  atomic.Bool   // the connection is ending: frames are no longer queued
+	wrote    chan struct{} // signalled by the writer after each batch (capacity 1)
 	readDone chan struct{}
+	ping     *time.Timer
 
 	// reqMu is held while a request runs; Shutdown takes it to wait for that request and sets
 	// halted, after which the connection runs no more requests.
@@ -60,27 +66,52 @@ type conn struct {
 	groups []*group
 }
 
-// stopMode says how writePump ends the connection.
+// stopMode says how the writer ends the connection.
 type stopMode struct {
 	code  int    // close code; 0 = the peer is gone, send nothing
 	text  string // close reason
 	drain bool   // flush queued frames first and wait for the peer's close
 }
 
-func newConn(s *Server, ws *websocket.Conn, id uint64) *conn {
-	return &conn{
+func newConn(s *Server, ws *websocket.Conn, sock *socket, id uint64) *conn {
+	c := &conn{
 		id:       id,
 		srv:      s,
 		ws:       ws,
-		log:      s.log.With("conn", id, "remote", ws.RemoteAddr().String()),
-		send:     make(chan *outFrame, s.cfg.SendQueue),
+		sock:     sock,
 		wrote:    make(chan struct{}, 1),
-		stop:     make(chan struct{}),
 		readDone: make(chan struct{}),
+	}
+	if s.cfg.PingInterval > 0 {
+		c.qmu.Lock() // the timer may fire before this assignment is seen otherwise
+		c.ping = time.AfterFunc(s.cfg.PingInterval, c.pingTimer)
+		c.qmu.Unlock()
+	}
+	return c
+}
+
+// discard stops a connection that was never served (the relay shut down during its upgrade):
+// no writer starts for it.
+func (c *conn) discard() {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	c.stopped.Store(true)
+	if c.ping != nil {
+		c.ping.Stop()
 	}
 }
 
 func (c *conn) clientID() uint64 { return c.id }
+
+// log is the connection's logger; built when something is logged, so that idle connections
+// do not hold one.
+func (c *conn) log() *slog.Logger {
+	remote := ""
+	if c.ws != nil {
+		remote = c.ws.RemoteAddr().String()
+	}
+	return c.srv.log.With("conn", c.id, "remote", remote)
+}
 
 // atGroupLimit tells whether c already belongs to MaxGroupsPerConn groups, after dropping the
 // groups that left the table from its list.
@@ -96,43 +127,82 @@ const queueBytesPerFrameLimit = 4
 
 // enqueue queues a frame without ever blocking: a full queue (SendQueue frames, or
 // 4×MaxFrameBytes bytes) means the client stopped reading, and it is dropped rather than
-// allowed to stall the sender or grow memory (§6.2).
-func (c *conn) enqueue(f *outFrame) {
+// allowed to stall the sender or grow memory (§6.2). It starts the writer if none runs.
+func (c *conn) enqueue(f outFrame) {
 	if c.stopped.Load() {
 		return
 	}
 	n := int64(len(f.data))
-	if c.queued.Add(n) > queueBytesPerFrameLimit*c.srv.cfg.MaxFrameBytes {
-		c.queued.Add(-n)
-		c.dropSlow("bytes")
+	c.qmu.Lock()
+	if c.stopped.Load() {
+		c.qmu.Unlock()
 		return
 	}
-	select {
-	case c.send <- f:
-	default:
-		c.queued.Add(-n)
-		c.dropSlow("frames")
+	if len(c.queue) >= c.srv.cfg.SendQueue || c.queued+n > queueBytesPerFrameLimit*c.srv.cfg.MaxFrameBytes {
+		frames, bytes := len(c.queue), c.queued
+		limit := "frames"
+		if len(c.queue) < c.srv.cfg.SendQueue {
+			limit = "bytes"
+		}
+		first := c.stopLocked(stopMode{code: closeSlowClient, text: "send queue full"})
+		c.qmu.Unlock()
+		if first {
+			c.srv.metrics.slowDisconnects.Inc()
+			c.log().Warn("dropping slow client: send queue full", "limit", limit, "frames", frames, "bytes", bytes)
+		}
+		return
 	}
+	c.queue = append(c.queue, f)
+	c.queued += n
+	c.startWriterLocked()
+	c.qmu.Unlock()
 }
 
-func (c *conn) dropSlow(limit string) {
-	if c.end(stopMode{code: closeSlowClient, text: "send queue full"}) {
-		c.srv.metrics.slowDisconnects.Inc()
-		c.log.Warn("dropping slow client: send queue full", "limit", limit,
-			"frames", len(c.send), "bytes", c.queued.Load())
-	}
-}
-
-// end asks writePump to close the connection; only the first call counts.
+// end asks the writer to close the connection; only the first call counts.
 func (c *conn) end(how stopMode) bool {
-	first := false
-	c.stopOnce.Do(func() {
-		first = true
-		c.stopHow = how
-		c.stopped.Store(true)
-		close(c.stop)
-	})
-	return first
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.stopLocked(how)
+}
+
+func (c *conn) stopLocked(how stopMode) bool {
+	if c.stopped.Load() {
+		return false
+	}
+	c.stopHow = how
+	c.stopped.Store(true)
+	if c.ping != nil {
+		c.ping.Stop()
+	}
+	c.startWriterLocked()
+	return true
+}
+
+// startWriterLocked starts the writer unless it runs. Caller holds qmu. The read pump of the
+// connection is still counted in connWG whenever this runs (it stops the connection before
+// it ends), so the writer's Add cannot race Shutdown's Wait.
+func (c *conn) startWriterLocked() {
+	if c.writing || c.ws == nil {
+		return
+	}
+	c.writing = true
+	c.srv.connWG.Add(1)
+	go func() {
+		defer c.srv.connWG.Done()
+		c.writeLoop()
+	}()
+}
+
+// pingTimer runs on the timer's goroutine every PingInterval: the writer sends the ping.
+func (c *conn) pingTimer() {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.stopped.Load() {
+		return
+	}
+	c.pingDue = true
+	c.startWriterLocked()
+	c.ping.Reset(c.srv.cfg.PingInterval)
 }
 
 // readPump reads frames until the connection fails or closes, then unregisters the connection.
@@ -141,7 +211,7 @@ func (c *conn) readPump() {
 	defer func() {
 		close(c.readDone)
 		c.srv.unregister(c)
-		c.end(stopMode{}) // the peer is gone: writePump closes the socket
+		c.end(stopMode{}) // the peer is gone: the writer closes the socket
 	}()
 	c.ws.SetReadLimit(cfg.MaxFrameBytes)
 	extend := func() { _ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait)) }
@@ -199,17 +269,23 @@ func (c *conn) halt() {
 // ends it).
 func (c *conn) waitForRoom() {
 	limit := queueBytesPerFrameLimit * c.srv.cfg.MaxFrameBytes / 2
-	for len(c.send) >= cap(c.send)/2 && len(c.send) > 0 || c.queued.Load() > limit {
+	for {
+		c.qmu.Lock()
+		full := len(c.queue) >= c.srv.cfg.SendQueue/2 && len(c.queue) > 0 || c.queued > limit
+		c.qmu.Unlock()
+		if !full || c.stopped.Load() {
+			return
+		}
 		select {
 		case <-c.wrote:
-		case <-c.stop:
-			return
+		case <-time.After(c.srv.cfg.WriteWait):
+			// The writer ends the connection after WriteWait on a blocked write; look again.
 		}
 	}
 }
 
-// readBuffers recycles frame buffers between reads: decoding copies what it keeps, so a
-// frame's bytes are free once dispatched. Large buffers are not kept.
+// readBuffers recycles frame buffers between reads: decoding keeps no reference to a frame
+// once it is dispatched (what a method keeps, it copies). Large buffers are not kept.
 var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 const maxPooledReadBuffer = 64 << 10
@@ -239,110 +315,12 @@ func (c *conn) logReadEnd(err error) {
 	var ce *websocket.CloseError
 	switch {
 	case errors.As(err, &ce):
-		c.log.Debug("connection closed", "code", ce.Code, "reason", ce.Text)
+		c.log().Debug("connection closed", "code", ce.Code, "reason", ce.Text)
 	case errors.Is(err, websocket.ErrReadLimit):
-		c.log.Warn("frame over the size limit, closing", "limit", c.srv.cfg.MaxFrameBytes)
+		c.log().Warn("frame over the size limit, closing", "limit", c.srv.cfg.MaxFrameBytes)
 	case c.stopped.Load() || errors.Is(err, net.ErrClosed):
-		c.log.Debug("connection ended", "err", err)
+		c.log().Debug("connection ended", "err", err)
 	default:
-		c.log.Info("connection lost", "err", err)
-	}
-}
-
-// writePump writes queued frames and pings until the connection ends; it alone closes the socket.
-func (c *conn) writePump() {
-	cfg := &c.srv.cfg
-	defer c.ws.Close()
-	var ping <-chan time.Time
-	if cfg.PingInterval > 0 {
-		t := time.NewTicker(cfg.PingInterval)
-		defer t.Stop()
-		ping = t.C
-	}
-	for {
-		select {
-		case f := <-c.send:
-			if err := c.write(f); err != nil {
-				if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
-					// Not reading for WriteWait is the other face of a full queue (§6.2).
-					if c.end(stopMode{}) {
-						c.srv.metrics.slowDisconnects.Inc()
-						c.log.Warn("dropping slow client: write timed out", "write_wait", c.srv.cfg.WriteWait)
-					}
-				} else {
-					c.log.Debug("write failed", "err", err)
-					c.end(stopMode{})
-				}
-				c.abort()
-				return
-			}
-		case <-ping:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteWait)); err != nil {
-				c.log.Debug("ping failed", "err", err)
-				c.end(stopMode{})
-				return
-			}
-		case <-c.stop:
-			c.finish()
-			return
-		}
-	}
-}
-
-// abort makes the coming close a reset: after a failed write (the peer stopped reading, or
-// is gone) the relay must not leave megabytes of unsent frames in an orphaned kernel buffer.
-func (c *conn) abort() {
-	if tc, ok := c.ws.NetConn().(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-}
-
-func (c *conn) write(f *outFrame) error {
-	c.queued.Add(-int64(len(f.data)))
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteWait))
-	err := c.ws.WriteMessage(websocket.TextMessage, f.data)
-	select {
-	case c.wrote <- struct{}{}:
-	default:
-	}
-	if err != nil {
-		return err
-	}
-	c.srv.metrics.frameOut(f.kind, len(f.data))
-	return nil
-}
-
-// finish ends the connection as stopHow says: flush, close frame, wait for the peer's close.
-func (c *conn) finish() {
-	how := c.stopHow
-	if how.code == 0 {
-		return
-	}
-	wait := slowCloseWait
-	if how.drain {
-		wait = c.srv.cfg.DrainTimeout
-		for flushing := true; flushing; {
-			select {
-			case f := <-c.send:
-				if err := c.write(f); err != nil {
-					return
-				}
-			default:
-				flushing = false
-			}
-		}
-	}
-	msg := websocket.FormatCloseMessage(how.code, how.text)
-	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(min(wait, c.srv.cfg.WriteWait))); err != nil {
-		c.abort()
-		return
-	}
-	if how.drain {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
-		case <-c.readDone:
-		case <-t.C:
-		}
+		c.log().Info("connection lost", "err", err)
 	}
 }

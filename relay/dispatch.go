@@ -42,7 +42,7 @@ func (s *Server) dispatch(c *conn, frame []byte) bool {
 		if id == nil {
 			id = protocol.NullID
 		}
-		c.enqueue(&outFrame{data: protocol.EncodeError(id, perr), kind: outError})
+		c.enqueue(outFrame{data: protocol.EncodeError(id, perr), kind: outError})
 		return false
 	}
 	req := &x.req
@@ -51,7 +51,7 @@ func (s *Server) dispatch(c *conn, frame []byte) bool {
 		if r := recover(); r != nil {
 			// A bug in one request must not reach the client or other connections (§6.2).
 			s.metrics.panics.Inc()
-			c.log.Error("request panicked", "method", req.Method, "panic", r, "stack", string(debug.Stack()))
+			c.log().Error("request panicked", "method", req.Method, "panic", r, "stack", string(debug.Stack()))
 			if !x.answered {
 				x.fail(protocol.ErrInternal(fmt.Sprint(r)))
 			}
@@ -107,7 +107,7 @@ func (x *call) ok(result json.RawMessage) {
 	if result == nil && !x.s.cfg.Compat {
 		result = protocol.NullResult // §2.2 SHOULD; COMPAT omits "result"
 	}
-	x.c.enqueue(&outFrame{data: appendResponse(nil, x.req.ID, result), kind: outResponse})
+	x.c.enqueue(outFrame{data: appendResponse(nil, x.req.ID, result), kind: outResponse})
 }
 
 // okValue answers with v encoded as JSON.
@@ -129,7 +129,7 @@ func (x *call) fail(e *protocol.Error) {
 	if x.req.IsNotification() && !x.s.cfg.Compat {
 		return
 	}
-	x.c.enqueue(&outFrame{data: protocol.EncodeError(x.req.ID, e), kind: outError})
+	x.c.enqueue(outFrame{data: protocol.EncodeError(x.req.ID, e), kind: outError})
 }
 
 // emit sends one event frame to each receiver, in order; all receivers share the frame.
@@ -137,12 +137,12 @@ func (x *call) emit(name string, payload json.RawMessage, to []member) {
 	if len(to) == 0 {
 		return
 	}
-	deliver(&outFrame{data: appendEvent(nil, name, payload), kind: outEvent(name)}, to)
+	deliver(outFrame{data: appendEvent(nil, name, payload), kind: outEvent(name)}, to)
 }
 
 // deliver queues one event frame, encoded once, on each receiver in order. Every fan-out of
 // an event goes through here, while the group's lock is held (§1.3).
-func deliver(f *outFrame, to []member) {
+func deliver(f outFrame, to []member) {
 	for _, r := range to {
 		r.enqueue(f)
 	}

@@ -19,13 +19,14 @@ func TestPanicInRequestAnswersInternalError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Shutdown(context.Background())
-	c := &conn{id: 1, srv: s, log: s.log, send: make(chan *outFrame, 8), stop: make(chan struct{}), readDone: make(chan struct{})}
+	c := testConn(s, 1)
 	answer := func(frame []byte) protocol.Incoming {
 		t.Helper()
 		if s.dispatch(c, frame) {
 			t.Fatal("Expected: the connection stays open / Actual: close requested")
 		}
-		in, err := protocol.DecodeIncoming((<-c.send).data)
+		f, _ := c.pop()
+		in, err := protocol.DecodeIncoming(f.data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,8 +127,8 @@ func TestSendQueueBounds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := &conn{id: 1, srv: s, log: s.log, send: make(chan *outFrame, tc.queue), stop: make(chan struct{}), readDone: make(chan struct{})}
-		f := &outFrame{data: make([]byte, tc.frame)}
+		c := testConn(s, 1)
+		f := outFrame{data: make([]byte, tc.frame)}
 		for range tc.fit {
 			c.enqueue(f)
 		}

@@ -32,7 +32,7 @@ type Server struct {
 	connsMu sync.Mutex
 	conns   map[*conn]struct{}
 	closing bool
-	connWG  sync.WaitGroup // readPump and writePump of every connection
+	connWG  sync.WaitGroup // the read pump and the writer of every connection
 
 	expiryStop chan struct{}
 	expiryDone chan struct{}
@@ -127,38 +127,40 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "relay is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil) // answers the HTTP error itself
+	hs := &hijackSocket{ResponseWriter: w}
+	ws, err := s.upgrader.Upgrade(hs, r, nil) // answers the HTTP error itself
 	if err != nil {
 		s.log.Debug("upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
 		return
 	}
-	c := newConn(s, ws, s.nextConnID.Add(1))
+	c := newConn(s, ws, hs.sock, s.nextConnID.Add(1))
 	s.connsMu.Lock()
 	if s.closing {
 		s.connsMu.Unlock()
+		c.discard()
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeShutdown, "relay is shutting down"), time.Now().Add(time.Second))
 		_ = ws.Close()
 		return
 	}
 	s.conns[c] = struct{}{}
-	s.connWG.Add(2)
+	s.connWG.Add(1)
 	s.connsMu.Unlock()
 	s.metrics.connections.Inc()
 	s.metrics.connectionsTotal.Inc()
-	c.log.Debug("connection opened")
+	s.log.Debug("connection opened", "conn", c.id, "remote", r.RemoteAddr)
 
+	// The read pump gets a goroutine of its own and the HTTP handler returns: the HTTP
+	// server's per-connection state (buffers, request) is freed while the socket lives on.
 	go func() {
-		defer s.connWG.Done()
-		c.writePump()
+		defer func() {
+			s.connsMu.Lock()
+			delete(s.conns, c)
+			s.connsMu.Unlock()
+			s.metrics.connections.Dec()
+			s.connWG.Done()
+		}()
+		c.readPump()
 	}()
-	defer func() {
-		s.connsMu.Lock()
-		delete(s.conns, c)
-		s.connsMu.Unlock()
-		s.metrics.connections.Dec()
-		s.connWG.Done()
-	}()
-	c.readPump()
 }
 
 // Shutdown refuses new connections, sends every connection its queued frames and a close
@@ -201,7 +203,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	// Bounded drain is over: cut the sockets; the pumps then end at once.
 	for _, c := range open {
-		_ = c.ws.NetConn().Close()
+		_ = c.sock.Close()
 	}
 	select {
 	case <-done:

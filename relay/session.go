@@ -181,7 +181,7 @@ func (s *Server) sessionMessage(x *call) {
 		return
 	}
 	// Built before taking the lock; the body goes out as it came in (§4.7).
-	frame := &outFrame{data: appendMessageEvent(&p.Message), kind: outEvent(protocol.EventSessionMessage)}
+	frame := outFrame{data: appendMessageEvent(&p.Message), kind: outEvent(protocol.EventSessionMessage)}
 	g, sess, perr := s.lookupSession(x.c, p.GroupID, p.SessionID, false)
 	if perr != nil {
 		x.fail(perr)

@@ -21,7 +21,7 @@ import (
 // that live on another node, and the methods (group.go, session.go, notify.go) stay the same.
 type member interface {
 	clientID() uint64
-	enqueue(f *outFrame)
+	enqueue(f outFrame)
 }
 
 // group is a §3.2 group plus its relay state.

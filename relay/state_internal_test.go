@@ -14,9 +14,23 @@ import (
 	"mpcrelay/relay/protocol"
 )
 
-// testConn is a connection without a socket: dispatch queues its frames, the test reads them.
-func testConn(s *Server, id uint64, queue int) *conn {
-	return &conn{id: id, srv: s, log: s.log, send: make(chan *outFrame, queue), stop: make(chan struct{}), readDone: make(chan struct{})}
+// testConn is a connection without a socket: dispatch queues its frames (no writer runs),
+// the test takes them with pop.
+func testConn(s *Server, id uint64) *conn {
+	return &conn{id: id, srv: s, wrote: make(chan struct{}, 1), readDone: make(chan struct{})}
+}
+
+// pop takes the oldest queued frame of c.
+func (c *conn) pop() (outFrame, bool) {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if len(c.queue) == 0 {
+		return outFrame{}, false
+	}
+	f := c.queue[0]
+	c.queue = c.queue[1:]
+	c.queued -= int64(len(f.data))
+	return f, true
 }
 
 // request runs one request of c and returns the frame answering it (nil for a notification).
@@ -28,18 +42,16 @@ func request(t *testing.T, s *Server, c *conn, id uint64, method string, params 
 	}
 	s.dispatch(c, frame)
 	for {
-		select {
-		case f := <-c.send:
-			in, err := protocol.DecodeIncoming(f.data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if in.IsEvent() {
-				continue
-			}
-			return in
-		default:
+		f, ok := c.pop()
+		if !ok {
 			t.Fatalf("%s: no answer queued", method)
+		}
+		in, err := protocol.DecodeIncoming(f.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !in.IsEvent() {
+			return in
 		}
 	}
 }
@@ -68,7 +80,7 @@ func createGroupOf(t *testing.T, s *Server, c *conn) uuid.UUID {
 // request on another group is answered, and a request on the locked group waits for it.
 func TestGroupsDoNotShareALock(t *testing.T) {
 	s := newTestServer(t)
-	a, b := testConn(s, 1, 8), testConn(s, 2, 8)
+	a, b := testConn(s, 1), testConn(s, 2)
 	ga, gb := createGroupOf(t, s, a), createGroupOf(t, s, b)
 
 	locked := s.groups.get(ga)
@@ -77,7 +89,8 @@ func TestGroupsDoNotShareALock(t *testing.T) {
 	go func() {
 		frame, _ := protocol.NewRequest(2, protocol.MethodSessionCreate, protocol.SessionCreateParams{GroupID: gb, Kind: protocol.KindSign})
 		s.dispatch(b, frame)
-		in, _ := protocol.DecodeIncoming((<-b.send).data)
+		f, _ := b.pop()
+		in, _ := protocol.DecodeIncoming(f.data)
 		other <- in
 	}()
 	select {
@@ -127,7 +140,7 @@ func TestConcurrentGroupsLeaveNoState(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range groups {
 		wg.Go(func() {
-			c1, c2 := testConn(s, uint64(2*i+1), 1024), testConn(s, uint64(2*i+2), 1024)
+			c1, c2 := testConn(s, uint64(2*i+1)), testConn(s, uint64(2*i+2))
 			// call runs a request and returns its answer; events queued meanwhile are dropped.
 			call := func(c *conn, method string, params any) (in protocol.Incoming) {
 				frame, err := protocol.NewRequest(1, method, params)
@@ -135,9 +148,9 @@ func TestConcurrentGroupsLeaveNoState(t *testing.T) {
 					panic(err)
 				}
 				s.dispatch(c, frame)
-				for range len(c.send) {
-					if f, _ := protocol.DecodeIncoming((<-c.send).data); !f.IsEvent() {
-						in = f
+				for f, ok := c.pop(); ok; f, ok = c.pop() {
+					if d, _ := protocol.DecodeIncoming(f.data); !d.IsEvent() {
+						in = d
 					}
 				}
 				return in

@@ -66,7 +66,13 @@ func benchDial(b *testing.B, url string) *websocket.Conn {
 // runRounds drives the parties for at least n messages and reports msgs/s, allocs/msg and B/msg.
 func runRounds(b *testing.B, senders, readers []*benchConn, n int) {
 	b.Helper()
-	perRound := len(senders) * benchBatch
+	runRoundsOf(b, senders, readers, n, benchBatch)
+}
+
+// runRoundsOf is runRounds with batch frames per party per round.
+func runRoundsOf(b *testing.B, senders, readers []*benchConn, n, batch int) {
+	b.Helper()
+	perRound := len(senders) * batch
 	rounds := (n + perRound - 1) / perRound
 	var ms0, ms1 runtime.MemStats
 	runtime.GC()
@@ -78,7 +84,7 @@ func runRounds(b *testing.B, senders, readers []*benchConn, n int) {
 		var wg sync.WaitGroup
 		for _, s := range senders {
 			wg.Go(func() {
-				for range benchBatch {
+				for range batch {
 					if err := s.ws.WriteMessage(websocket.TextMessage, s.frame); err != nil {
 						errs <- err
 						return
@@ -215,11 +221,13 @@ func BenchmarkThroughput(b *testing.B) {
 }
 
 // Memory per idle connection, measured in a child process that serves only the relay (or the
-// forwarder), so the clients' memory is not counted: Go heap+stacks after GC, and RSS.
+// forwarder), so the clients' memory is not counted: Go heap+stacks after GC, and RSS. The
+// 2,000 connections are in pairs: each pair is a 2-party group of the relay (so the figure
+// includes membership), a room of the forwarder.
 
 const (
 	childEnv  = "MPCRELAY_BENCH_CHILD" // "relay" or "forwarder": TestMain serves that instead of testing
-	idleConns = 1000
+	idleConns = 2000                   // in pairs: each pair is a group of the relay, a room of the forwarder
 )
 
 func TestMain(m *testing.M) {
@@ -227,7 +235,9 @@ func TestMain(m *testing.M) {
 		serveChild(kind)
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	closeManyFixtures()
+	os.Exit(code)
 }
 
 // serveChild prints the server's URL, then answers each line on stdin with its memory figures
@@ -329,18 +339,56 @@ func (c *child) measure(b *testing.B) (uint64, uint64, int) {
 	return heap, rss, gs
 }
 
+// joinPair puts relay connection i in a group: an even one creates a 2-party group, the odd one
+// after it joins that group.
+func joinPair(b *testing.B, conns []*websocket.Conn, i int) {
+	b.Helper()
+	ws := conns[i]
+	var frame []byte
+	var err error
+	if i%2 == 0 {
+		frame, err = protocol.NewRequest(1, protocol.MethodGroupCreate, protocol.GroupCreateParams{Label: "idle", Params: protocol.Parameters{Parties: 2, Threshold: 1}})
+	} else {
+		var g uuid.UUID
+		_, data, rerr := conns[i-1].ReadMessage() // the creator's Group.create response
+		in, derr := protocol.DecodeIncoming(data)
+		if rerr != nil || derr != nil || json.Unmarshal(in.Result, &g) != nil {
+			b.Fatalf("Group.create: %s %v %v", data, rerr, derr)
+		}
+		frame, err = protocol.NewRequest(1, protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g})
+		defer func() {
+			if _, data, err := ws.ReadMessage(); err != nil || !strings.Contains(string(data), `"result"`) {
+				b.Fatalf("Group.join: %s %v", data, err)
+			}
+		}()
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+		b.Fatal(err)
+	}
+}
+
 func BenchmarkIdleConnMemory(b *testing.B) {
 	for _, kind := range []string{"relay", "forwarder"} {
 		b.Run(kind, func(b *testing.B) {
 			c := startChild(b, kind)
 			heap0, rss0, g0 := c.measure(b)
 			conns := make([]*websocket.Conn, 0, idleConns)
-			for range idleConns {
-				ws, _, err := websocket.DefaultDialer.Dial(c.url, nil)
+			for i := range idleConns {
+				url := c.url
+				if kind == "forwarder" {
+					url += fmt.Sprintf("?room=%d", i/2)
+				}
+				ws, _, err := websocket.DefaultDialer.Dial(url, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
 				conns = append(conns, ws)
+				if kind == "relay" {
+					joinPair(b, conns, i)
+				}
 			}
 			defer func() {
 				for _, ws := range conns {

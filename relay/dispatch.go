@@ -107,7 +107,8 @@ func (x *call) ok(result json.RawMessage) {
 	if result == nil && !x.s.cfg.Compat {
 		result = protocol.NullResult // §2.2 SHOULD; COMPAT omits "result"
 	}
-	x.c.enqueue(outFrame{data: appendResponse(nil, x.req.ID, result), kind: outResponse})
+	b := make([]byte, 0, len(`{"jsonrpc":"2.0","id":,"result":}`)+len(x.req.ID)+len(result))
+	x.c.enqueue(outFrame{data: appendResponse(b, x.req.ID, result), kind: outResponse})
 }
 
 // okValue answers with v encoded as JSON.

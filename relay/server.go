@@ -55,8 +55,10 @@ func New(cfg Config) (*Server, error) {
 		expiryDone: make(chan struct{}),
 	}
 	s.upgrader = websocket.Upgrader{
-		// ReadBufferSize 0 reuses the 4 KiB reader of the HTTP server's connection; idle
-		// connections hold no write buffer: it comes from the pool for each write.
+		// ReadBufferSize 0 reuses the 4 KiB reader of the HTTP server's connection. Write
+		// buffers come from a pool for each frame, so idle connections hold none (gorilla
+		// assembles a frame in one; the socket's pooled batch buffer, socket.go, collects the
+		// frames of a batch).
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     s.checkOrigin,
 	}

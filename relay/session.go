@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -225,10 +226,22 @@ func appendMessageEvent(m *protocol.Message) []byte {
 		b = strconv.AppendUint(b, uint64(*m.Receiver), 10)
 	}
 	b = append(b, `,"uuid":"`...)
-	b = append(b, m.UUID.String()...)
+	b = appendUUID(b, m.UUID)
 	b = append(b, `","body":`...)
 	b = append(b, m.Body...)
 	return append(b, "}]}"...)
+}
+
+// appendUUID writes id in its canonical form, as uuid.UUID.String does, without a string.
+func appendUUID(b []byte, id uuid.UUID) []byte {
+	n := len(b)
+	b = append(b, "00000000-0000-0000-0000-000000000000"...)
+	hex.Encode(b[n:n+8], id[0:4])
+	hex.Encode(b[n+9:n+13], id[4:6])
+	hex.Encode(b[n+14:n+18], id[6:8])
+	hex.Encode(b[n+19:n+23], id[8:10])
+	hex.Encode(b[n+24:n+36], id[10:16])
+	return b
 }
 
 // sessionFinish is §4.8.

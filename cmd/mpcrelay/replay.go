@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -27,8 +28,8 @@ func init() { subcommands = append(subcommands, newReplayCmd) }
 
 func newReplayCmd() *cobra.Command {
 	var (
-		a                                           replayArgs
-		tracePath, selectSessions, segment, startAt string
+		a                                                       replayArgs
+		tracePath, selectSessions, segment, startAt, cpuProfile string
 	)
 	cmd := &cobra.Command{
 		Use:   "replay [--trace FILE] [--url URL]... --groups N [--rate R] [--duration D] [--baseline] [--sweep]",
@@ -73,6 +74,17 @@ func newReplayCmd() *cobra.Command {
 			a.opts.Trace, a.opts.TraceName = tr, name
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			if a.sweep.on {
 				return runSweep(ctx, cmd.OutOrStdout(), a)
 			}
@@ -89,6 +101,8 @@ func newReplayCmd() *cobra.Command {
 	f.DurationVar(&a.opts.Duration, "duration", 0, "repeat sessions for this long (open loop: sessions are due until then; 0: each group replays its session once)")
 	f.DurationVar(&a.opts.SessionTimeout, "session-timeout", 30*time.Second, "bound of one replayed session (open loop: plus its scaled span); a delivery after it is late")
 	f.BoolVar(&a.opts.Baseline, "baseline", false, "also replay through the minimal forwarder and report ratios to it")
+	f.StringVar(&a.opts.BaselineURL, "baseline-url", "", "the forwarder to compare with, in its own process (mpcrelay forwarder); implies --baseline")
+	f.IntVar(&a.opts.BaselinePID, "baseline-pid", 0, "with --baseline-url: the forwarder's process id, to read its CPU and memory from /proc")
 	f.BoolVar(&a.opts.Bodies, "bodies", false, "send the recorded bodies when the trace has them (padding of the recorded size otherwise)")
 	f.IntVar(&a.opts.RelayPID, "relay-pid", 0, "with --url: the relay's process id, to read its CPU and memory from /proc")
 	f.StringVar(&a.opts.MetricsURL, "metrics-url", "", "with --url: the relay's Prometheus /metrics, to read its CPU and memory (process_cpu_seconds_total, process_resident_memory_bytes)")
@@ -96,6 +110,7 @@ func newReplayCmd() *cobra.Command {
 	f.StringVar(&startAt, "start-at", "", "start the schedule at this time (RFC 3339 or Unix seconds), so that segments started apart share it")
 	f.StringVar(&a.reportDir, "report-dir", "replay-report", "directory for results.json and report.html")
 	f.BoolVar(&a.quiet, "quiet", false, "no progress bar")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write the generator's CPU profile (go tool pprof) to this file")
 	addSweepFlags(f, &a.sweep)
 	return cmd
 }
@@ -134,8 +149,17 @@ func (a *replayArgs) check(segment, startAt string) error {
 	if (o.RelayPID != 0 || o.MetricsURL != "") && len(a.urls) == 0 {
 		return errors.New("--relay-pid and --metrics-url describe a relay given with --url")
 	}
-	if o.RelayPID < 0 {
-		return fmt.Errorf("--relay-pid must be a process id, got %d", o.RelayPID)
+	if o.BaselineURL != "" {
+		if !strings.HasPrefix(o.BaselineURL, "ws://") && !strings.HasPrefix(o.BaselineURL, "wss://") {
+			return fmt.Errorf("--baseline-url %q: want ws://host:port/", o.BaselineURL)
+		}
+		o.Baseline = true
+	}
+	if o.BaselinePID != 0 && o.BaselineURL == "" {
+		return errors.New("--baseline-pid describes a forwarder given with --baseline-url")
+	}
+	if o.RelayPID < 0 || o.BaselinePID < 0 {
+		return errors.New("--relay-pid and --baseline-pid must be process ids")
 	}
 	if segment != "" {
 		seg, err := replay.ParseSegment(segment)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"mpcrelay/forwarder"
 )
 
 // replay of the checked-in trace through the embedded relay and the forwarder baseline.
@@ -173,5 +176,22 @@ func TestReportMergeJoinsSegments(t *testing.T) {
 	}
 	if _, _, err := runCmd(t, "report", "merge", "--out", t.TempDir(), dirs[0]); err == nil {
 		t.Error("Expected: one segment of two refused")
+	}
+}
+
+// --baseline-url compares with a forwarder running elsewhere (mpcrelay forwarder).
+func TestReplayBaselineURL(t *testing.T) {
+	furl, stop, err := forwarder.Start(t.Context(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stop(context.Background()) })
+	dir := t.TempDir()
+	stdout, _, err := runCmd(t, "replay", "--select", "eddsa", "--groups", "3", "--baseline-url", furl, "--quiet", "--report-dir", dir)
+	if err != nil || !strings.Contains(stdout, "relay/forwarder") {
+		t.Fatalf("Expected: a baseline through %s\nActual:   %v %q", furl, err, stdout)
+	}
+	if _, _, err := runCmd(t, "replay", "--baseline-url", "http://x", "--quiet"); err == nil {
+		t.Error("Expected: a bad --baseline-url refused")
 	}
 }

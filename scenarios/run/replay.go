@@ -41,6 +41,10 @@ type ReplayOptions struct {
 	// SessionTimeout bounds one replayed session (default 30 s).
 	SessionTimeout time.Duration
 	Baseline       bool // also replay through the minimal forwarder, in the same run
+	// BaselineURL, when set, is a forwarder in its own process (mpcrelay forwarder) to use as
+	// the baseline instead of one in this process; BaselinePID is its process, for its CPU.
+	BaselineURL string
+	BaselinePID int
 	Bodies         bool // send the recorded bodies when the trace has them
 	// RelayPID, when set, is the process whose memory is sampled (an external relay); otherwise
 	// this process is sampled (embedded relay and replay clients together).
@@ -142,15 +146,15 @@ func Replay(ctx context.Context, o ReplayOptions) (*ReplayResults, error) {
 	res.Relay = r
 	if o.Baseline {
 		runtime.GC() // start the baseline from a comparable heap
-		furl, fstop, err := forwarder.Start(ctx, "127.0.0.1:0")
+		furl, src, stop, err := startBaseline(ctx, o)
 		if err != nil {
-			return nil, fmt.Errorf("forwarder: %w", err)
+			return nil, err
 		}
-		defer shutdown(fstop)
+		defer stop()
 		cfg.URL, cfg.URLs, cfg.Target = furl, nil, replay.TargetForwarder
 		cfg.StartAt = time.Time{} // passed by now: the baseline's schedule starts when it connects
-		cfg.Relay = usage.Source{InProcess: true}
-		cfg.Memory = func() uint64 { rss, _ := report.ProcessRSS(0); return rss }
+		cfg.Relay = src
+		cfg.Memory = func() uint64 { rss, _ := report.ProcessRSS(o.BaselinePID); return rss }
 		if o.Progress != nil {
 			cfg.Progress = func(n int) { o.Progress(replay.TargetForwarder, n) }
 		}
@@ -283,4 +287,17 @@ func ReplayBound(o ReplayOptions) time.Duration {
 	cfg := replay.Config{Trace: o.Trace, Rate: o.Rate, TimeScale: o.TimeScale, Duration: o.Duration,
 		SessionTimeout: o.SessionTimeout, StartAt: o.StartAt}
 	return cfg.Bound()
+}
+
+// startBaseline gives the forwarder to compare with: the one at BaselineURL, or one started in
+// this process.
+func startBaseline(ctx context.Context, o ReplayOptions) (string, usage.Source, func(), error) {
+	if o.BaselineURL != "" {
+		return o.BaselineURL, usage.Source{PID: o.BaselinePID}, func() {}, nil
+	}
+	furl, fstop, err := forwarder.Start(ctx, "127.0.0.1:0")
+	if err != nil {
+		return "", usage.Source{}, nil, fmt.Errorf("forwarder: %w", err)
+	}
+	return furl, usage.Source{InProcess: true}, func() { shutdown(fstop) }, nil
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"mpcrelay/forwarder"
 	"mpcrelay/scenarios/replay"
 	"mpcrelay/scenarios/report"
 	"mpcrelay/scenarios/usage"
@@ -143,13 +142,13 @@ func Sweep(ctx context.Context, o SweepOptions) (*SweepResults, error) {
 	sweepers := []*sweeper{{name: replay.TargetRelay, cfg: relayCfg, series: &SweepSeries{}, next: o.Start, refineLeft: o.Refine}}
 	res.Relay = sweepers[0].series
 	if ro.Baseline {
-		furl, fstop, err := forwarder.Start(ctx, "127.0.0.1:0")
+		furl, src, stop, err := startBaseline(ctx, ro)
 		if err != nil {
-			return nil, fmt.Errorf("forwarder: %w", err)
+			return nil, err
 		}
-		defer shutdown(fstop)
+		defer stop()
 		fcfg := base
-		fcfg.URL, fcfg.Target, fcfg.Relay = furl, replay.TargetForwarder, usage.Source{InProcess: true}
+		fcfg.URL, fcfg.Target, fcfg.Relay = furl, replay.TargetForwarder, src
 		res.Baseline = &SweepSeries{}
 		sweepers = append(sweepers, &sweeper{name: replay.TargetForwarder, cfg: fcfg, series: res.Baseline, next: o.Start, refineLeft: o.Refine})
 	}

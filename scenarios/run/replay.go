@@ -45,7 +45,7 @@ type ReplayOptions struct {
 	// the baseline instead of one in this process; BaselinePID is its process, for its CPU.
 	BaselineURL string
 	BaselinePID int
-	Bodies         bool // send the recorded bodies when the trace has them
+	Bodies      bool // send the recorded bodies when the trace has them
 	// RelayPID, when set, is the process whose memory is sampled (an external relay); otherwise
 	// this process is sampled (embedded relay and replay clients together).
 	RelayPID int

@@ -26,6 +26,9 @@ type wire struct {
 	ws     *websocket.Conn
 	wmu    sync.Mutex
 	nextID atomic.Uint64
+	// deadlineAt is when the write deadline was last moved (under wmu): it is moved at most
+	// once a second, not per frame (each move re-arms a runtime timer).
+	deadlineAt time.Time
 
 	mu      sync.Mutex
 	pending map[uint64]chan reply
@@ -174,7 +177,10 @@ func replyOf(e *envelope) reply {
 func (w *wire) send(frame []byte) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	_ = w.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	if now := time.Now(); now.Sub(w.deadlineAt) > time.Second {
+		w.deadlineAt = now
+		_ = w.ws.SetWriteDeadline(now.Add(writeWait))
+	}
 	return w.ws.WriteMessage(websocket.TextMessage, frame)
 }
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"mpcrelay/faultproxy"
+	"mpcrelay/relay"
 	"mpcrelay/scenarios/replay"
 	"mpcrelay/scenarios/report"
 	"mpcrelay/scenarios/spec"
@@ -191,5 +193,34 @@ faults:
 	}
 	if _, err := Bench(ctxT(t, time.Minute), BenchOptions{Scenario: s, URL: "ws://127.0.0.1:1/mpc"}); err == nil {
 		t.Error("a relay-restart against an external relay was accepted")
+	}
+}
+
+// With several relay URLs, party i of a group connects to URL i mod k: here the second URL is
+// a proxy in front of the same relay, and it sees the parties that go through it.
+func TestBenchSpreadsPartiesOverURLs(t *testing.T) {
+	ctx := ctxT(t, 2*time.Minute)
+	cfg := relay.DefaultConfig()
+	cfg.Addr = "127.0.0.1:0"
+	inst, err := relay.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = inst.Shutdown(context.Background()) })
+	p, err := faultproxy.Start(inst.URL(), faultproxy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	s, err := spec.Parse("k.yaml", []byte("name: k\ncurve: eddsa\nthreshold: 1\nparties: 3\nkeygens: 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Bench(ctx, BenchOptions{Scenario: s, URL: inst.URL(), URLs: []string{inst.URL(), p.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Passed || len(p.Conns()) != 1 {
+		t.Errorf("Expected: a keygen with party 2 of 3 through the second URL\nActual:   %s, %d connections through it", res.Verdict, len(p.Conns()))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"mpcrelay/scenarios/replay"
@@ -263,7 +264,7 @@ func judgeStep(target string, r *replay.Result, slo time.Duration) SweepStep {
 	if !st.Pass && !st.GeneratorKept {
 		why = append(why, "and the generator fell behind its schedule (its CPU)")
 	}
-	st.Why = fmt.Sprint(why)
+	st.Why = strings.Join(why, "; ")
 	if st.Pass {
 		st.Why = fmt.Sprintf("p99 %.2f ms ≤ %.0f ms, every delivery on time", r.Latency.P99, sloMS)
 	}

@@ -1,7 +1,7 @@
 # Every target needs only Go: modules come through the Go module proxy.
 GO ?= go
 
-.PHONY: all conform test run bench build vet fmt
+.PHONY: all conform test run bench loadgen-figures build vet fmt
 
 all: vet test
 
@@ -23,6 +23,10 @@ bench:
 	$(GO) test -run '^$$' -bench Replay -count 5 ./scenarios/traces/
 	$(GO) test -run '^$$' -bench 'RelayVsMemory/ed25519' -benchtime 30x ./simparty/
 	$(GO) test -run '^$$' -bench 'RelayVsMemory' -benchtime 9x -timeout 40m ./simparty/
+
+# The load generator's figures (README, "Load generator"): relay and forwarder as their own processes.
+loadgen-figures:
+	scenarios/figures.sh
 
 build:
 	$(GO) build -o bin/mpcrelay ./cmd/mpcrelay

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -505,21 +506,43 @@ func maskReason(s string) string {
 }
 
 // missingParties are the parties a failure names: those the others were still waiting for, and
-// those that dropped out themselves.
+// those that dropped out themselves. A party that failed only because a peer-to-peer receiver
+// had gone (§4.7 "receiver n … does not exist": a relay that frees a closed connection's number,
+// §6.1) names that receiver and is not missing itself.
 func missingParties(err error) []uint16 {
 	var f simparty.Failures
 	if !errors.As(err, &f) {
 		return nil
 	}
-	var out []uint16
+	named := map[uint16]bool{}
+	victims := map[uint16]bool{}
 	for _, pe := range f {
-		out = append(out, pe.Waiting...)
+		for _, p := range pe.Waiting {
+			named[p] = true
+		}
 		if errors.Is(pe.Err, simparty.ErrDropped) && pe.Party != 0 {
-			out = append(out, pe.Party)
+			named[pe.Party] = true
+		}
+		if pe.Err == nil || pe.Party == 0 {
+			continue
+		}
+		if m := reGoneReceiver.FindStringSubmatch(pe.Err.Error()); m != nil {
+			n, _ := strconv.ParseUint(m[1], 10, 16)
+			named[uint16(n)] = true
+			victims[pe.Party] = true
 		}
 	}
+	var out []uint16
+	for p := range named {
+		if !victims[p] {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
 	return out
 }
+
+var reGoneReceiver = regexp.MustCompile(`receiver (\d+) for peer to peer message does not exist`)
 
 func (b *bench) fill(res *BenchResults, elapsed time.Duration) {
 	b.mu.Lock()

@@ -3,8 +3,10 @@ package run
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"mpcrelay/scenarios/report"
 	"mpcrelay/scenarios/spec"
 	"mpcrelay/scenarios/trace"
+	"mpcrelay/simparty"
 )
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -222,5 +225,18 @@ func TestBenchSpreadsPartiesOverURLs(t *testing.T) {
 	}
 	if !res.Passed || len(p.Conns()) != 1 {
 		t.Errorf("Expected: a keygen with party 2 of 3 through the second URL\nActual:   %s, %d connections through it", res.Verdict, len(p.Conns()))
+	}
+}
+
+// Party 3 drops out; party 2's peer-to-peer message to it is refused (the relay freed number
+// 3, §6.1) and party 2 stops; party 1 waits for both. Only party 3 is missing.
+func TestMissingPartiesBlameTheGoneReceiver(t *testing.T) {
+	err := simparty.Failures{
+		{Party: 3, Stage: "round", Round: 1, Err: simparty.ErrDropped},
+		{Party: 2, Stage: "round", Round: 2, Err: errors.New("send KGRound2Message1: rpc error -32603: receiver 3 for peer to peer message does not exist")},
+		{Party: 1, Stage: "round", Round: 2, Waiting: []uint16{2, 3}, Err: simparty.ErrNoProgress},
+	}
+	if got := missingParties(err); !slices.Equal(got, []uint16{3}) {
+		t.Errorf("Expected: [3]\nActual:   %v", got)
 	}
 }

@@ -12,8 +12,10 @@ import (
 )
 
 func TestProcessReadsProcStat(t *testing.T) {
-	deadline := time.Now().Add(50 * time.Millisecond)
-	for time.Now().Before(deadline) { // spend some CPU
+	// Spend at least 50 ms of CPU (however long that takes on a busy machine): /proc counts
+	// in 10 ms ticks.
+	start, deadline := Self().CPU, time.Now().Add(10*time.Second)
+	for Self().CPU-start < 50*time.Millisecond && time.Now().Before(deadline) {
 	}
 	s, err := Process(os.Getpid())
 	if err != nil {

@@ -258,6 +258,40 @@ func (res *ReplayResults) Page() report.Page {
 		row("relay errors / disconnects", func(x *replay.Result) string { return fmt.Sprintf("%d / %d", x.RelayErrors, x.Disconnects) }, ""),
 		row("peak memory (MiB, "+res.MemoryScope+")", func(x *replay.Result) string { return fmt.Sprintf("%.1f", float64(x.PeakMemory)/(1<<20)) }, rt(r.PeakMemory)),
 	}
+	if res.Relay.OpenLoop {
+		rows = append(rows,
+			row("offered sessions/s (messages/s)", func(x *replay.Result) string {
+				return fmt.Sprintf("%.4g (%.0f)", x.OfferedSessionsPerSec, x.OfferedPerSec)
+			}, ""),
+			row("latency from the actual send p50 / p99 (ms, not corrected)", func(x *replay.Result) string {
+				return fmt.Sprintf("%.2f / %.2f", x.LatencyUncorrected.P50, x.LatencyUncorrected.P99)
+			}, ""),
+			row("schedule", func(x *replay.Result) string {
+				if x.Schedule == nil {
+					return ""
+				}
+				return x.Schedule.Verdict
+			}, ""))
+	}
+	rows = append(rows,
+		row("generator CPU per delivery (µs)", func(x *replay.Result) string {
+			if x.Usage == nil {
+				return ""
+			}
+			return fmt.Sprintf("%.1f", x.Usage.GeneratorCPUPerDeliveryUS)
+		}, ""),
+		row("relay (forwarder) CPU per delivery (µs)", func(x *replay.Result) string {
+			if x.Usage == nil || x.Usage.RelayCPUPerDeliveryUS == 0 {
+				return "not measured: " + usageSource(x)
+			}
+			return fmt.Sprintf("%.1f (generator / it: %.2f)", x.Usage.RelayCPUPerDeliveryUS, x.Usage.GeneratorToRelay)
+		}, ""),
+		row("CPU", func(x *replay.Result) string {
+			if x.Usage == nil {
+				return ""
+			}
+			return x.Usage.Verdict
+		}, ""))
 	p.Tables = append(p.Tables, report.Table{Title: "Delivery", Header: header, Rows: rows}, machineTable(res.Machine))
 	hist := report.Plot{Title: "Delivery latency distribution", XLabel: "latency (ms, log buckets)", YLabel: "share of deliveries"}
 	tput := report.Plot{Title: "Throughput over time", XLabel: "second of the run", YLabel: "deliveries/s"}
@@ -300,4 +334,11 @@ func startBaseline(ctx context.Context, o ReplayOptions) (string, usage.Source, 
 		return "", usage.Source{}, nil, fmt.Errorf("forwarder: %w", err)
 	}
 	return furl, usage.Source{InProcess: true}, func() { shutdown(fstop) }, nil
+}
+
+func usageSource(x *replay.Result) string {
+	if x.Usage == nil {
+		return ""
+	}
+	return x.Usage.RelaySource
 }

@@ -180,10 +180,12 @@ func judge(r Report, src Source) (string, string) {
 	shares := fmt.Sprintf("machine %.0f%% busy of %d CPUs: generator %.2f cores, relay %s, other processes %.2f cores",
 		r.MachineBusy*100, r.MachineCPUs, gen, relayShare(rel, src), other)
 	if r.MachineBusy >= saturatedAt {
-		side := "generator"
+		side := "generator" // with an in-process relay: the pair
 		switch {
 		case src.InProcess:
-			side = "generator" // relay and generator in one process: the pair
+			if other > gen {
+				side = "other"
+			}
 		case local && rel >= gen && rel >= other:
 			side = "relay"
 		case other > gen && (!local || other > rel):

@@ -64,6 +64,8 @@ func TestJudgeNamesTheSaturatedSide(t *testing.T) {
 		{Report{WindowSec: 10, MachineCPUs: 2, MachineBusy: 0.97, GeneratorCPUSec: 15, RelayCPUSec: 3}, Source{PID: 1}, "generator"},
 		{Report{WindowSec: 10, MachineCPUs: 2, MachineBusy: 0.97, GeneratorCPUSec: 3, RelayCPUSec: 3}, Source{PID: 1}, "other"},
 		{Report{WindowSec: 10, MachineCPUs: 2, MachineBusy: 0.5, GeneratorCPUSec: 3, RelayCPUSec: 3}, Source{PID: 1}, "none"},
+		{Report{WindowSec: 10, MachineCPUs: 2, MachineBusy: 0.99, GeneratorCPUSec: 15}, Source{InProcess: true}, "generator"},
+		{Report{WindowSec: 10, MachineCPUs: 2, MachineBusy: 0.99, GeneratorCPUSec: 1}, Source{InProcess: true}, "other"},
 	} {
 		if got, why := judge(tc.r, tc.src); got != tc.want {
 			t.Errorf("Expected: %s\nActual:   %s (%s)", tc.want, got, why)

@@ -195,3 +195,21 @@ func TestReplayBaselineURL(t *testing.T) {
 		t.Error("Expected: a bad --baseline-url refused")
 	}
 }
+
+// bench --sweep searches the capacity of a replay scenario; a bench scenario has none to search.
+func TestBenchSweepOfReplayScenario(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "r.yaml")
+	if err := os.WriteFile(path, []byte("name: r\nmode: replay\ngroups: 10\ntime_scale: 0.01\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err := runCmd(t, "bench", "--scenario", path, "--sweep", "--sweep-start", "5", "--sweep-max", "5",
+		"--sweep-step", "300ms", "--slo", "10s", "--quiet", "--report-dir", filepath.Join(dir, "out"))
+	if err != nil || !strings.Contains(stdout, "relay: knee 5 sessions/s") {
+		t.Errorf("Expected: a knee at 5 sessions/s\nActual:   %v %q", err, stdout)
+	}
+	smoke := filepath.Join("..", "..", "scenarios", "examples", "smoke.yaml")
+	if _, _, err := runCmd(t, "bench", "--scenario", smoke, "--sweep", "--quiet"); err == nil || !strings.Contains(err.Error(), "mode: replay") {
+		t.Errorf("Expected: --sweep of a bench scenario refused\nActual:   %v", err)
+	}
+}

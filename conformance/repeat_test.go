@@ -46,6 +46,15 @@ func TestMergeRunsMarksDifferingOutcomesFlaky(t *testing.T) {
 	if rep.ExitCode() != 1 {
 		t.Fatalf("a flaky case makes exit code 1, got %d", rep.ExitCode())
 	}
+	var sum strings.Builder
+	rep.WriteSummary(&sum)
+	if !strings.Contains(sum.String(), "(4 runs)") || !strings.Contains(sum.String(), "FLAKY 4.6/load-zero-refused") || !strings.Contains(sum.String(), "1 flaky") {
+		t.Fatalf("the console names the flaky case:\n%s", sum.String())
+	}
+	var junit bytes.Buffer
+	if err := rep.WriteJUnit(&junit); err != nil || !strings.Contains(junit.String(), `type="flaky"`) {
+		t.Fatalf("junit.xml marks the flaky case as a failure of type flaky: %v\n%s", err, junit.String())
+	}
 }
 
 // A relay that breaks a rule only the first time: the case fails in run 1, passes in run 2, and

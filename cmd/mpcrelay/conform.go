@@ -74,8 +74,12 @@ func newConformCmd() *cobra.Command {
 			if err != nil {
 				return usage("%v", err)
 			}
+			selected := len(cases)
 			if !browser {
 				cases = conformance.Without(cases, "browser")
+			}
+			if len(cases) == 0 && selected > 0 {
+				return usage("only browser cases match --label-filter %q --focus %q: add --browser to run them", labelFilter, strings.Join(focus, ","))
 			}
 			if len(cases) == 0 {
 				return usage("no case matches --label-filter %q --focus %q", labelFilter, strings.Join(focus, ","))

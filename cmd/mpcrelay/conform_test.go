@@ -70,6 +70,8 @@ func TestConformExitCodes(t *testing.T) {
 		{"bad label filter", []string{"conform", "--label-filter", "crypto &&"}, 2, ""},
 		{"bad expect file", []string{"conform", "--url", inst.URL(), "--expect", badExpect}, 2, ""},
 		{"dry run", []string{"conform", "--dry-run", "--focus", "4.5"}, 0, "4.5/signup-event-exactly-at-threshold"},
+		{"browser cases need --browser", []string{"conform", "--dry-run", "--label-filter", "browser"}, 2, ""},
+		{"browser dry run", []string{"conform", "--dry-run", "--browser", "--label-filter", "browser"}, 0, "7/browser-keygen-flow"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, _, err := runCmd(t, tc.args...)

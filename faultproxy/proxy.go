@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -137,7 +138,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	clientWS.SetReadLimit(readLimit)
 	relayWS.SetReadLimit(readLimit)
 	p.connsMu.Lock()
-	c := &Conn{ID: id, proxy: p, pending: map[string]RPC{}}
+	c := &Conn{ID: id, proxy: p, pending: map[string]RPC{}, done: make(chan struct{})}
 	c.sides[ToRelay] = &side{ws: relayWS}
 	c.sides[ToClient] = &side{ws: clientWS}
 	p.conns = append(p.conns, c)
@@ -159,6 +160,8 @@ type Conn struct {
 	keepClientOpen bool
 
 	closeOnce sync.Once
+	gone      atomic.Bool   // set by shutdown; an atomic so a rule can read it without a side's lock
+	done      chan struct{} // closed by shutdown: delayed frames stop waiting
 }
 
 // side is the writing end of one direction; the mutex keeps writes (pump, injections from other
@@ -248,9 +251,15 @@ func (s *side) close(code int, text string) {
 // drops"): the client gets a close frame with code and text, the relay a normal close.
 func (c *Conn) Close(code int, text string) { c.shutdown(code, text) }
 
+// Closed reports whether the connection has ended (the client left, the relay closed it
+// without KeepClientOpen, or a rule closed it). Rules may call it.
+func (c *Conn) Closed() bool { return c.gone.Load() }
+
 // shutdown closes both sides.
 func (c *Conn) shutdown(code int, text string) {
 	c.closeOnce.Do(func() {
+		c.gone.Store(true)
+		close(c.done)
 		c.sides[ToClient].close(code, text)
 		c.sides[ToRelay].close(websocket.CloseNormalClosure, "")
 	})
@@ -330,7 +339,12 @@ func (c *Conn) track(f *Frame) {
 
 func (c *Conn) emit(f *Frame) {
 	if f.delay > 0 {
-		time.Sleep(f.delay)
+		t := time.NewTimer(f.delay)
+		select {
+		case <-t.C:
+		case <-c.done: // closed meanwhile: the write below fails at once, and Close need not wait
+		}
+		t.Stop()
 	}
 	out := c.sides[f.Dir]
 	switch {

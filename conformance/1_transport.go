@@ -1,7 +1,10 @@
 package conformance
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 
 	"mpcrelay/relay/protocol"
 )
@@ -21,6 +24,50 @@ func init() {
 					t.Failf("the relay accepts a binary frame", "write failed: %v", err)
 				}
 				a.ExpectUsable()
+			},
+		},
+		// §1.2: Every frame is a text frame holding exactly one JSON object.
+		&Case{
+			ID:          "1.2/relay-frames-are-json-text",
+			Requirement: "Every frame the relay writes — responses and events of a whole session — is a text frame holding exactly one JSON object.",
+			Level:       Must, Labels: []string{"transport", "envelope"},
+			Run: func(t *T) {
+				s := t.ReadyKeygen(2, 1)
+				a, b := s.Parties[0], s.Parties[1]
+				s.Message(a, s.msg(s.Number[a], 0, "to all"))
+				s.Message(b, s.msg(s.Number[b], s.Number[a], "to A"))
+				finish := map[*Conn]string{}
+				for _, c := range s.Parties {
+					resp := c.OK(protocol.MethodSessionFinish, protocol.SessionFinishParams{GroupID: s.G.ID, SessionID: s.ID, Number: s.Number[c]}, nil)
+					finish[c] = string(resp.ID)
+				}
+				// the last frames (the sessionClosed events) are awaited as frames of any kind, so a
+				// frame the client cannot read still arrives here to be judged
+				waitFor(t, "a frame after the finish response on every party", func() (bool, string) {
+					for _, c := range s.Parties {
+						frames := c.Received()
+						at := -1
+						for i, f := range frames {
+							if in, err := protocol.DecodeIncoming(f.Data); !f.Binary && err == nil && string(in.ID) == finish[c] {
+								at = i
+							}
+						}
+						if at < 0 || at == len(frames)-1 {
+							return false, c.Name + " has no frame after its finish response"
+						}
+					}
+					return true, ""
+				})
+				for _, c := range s.Parties {
+					for i, f := range c.Received() {
+						if f.Binary {
+							t.Failf(fmt.Sprintf("frame #%d on %s a text frame", i, c.Name), "a binary frame of %d bytes: %q", len(f.Data), short(json.RawMessage(f.Data)))
+						}
+						if err := oneJSONObject(f.Data); err != nil {
+							t.Failf(fmt.Sprintf("frame #%d on %s exactly one JSON object", i, c.Name), "%v: %s", err, short(json.RawMessage(f.Data)))
+						}
+					}
+				}
 			},
 		},
 		// §1.2: Batches (JSON arrays) are not part of the protocol (INFO: ignored or rejected).
@@ -121,6 +168,22 @@ func init() {
 			},
 		},
 	)
+}
+
+// oneJSONObject checks that data is exactly one JSON object (white space around it allowed).
+func oneJSONObject(data []byte) error {
+	d := json.NewDecoder(bytes.NewReader(data))
+	var v json.RawMessage
+	if err := d.Decode(&v); err != nil {
+		return err
+	}
+	if len(v) == 0 || v[0] != '{' {
+		return fmt.Errorf("a JSON value that is not an object")
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return fmt.Errorf("more after the first JSON value")
+	}
+	return nil
 }
 
 func expectNullIDError(t *T, c *Conn, code int) {

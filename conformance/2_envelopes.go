@@ -28,6 +28,25 @@ func init() {
 				a.ExpectUsable()
 			},
 		},
+		// §2.1: A request without id is a notification: the relay executes it.
+		&Case{
+			ID:          "2.1/notification-executed",
+			Requirement: "A Notify.proposal sent as a notification (no id) is executed: the other member receives notifyProposal.",
+			Level:       Must, Labels: []string{"envelope", "notify"},
+			Run: func(t *T) {
+				g := t.NewGroup(2, 1, 2)
+				s := g.NewSession(protocol.KindSign, nil)
+				a, b := g.Members[0], g.Members[1]
+				ctx, cancel := t.ctxTimeout()
+				defer cancel()
+				p := protocol.NotifyProposalParams{GroupID: g.ID, SessionID: s.ID, ProposalID: "notified", Message: "sent without id"}
+				if err := a.Notify(ctx, protocol.MethodNotifyProposal, p); err != nil {
+					t.Failf("the relay accepts a notification frame", "write failed: %v (connection %s)", err, a.closedErr())
+				}
+				ev := b.WaitEvent(protocol.EventNotifyProposal, s.ID)
+				expectJSON(t, "notifyProposal payload", ev.Payload, mustJSON(protocol.Proposal{SessionID: s.ID.String(), ProposalID: p.ProposalID, Message: p.Message}))
+			},
+		},
 		// §2.1: COMPAT: the original still sends an error object, without id, when it fails.
 		&Case{
 			ID:          "2.1/failed-notification-answer",

@@ -31,7 +31,35 @@ func init() {
 					t.Failf("a UUID string as session uuid", "%q", s.UUID)
 				}
 				t.Expect(s.Kind).To(gomega.Equal("sign"))
-				t.Expect(string(s.Value)).To(gomega.MatchJSON(mustJSON(value)))
+				expectJSON(t, "the session value", s.Value, mustJSON(value))
+			},
+		},
+	)
+	register("3.3", "Session",
+		// §3.3: value is public data the creator attaches: <any JSON or null>; Session.create,
+		// sessionCreate (§4.3) and Session.join (§4.4) carry it exactly.
+		&Case{
+			ID:          "3.3/value-round-trips-every-json-type",
+			Requirement: `A session value of every JSON type (0, "", false, null, big and precise numbers, escapes, Unicode, nesting) comes back exactly in Session.create, sessionCreate and Session.join.`,
+			Level:       Must, Labels: []string{"objects", "session", "events"},
+			Run: func(t *T) {
+				g := t.NewGroup(2, 1, 2)
+				a, b := g.Members[0], g.Members[1]
+				for _, v := range jsonValues {
+					var created protocol.Session
+					a.OK(protocol.MethodSessionCreate, protocol.SessionCreateParams{GroupID: g.ID, Kind: protocol.KindKeygen, Value: v}, &created)
+					expectJSON(t, "the value in Session.create's result", nullIfAbsent(created.Value), v)
+					ev := b.WaitEvent(protocol.EventSessionCreate, created.UUID)
+					var pushed struct {
+						Value json.RawMessage `json:"value"`
+					}
+					if err := json.Unmarshal(ev.Payload, &pushed); err != nil {
+						t.Failf("a session object in sessionCreate", "%s", short(ev.Payload))
+					}
+					expectJSON(t, "the value in sessionCreate", nullIfAbsent(pushed.Value), v)
+					joined := b.JoinSession(g.ID, created.UUID, protocol.KindKeygen)
+					expectJSON(t, "the value in Session.join's result", nullIfAbsent(joined.Value), v)
+				}
 			},
 		},
 	)
@@ -65,4 +93,13 @@ func mustJSON(v any) json.RawMessage {
 		panic(err)
 	}
 	return b
+}
+
+// nullIfAbsent turns a member that was absent (nil) into JSON null: a relay may write a null value
+// either way, and equalJSON then names the difference.
+func nullIfAbsent(v json.RawMessage) json.RawMessage {
+	if v == nil {
+		return json.RawMessage("null")
+	}
+	return v
 }

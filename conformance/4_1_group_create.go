@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/google/uuid"
 
@@ -13,18 +14,28 @@ func init() {
 		// §4.1: Creates a group whose only member is the caller. Result: the group's uuid string.
 		&Case{
 			ID:          "4.1/create-returns-uuid",
-			Requirement: "Group.create with valid parameters returns the new group's UUID as a string.",
+			Requirement: "Group.create returns the new group's UUID as a string: another connection joins the group by it, and the creator is its member.",
 			Level:       Must, Labels: []string{"group"},
 			Run: func(t *T) {
 				a := t.Dial("A")
-				resp := a.OK(protocol.MethodGroupCreate, protocol.GroupCreateParams{Label: t.Label(), Params: protocol.Parameters{Parties: 3, Threshold: 2}}, nil)
+				label := t.Label()
+				resp := a.OK(protocol.MethodGroupCreate, protocol.GroupCreateParams{Label: label, Params: protocol.Parameters{Parties: 3, Threshold: 2}}, nil)
 				var s string
 				if err := json.Unmarshal(resp.Result, &s); err != nil {
 					t.Failf("a JSON string result", "%s", resp.Result)
 				}
-				if _, err := uuid.Parse(s); err != nil {
+				id, err := uuid.Parse(s)
+				if err != nil {
 					t.Failf("a UUID string", "%q", s)
 				}
+				// the uuid names this very group: B finds it by the uuid, and A is in it
+				b := t.Dial("B")
+				resp = b.Raw(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: id})
+				var g protocol.Group
+				if resp.Error != nil || json.Unmarshal(resp.Result, &g) != nil || g.UUID != id || g.Label != label {
+					t.Failf(fmt.Sprintf("Group.join of the returned uuid %s returns the group just created (label %q)", id, label), "%s", resp.Raw)
+				}
+				a.CreateSession(id, protocol.KindSign, nil)
 			},
 		},
 		// §4.1: Rules, in this order, each -32603: parties > 1, threshold > 0, threshold < parties.

@@ -1,6 +1,8 @@
 package conformance
 
 import (
+	"encoding/json"
+
 	"github.com/google/uuid"
 	"github.com/onsi/gomega"
 
@@ -31,6 +33,26 @@ func init() {
 				id := a.CreateGroup(label, 3, 1)
 				g := b.JoinGroup(id)
 				t.Expect(g).To(gomega.Equal(protocol.Group{UUID: id, Params: protocol.Parameters{Parties: 3, Threshold: 1}, Label: label}))
+			},
+		},
+		// §4.2: Result: the group object (§3.2), its label as the creator gave it.
+		&Case{
+			ID:          "4.2/label-round-trips-unicode",
+			Requirement: "Group.join returns the label exactly as created: empty, accented, CJK, emoji, decomposed, escaped, separators, bidi controls, NUL.",
+			Level:       Must, Labels: []string{"group", "objects"},
+			Run: func(t *T) {
+				a, b := t.Dial("A"), t.Dial("B")
+				for _, label := range unicodeStrings {
+					id := a.CreateGroup(label, 2, 1)
+					resp := b.OK(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: id}, nil)
+					var g struct {
+						Label json.RawMessage `json:"label"`
+					}
+					if err := json.Unmarshal(resp.Result, &g); err != nil {
+						t.Failf("a group object", "%s", short(resp.Result))
+					}
+					expectJSON(t, "the label in Group.join's result", nullIfAbsent(g.Label), mustJSON(label))
+				}
 			},
 		},
 		// §4.2: If the group already has `parties` members the relay answers -32603 with

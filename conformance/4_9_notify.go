@@ -1,6 +1,8 @@
 package conformance
 
 import (
+	"fmt"
+
 	"github.com/google/uuid"
 
 	"mpcrelay/relay/protocol"
@@ -43,6 +45,24 @@ func init() {
 				t.ExpectNoEvent(protocol.EventNotifyProposal, uuid.Nil, g.Members[0])
 			},
 		},
+		// §4.9: payload {"sessionId","proposalId","message"} (strings), exactly as sent.
+		&Case{
+			ID:          "4.9/proposal-strings-round-trip",
+			Requirement: "notifyProposal carries proposalId and message exactly as sent, as strings: empty, accented, CJK, emoji, decomposed, escaped, separators, bidi controls, NUL.",
+			Level:       Must, Labels: []string{"notify", "events"},
+			Run: func(t *T) {
+				g := t.NewGroup(2, 1, 2)
+				s := g.NewSession(protocol.KindSign, nil)
+				a, b := g.Members[0], g.Members[1]
+				for i, str := range unicodeStrings {
+					id := fmt.Sprintf("%d %s", i, str)
+					a.OK(protocol.MethodNotifyProposal, protocol.NotifyProposalParams{GroupID: g.ID, SessionID: s.ID, ProposalID: id, Message: str}, nil)
+					ev := b.WaitEvent(protocol.EventNotifyProposal, s.ID)
+					want := map[string]string{"sessionId": s.ID.String(), "proposalId": id, "message": str}
+					expectJSON(t, "notifyProposal payload", ev.Payload, mustJSON(want))
+				}
+			},
+		},
 		// §4.9: COMPAT: the original does not check that the caller is a member; a relay SHOULD
 		// refuse non-members with -32603 (a security case).
 		&Case{
@@ -80,7 +100,23 @@ func init() {
 				g.Members[0].OK(protocol.MethodNotifySigned, protocol.NotifySignedParams{GroupID: g.ID, SessionID: s.ID, Value: mustJSON(value)}, nil)
 				for _, m := range g.Members[2:] {
 					ev := m.WaitEvent(protocol.EventNotifySigned, uuid.Nil)
-					t.Expect(string(ev.Payload)).To(matchJSON(mustJSON(value)))
+					expectJSON(t, "notifySigned payload on "+m.Name, ev.Payload, mustJSON(value))
+				}
+			},
+		},
+		// §4.10: notifySigned with value as payload — any JSON, exactly.
+		&Case{
+			ID:          "4.10/signed-value-every-json-type",
+			Requirement: `notifySigned carries the value exactly as sent, for values of every JSON type (0, "", false, null, big and precise numbers, escapes, Unicode, nesting).`,
+			Level:       Must, Labels: []string{"notify", "events"},
+			Run: func(t *T) {
+				g := t.NewGroup(3, 1, 3)
+				s := g.NewSession(protocol.KindSign, "tx")
+				s.SignupAll(g.Members[0], g.Members[1])
+				for _, v := range jsonValues {
+					g.Members[0].OK(protocol.MethodNotifySigned, protocol.NotifySignedParams{GroupID: g.ID, SessionID: s.ID, Value: v}, nil)
+					ev := g.Members[2].WaitEvent(protocol.EventNotifySigned, uuid.Nil)
+					expectJSON(t, "notifySigned payload", ev.Payload, v)
 				}
 			},
 		},

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"crypto/sha256"
+	"time"
 
 	"mpcrelay/client"
 	"mpcrelay/simparty"
@@ -28,9 +29,10 @@ func cryptoCase(id string, curve simparty.Curve, mode simparty.JoinMode, observe
 				}
 				t.tr.frame("P", dir, f.Binary, f.Data, f.At)
 			})
-			t.Logf("keygen: %s, threshold 1, 3 parties", curve)
+			round := roundTimeout(curve, t.cfg)
+			t.Logf("keygen: %s, threshold 1, 3 parties; a round may go %s without progress", curve, round)
 			shares, err := simparty.Keygen(t.ctx, simparty.KeygenConfig{URL: t.url, Curve: curve, Threshold: 1, Parties: 3,
-				Label: t.Label(), ClientOptions: []client.Option{hook}})
+				Label: t.Label(), Timeout: round, ClientOptions: []client.Option{hook}})
 			if err != nil {
 				t.Failf("a 2-of-3 "+string(curve)+" keygen through the relay", "%v", err)
 			}
@@ -41,7 +43,7 @@ func cryptoCase(id string, curve simparty.Curve, mode simparty.JoinMode, observe
 			}
 			t.Logf("sign with parties 1 and 2 (mode %s, observer %v)", mode, observer)
 			sig, err := simparty.Sign(t.ctx, simparty.SignConfig{URL: t.url, Shares: shares[:2], Message: msg, Mode: mode,
-				Observer: observer, Label: t.Label(), ClientOptions: []client.Option{hook}})
+				Observer: observer, Label: t.Label(), Timeout: round, ClientOptions: []client.Option{hook}})
 			if err != nil {
 				t.Failf("a signature by parties 1 and 2 through the relay", "%v", err)
 			}
@@ -54,4 +56,15 @@ func cryptoCase(id string, curve simparty.Curve, mode simparty.JoinMode, observe
 			t.Logf("signature %x verified", sig.Signature)
 		},
 	}
+}
+
+// roundTimeout bounds a round without progress: a lost or refused message then fails the case
+// in bounded time. EdDSA rounds take milliseconds, so a few response timeouts suffice; an ECDSA
+// round proves Paillier statements for seconds (far longer under -race on a loaded machine), so
+// it keeps simparty's own bound.
+func roundTimeout(curve simparty.Curve, cfg Config) time.Duration {
+	if curve == simparty.CurveEd25519 {
+		return 6 * cfg.Timeout
+	}
+	return simparty.DefaultTimeout
 }

@@ -7,5 +7,3 @@ import (
 
 // beTrueMsg is BeTrue whose failure names what was awaited.
 func beTrueMsg(what string) types.GomegaMatcher { return gomega.BeTrueBecause("%s", what) }
-
-func matchJSON(v any) types.GomegaMatcher { return gomega.MatchJSON(v) }

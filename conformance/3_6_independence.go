@@ -1,0 +1,171 @@
+package conformance
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"mpcrelay/relay/protocol"
+)
+
+func init() {
+	register("3.6", "Independence",
+		// §3.6: Groups are independent of one another: ... never change or reach another. With
+		// §4.4: unknown session → -32603 — a session is known only in its own group.
+		&Case{
+			ID:          "3.6/session-of-another-group-does-not-exist",
+			Requirement: "A session id used through another group the caller belongs to is refused with -32603 by Session.join, signup, load, message and finish, and changes nothing.",
+			Level:       Must, Labels: []string{"session", "membership", "errors", "security"},
+			Run: func(t *T) {
+				a, b := t.Dial("A"), t.Dial("B")
+				g1 := a.CreateGroup(t.Label(), 2, 1)
+				g2 := a.CreateGroup(t.Label(), 2, 1)
+				b.JoinGroup(g1)
+				b.JoinGroup(g2)
+				s := a.CreateSession(g1, protocol.KindKeygen, nil)
+				b.WaitEvent(protocol.EventSessionCreate, s.UUID)
+				k := protocol.KindKeygen
+				for _, call := range []struct {
+					method string
+					params any
+				}{
+					{protocol.MethodSessionJoin, protocol.SessionParams{GroupID: g2, SessionID: s.UUID, Kind: k}},
+					{protocol.MethodSessionSignup, protocol.SessionParams{GroupID: g2, SessionID: s.UUID, Kind: k}},
+					{protocol.MethodSessionLoad, protocol.SessionLoadParams{GroupID: g2, SessionID: s.UUID, Kind: k, Number: 2}},
+					{protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: g2, SessionID: s.UUID, Kind: k,
+						Message: protocol.Message{Round: 1, Sender: 1, UUID: s.UUID, Body: mustJSON("through the wrong group")}}},
+					{protocol.MethodSessionFinish, protocol.SessionFinishParams{GroupID: g2, SessionID: s.UUID, Number: 1}},
+				} {
+					b.ExpectError(call.method, call.params, protocol.CodeInternal)
+				}
+				t.ExpectNoEvent("", uuid.Nil, a, b)
+				// nothing counted: the session still needs both parties, through its own group
+				if n := a.Signup(g1, s.UUID, k); n != 1 {
+					t.Failf("party number 1 for the first signup through the session's own group", "%d", n)
+				}
+				b.JoinSession(g1, s.UUID, k)
+				if n := b.Signup(g1, s.UUID, k); n != 2 {
+					t.Failf("party number 2 for the second signup", "%d", n)
+				}
+				a.WaitEvent(protocol.EventSessionSignup, s.UUID)
+				b.WaitEvent(protocol.EventSessionSignup, s.UUID)
+			},
+		},
+		// §3.6: a group may hold several sessions at once, of either kind; party numbers,
+		// signups, loads, finishes, messages and events of one never change or reach another.
+		&Case{
+			ID:          "3.6/sessions-in-one-group-independent",
+			Requirement: "Two sessions running at once in one group number their parties, route their messages and close independently.",
+			Level:       Must, Labels: []string{"session", "routing", "events", "security"},
+			Run: func(t *T) {
+				g := t.NewGroup(3, 1, 3)
+				a, b, c := g.Members[0], g.Members[1], g.Members[2]
+				// S1 by signup: A=1, B=2, C=3
+				s1 := g.NewSession(protocol.KindKeygen, nil)
+				for _, m := range []*Conn{b, c} {
+					m.WaitEvent(protocol.EventSessionCreate, s1.ID)
+				}
+				s1.SignupAll(a, b, c)
+				// S2, at the same time, by load in the other order: C=1, B=2, A=3
+				s2 := g.NewSession(protocol.KindKeygen, nil)
+				for _, m := range []*Conn{b, c} {
+					m.WaitEvent(protocol.EventSessionCreate, s2.ID)
+				}
+				for i, m := range []*Conn{c, b, a} {
+					if m != a {
+						m.JoinSession(g.ID, s2.ID, s2.Kind)
+					}
+					n := uint16(i + 1)
+					if got := m.Load(g.ID, s2.ID, s2.Kind, n); got != n {
+						t.Failf(fmt.Sprintf("Session.load of %d in the second session returns %d", n, n), "%d", got)
+					}
+					s2.Number[m], s2.Parties = n, append(s2.Parties, m)
+				}
+				for _, m := range g.Members {
+					m.WaitEvent(protocol.EventSessionLoad, s2.ID)
+				}
+				t.CheckNoEvent(protocol.EventSessionSignup, uuid.Nil, g.Members...)
+				// the same numbers name other connections in each session
+				m2 := s2.msg(s2.Number[a], s2.Number[c], "S2: A to party 1, which is C here")
+				s2.Message(a, m2)
+				expectMessage(t, c, s2.ID, m2)
+				m1 := s1.msg(s1.Number[c], s1.Number[a], "S1: C to party 1, which is A here")
+				s1.Message(c, m1)
+				expectMessage(t, a, s1.ID, m1)
+				bc := s1.msg(s1.Number[b], 0, "S1: B to all")
+				s1.Message(b, bc)
+				expectMessage(t, a, s1.ID, bc)
+				expectMessage(t, c, s1.ID, bc)
+				t.ExpectNoEvent(protocol.EventSessionMessage, uuid.Nil, g.Members...)
+				// finishing S1 closes S1 only
+				s1.FinishAll()
+				t.CheckNoEvent(protocol.EventSessionClosed, uuid.Nil, g.Members...)
+				last := s2.msg(s2.Number[b], 0, "S2 still runs")
+				s2.Message(b, last)
+				expectMessage(t, a, s2.ID, last)
+				expectMessage(t, c, s2.ID, last)
+				for _, m := range s2.Parties[:2] {
+					m.Finish(g.ID, s2.ID, s2.Number[m])
+				}
+				t.ExpectNoEvent(protocol.EventSessionClosed, uuid.Nil, g.Members...)
+			},
+		},
+		// §3.6: Every group and session uuid is fresh: no two of them, groups and sessions alike,
+		// share one.
+		&Case{
+			ID:          "3.6/uuids-fresh",
+			Requirement: "The uuids of groups and of their sessions, keygen and sign, are all different.",
+			Level:       Must, Labels: []string{"objects", "group", "session"},
+			Run: func(t *T) {
+				a := t.Dial("A")
+				seen := map[uuid.UUID]string{}
+				add := func(id uuid.UUID, what string) {
+					if prev, dup := seen[id]; dup {
+						t.Failf("a fresh uuid for "+what, "%s, already the uuid of %s", id, prev)
+					}
+					seen[id] = what
+				}
+				for i := 1; i <= 3; i++ {
+					g := a.CreateGroup(t.Label(), 2, 1)
+					add(g, fmt.Sprintf("group %d", i))
+					for _, kind := range []protocol.SessionKind{protocol.KindKeygen, protocol.KindSign, protocol.KindKeygen} {
+						s := a.CreateSession(g, kind, nil)
+						add(s.UUID, fmt.Sprintf("a %s session of group %d", kind, i))
+					}
+				}
+			},
+		},
+		// §3.6: An event is sent when the rule that triggers it fires, to the connections that
+		// rule names at that moment, and at no other time.
+		&Case{
+			ID:          "3.6/no-past-events-for-new-member",
+			Requirement: "A connection joining a group later receives none of the events sent before it joined (sessionCreate, notifyProposal), and the events of rules that fire after.",
+			Level:       Must, Labels: []string{"group", "events"},
+			Run: func(t *T) {
+				g := t.NewGroup(3, 1, 2)
+				a, b := g.Members[0], g.Members[1]
+				s := g.NewSession(protocol.KindKeygen, "before C")
+				b.WaitEvent(protocol.EventSessionCreate, s.ID)
+				a.OK(protocol.MethodNotifyProposal, protocol.NotifyProposalParams{GroupID: g.ID, SessionID: s.ID, ProposalID: "p0", Message: "before C"}, nil)
+				b.WaitEvent(protocol.EventNotifyProposal, s.ID)
+				s.Signup(a)
+				s.Signup(b)
+				c := t.Dial("C")
+				c.JoinGroup(g.ID)
+				t.ExpectNoEvent("", uuid.Nil, c)
+				// rules firing now name C
+				s.Signup(c)
+				for _, m := range []*Conn{a, b, c} {
+					m.WaitEvent(protocol.EventSessionSignup, s.ID)
+				}
+				a.OK(protocol.MethodNotifyProposal, protocol.NotifyProposalParams{GroupID: g.ID, SessionID: s.ID, ProposalID: "p1", Message: "after C"}, nil)
+				ev := c.WaitEvent(protocol.EventNotifyProposal, s.ID)
+				var p protocol.Proposal
+				if err := json.Unmarshal(ev.Payload, &p); err != nil || p.ProposalID != "p1" {
+					t.Failf(`notifyProposal "p1" on C`, "%s", ev.Payload)
+				}
+			},
+		},
+	)
+}

@@ -11,8 +11,10 @@
 // above it, a stable id "<section>/<what-it-checks>", the requirement in one sentence, its level
 // and labels; build it from the fixtures (NewGroup, Ready, Session.Signup) and verifiers
 // (Conn.OK, Conn.ExpectError, Conn.WaitEvent, T.ExpectNoEvent); open every connection through
-// T.Dial so it is recorded and closed. Then add a breakage to package breakage if no existing
-// one shows that the new case can fail.
+// T.Dial so it is recorded and closed. List it in the rule table (rules.go) under the rules of
+// PROTOCOL.md it checks — a test fails on a case that checks no rule and on a MUST rule with no
+// case. A MUST rule also needs a breakage dedicated to it (breakage.Breakage.Rule) that one of
+// its cases catches in the self-test; `mpcrelay conform --coverage` prints the table.
 //
 // Running: Run executes the selected cases against one or more targets in worker processes —
 // each worker re-executes the current binary (the mpcrelay command, or a test binary whose

@@ -44,6 +44,9 @@ type Options struct {
 	Repeat int
 	// Progress, when set, is called after each run of a repeated selection with that run's report.
 	Progress func(run, of int, rep *Report)
+	// Pairs, when set, chooses which of the cases run against which target (the self-test
+	// runs each breakage against the cases of its rule); nil runs every case against every target.
+	Pairs func(t Target, c *Case) bool
 }
 
 var errDataRace = errors.New("data race detected")
@@ -94,7 +97,7 @@ func runOnce(ctx context.Context, opts Options) (*Report, error) {
 	}
 	defer os.RemoveAll(dir)
 
-	shards := shard(opts.Targets, opts.Cases, opts.Parallel)
+	shards := shard(opts.Targets, opts.Cases, opts.Parallel, opts.Pairs)
 	results := make([][]specResult, len(shards))
 	errs := make([]error, len(shards))
 	var wg sync.WaitGroup
@@ -152,8 +155,8 @@ func reexec(ctx context.Context) (*exec.Cmd, error) {
 
 // shard spreads the specs (target × case) over n workers, heaviest first onto the least loaded
 // worker, so the two crypto cases never share a worker. Every browser case goes to one worker,
-// which launches one Chromium for all of them.
-func shard(targets []Target, cases []*Case, n int) [][]specRef {
+// which launches one Chromium for all of them. pairs (nil: all) chooses the cases of each target.
+func shard(targets []Target, cases []*Case, n int, pairs func(Target, *Case) bool) [][]specRef {
 	type spec struct {
 		ref     specRef
 		cost    int
@@ -162,7 +165,9 @@ func shard(targets []Target, cases []*Case, n int) [][]specRef {
 	var specs []spec
 	for ti := range targets {
 		for _, c := range cases {
-			specs = append(specs, spec{specRef{ti, c.ID}, c.cost, slices.Contains(c.Labels, "browser")})
+			if pairs == nil || pairs(targets[ti], c) {
+				specs = append(specs, spec{specRef{ti, c.ID}, c.cost, slices.Contains(c.Labels, "browser")})
+			}
 		}
 	}
 	slices.SortStableFunc(specs, func(a, b spec) int { return b.cost - a.cost })

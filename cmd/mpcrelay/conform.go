@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"mpcrelay/conformance"
+	"mpcrelay/conformance/breakage"
 )
 
 func init() { subcommands = append(subcommands, newConformCmd) }
@@ -33,6 +34,7 @@ func newConformCmd() *cobra.Command {
 		repeat      int
 		baseline    string
 		browser     bool
+		coverage    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "conform [--url ws://...]...",
@@ -57,6 +59,9 @@ func newConformCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if conformance.RunWorkerIfRequested() {
 				return nil
+			}
+			if coverage {
+				return writeCoverage(cmd)
 			}
 			usage := func(format string, args ...any) error {
 				return &exitError{2, fmt.Errorf(format, args...)}
@@ -200,7 +205,19 @@ func newConformCmd() *cobra.Command {
 	f.BoolVar(&browser, "browser", false, "also run the browser cases (label browser): headless Chromium as a client; skipped, with the reason, when no Chromium is found")
 	f.StringVar(&baseline, "baseline", "", "results.json of an earlier run: print what changed and exit 1 only on regressions (see below)")
 	f.IntVar(&repeat, "repeat", 1, "run the selection N times against the same targets; a case whose outcome differs between runs is reported flaky (exit 1)")
+	f.BoolVar(&coverage, "coverage", false, "print the rule table (each rule of PROTOCOL.md, its level, the cases that check it and the self-test breakages that prove they catch it) and exit; exit 1 if a MUST rule lacks a case or a breakage")
 	return cmd
+}
+
+// writeCoverage prints the rule table; a MUST rule without a case or a breakage is a gap (exit 1).
+func writeCoverage(cmd *cobra.Command) error {
+	byRule := breakage.ByRule()
+	conformance.WriteCoverage(cmd.OutOrStdout(), byRule)
+	s := conformance.Coverage(byRule)
+	if s.MustWithCase < s.Must || s.MustWithBreakage < s.Must {
+		return &exitError{1, fmt.Errorf("coverage: %d of %d MUST rules have a case, %d a breakage", s.MustWithCase, s.Must, s.MustWithBreakage)}
+	}
+	return nil
 }
 
 // splitList accepts "4.5,4.7" as well as repeated flags.

@@ -15,100 +15,140 @@ import (
 	"mpcrelay/relay/protocol"
 )
 
-// Breakage is one way of breaking a relay.
+// Breakage is one way of breaking a relay. Write new ones with keyed fields.
 type Breakage struct {
 	Name        string
 	Description string
 	// Rules returns fresh rules (with fresh state) for one proxy.
 	Rules func() []faultproxy.Rule
+	// Rule is the id of the conformance rule (conformance.Rules, "4.5.event-exactly-once") that
+	// this breakage violates and nothing else; the self-test requires a case listed for that
+	// rule to catch it. Empty for breakages not dedicated to one rule.
+	Rule string
+	// Cases, when set, are the only cases the self-test runs against this breakage (case ids or
+	// sections, as --focus takes them): heavy breakages that only crypto or slow cases reveal.
+	Cases []string
 }
 
-// All lists the breakages the self-test must see caught.
+// All lists the breakages the self-test runs against every case that is neither crypto nor
+// slow, and must see caught.
 var All = []Breakage{
-	{"signup-event-early", "§4.5 sessionSignup sent to a party one signup before the required count", signupEarly},
-	{"signup-event-never", "§4.5 sessionSignup never sent", only(faultproxy.Drop("drop", faultproxy.ToClient, faultproxy.Event(protocol.EventSessionSignup)))},
-	{"signup-event-twice", "§4.5 sessionSignup sent twice", only(faultproxy.Duplicate("dup", faultproxy.ToClient, faultproxy.Event(protocol.EventSessionSignup)))},
-	{"signup-event-not-to-caller", "§4.5 sessionSignup not sent to the party whose signup completed the session", signupNotToCaller},
-	{"load-accepts-zero", "§4.6 Session.load of number 0 accepted", loadAccepts(func(n uint16, g *faultproxy.TrackedGroup, s *faultproxy.TrackedSession) bool { return n == 0 })},
-	{"load-accepts-out-of-range", "§4.6 Session.load of a number above parties accepted", loadAccepts(func(n uint16, g *faultproxy.TrackedGroup, s *faultproxy.TrackedSession) bool {
-		return g != nil && n > g.Params.Parties
-	})},
-	{"load-accepts-taken", "§4.6 Session.load of a number already held accepted", loadAccepts(func(n uint16, g *faultproxy.TrackedGroup, s *faultproxy.TrackedSession) bool {
-		return s != nil && s.Parties[n] != nil
-	})},
-	{"broadcast-echoed", "§4.7 a broadcast echoed to its sender", broadcastEchoed},
-	{"broadcast-leaked", "§4.7 a broadcast copied to group members that are not parties", broadcastLeaked},
-	{"p2p-misrouted", "§4.7 a peer-to-peer message delivered to the wrong party", p2pMisrouted},
-	{"closed-early", "§4.8 sessionClosed sent before every party finished", closedEarly},
-	{"closed-never", "§4.8 sessionClosed never sent", only(faultproxy.Drop("drop", faultproxy.ToClient, faultproxy.Event(protocol.EventSessionClosed)))},
-	{"finish-for-another-accepted", "§4.8 finishing another connection's party number accepted", finishForAnother},
-	{"proposal-to-sender", "§4.9 notifyProposal sent back to its sender", proposalToSender},
-	{"signed-to-signers", "§4.10 notifySigned sent to the parties of the session", signedToSigners},
-	{"full-group-stays-open", "§4.2 a full group's refusal does not close the connection", fullGroupStaysOpen},
-	{"event-id-not-zero", "§2.4 events carry an id other than 0", only(faultproxy.Rewrite("event id", faultproxy.ToClient, faultproxy.Event(""), func(b []byte) []byte {
-		return bytes.Replace(b, []byte(`"id":0`), []byte(`"id":424242`), 1)
-	}))},
-	{"event-before-response", "§1.3 an event written before the response of the request that triggered it", only(faultproxy.Reorder("hold", faultproxy.ToClient, faultproxy.All(
-		faultproxy.ResponseTo(protocol.MethodSessionSignup)), 30*time.Millisecond))},
-	{"wrong-error-codes", "§2.3 rule errors answered with -32000 instead of -32603", only(faultproxy.Rewrite("code", faultproxy.ToClient, faultproxy.ErrorResponse(protocol.CodeInternal), func(b []byte) []byte {
-		return bytes.Replace(b, []byte(`"code":-32603`), []byte(`"code":-32000`), 1)
-	}))},
-	{"body-altered", "§4.7 a message body altered in transit", only(faultproxy.Rule{Name: "alter", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionMessage), Apply: alterBody})},
-	{"invalid-params-as-internal", "§2.3 params that do not decode answered -32603 instead of -32602", only(faultproxy.Rewrite("code", faultproxy.ToClient, faultproxy.ErrorResponse(protocol.CodeInvalidParams), func(b []byte) []byte {
-		return bytes.Replace(b, []byte(`"code":-32602`), []byte(`"code":-32603`), 1)
-	}))},
-	{"unknown-method-as-internal", "§2.3 an unknown method answered -32603 instead of -32601", only(faultproxy.Rewrite("code", faultproxy.ToClient, faultproxy.ErrorResponse(protocol.CodeMethodNotFound), func(b []byte) []byte {
-		return bytes.Replace(b, []byte(`"code":-32601`), []byte(`"code":-32603`), 1)
-	}))},
-	{"binary-frame-closes", "§1.2 a binary frame closes the connection", only(faultproxy.Rule{Name: "close", Dir: faultproxy.ToRelay,
-		Match: func(f *faultproxy.Frame) bool { return f.Binary }, Apply: func(f *faultproxy.Frame) { f.Close(1003, "binary frames not accepted") }})},
-	{"garbage-closes", "§1.4 a frame that is not JSON closes the connection", only(faultproxy.Rule{Name: "close", Dir: faultproxy.ToRelay,
-		Match: func(f *faultproxy.Frame) bool { return !f.Binary && !json.Valid(f.Data) }, Apply: func(f *faultproxy.Frame) { f.Close(1007, "invalid JSON") }})},
-	{"signup-numbers-from-two", "§4.5 party numbers issued from 2 instead of 1", only(faultproxy.Rule{Name: "shift", Dir: faultproxy.ToClient,
-		Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionSignup), ok), Apply: func(f *faultproxy.Frame) {
-			var n uint16
-			if json.Unmarshal(f.RPC.Result, &n) == nil {
-				success(f, n+1)
-			}
-		}})},
-	{"load-returns-other-number", "§4.6 Session.load answers a number other than the one claimed", only(faultproxy.Rule{Name: "shift", Dir: faultproxy.ToClient,
-		Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionLoad), ok), Apply: func(f *faultproxy.Frame) {
-			var n uint16
-			if json.Unmarshal(f.RPC.Result, &n) == nil {
-				success(f, n+1)
-			}
-		}})},
-	{"create-drops-session-value", "§3.3 Session.create returns the session without its value", only(faultproxy.Rule{Name: "value", Dir: faultproxy.ToClient,
-		Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionCreate), ok), Apply: func(f *faultproxy.Frame) {
-			var sess protocol.Session
-			if json.Unmarshal(f.RPC.Result, &sess) == nil {
-				sess.Value = nil
-				success(f, sess)
-			}
-		}})},
-	{"responses-reordered", "§1.3 error responses held back, so later requests are answered first", only(faultproxy.Reorder("hold", faultproxy.ToClient, faultproxy.All(
-		faultproxy.ResponseTo(protocol.MethodGroupCreate), func(f *faultproxy.Frame) bool { return f.RPC.Error != nil }), 30*time.Millisecond))},
-	{"success-with-error-member", `§2.2 success responses also carry "error":null`, only(faultproxy.Rewrite("error", faultproxy.ToClient, faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupCreate), ok), func(b []byte) []byte {
-		return bytes.Replace(b, []byte(`{"jsonrpc":"2.0",`), []byte(`{"jsonrpc":"2.0","error":null,`), 1)
-	}))},
-	{"join-drops-session-value", "§4.4 Session.join returns the session without its value", only(faultproxy.Rule{Name: "value", Dir: faultproxy.ToClient,
-		Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionJoin), ok), Apply: func(f *faultproxy.Frame) {
-			var sess protocol.Session
-			if json.Unmarshal(f.RPC.Result, &sess) == nil {
-				sess.Value = nil
-				success(f, sess)
-			}
-		}})},
-	{"join-alters-group", "§4.2 Group.join returns a group object with another label", only(faultproxy.Rule{Name: "label", Dir: faultproxy.ToClient,
-		Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupJoin), ok), Apply: func(f *faultproxy.Frame) {
-			var g protocol.Group
-			if json.Unmarshal(f.RPC.Result, &g) == nil {
-				g.Label += " (altered)"
-				success(f, g)
-			}
-		}})},
-	{"big-frames-refused", "§4.7 frames over 64 KiB refused (connection closed with 1009)", only(faultproxy.Rule{Name: "limit", Dir: faultproxy.ToRelay,
-		Match: func(f *faultproxy.Frame) bool { return len(f.Data) > 64<<10 }, Apply: func(f *faultproxy.Frame) { f.Close(1009, "message too big") }})},
+	{Name: "signup-event-early", Description: "§4.5 sessionSignup sent to a party one signup before the required count", Rule: "4.5.event-at-required-count",
+		Rules: signupEarly},
+	{Name: "signup-event-never", Description: "§4.5 sessionSignup never sent", Rule: "4.5.event-at-required-count",
+		Rules: only(faultproxy.Drop("drop", faultproxy.ToClient, faultproxy.Event(protocol.EventSessionSignup)))},
+	{Name: "signup-event-twice", Description: "§4.5 sessionSignup sent twice", Rule: "4.5.event-exactly-once",
+		Rules: only(faultproxy.Duplicate("dup", faultproxy.ToClient, faultproxy.Event(protocol.EventSessionSignup)))},
+	{Name: "signup-event-not-to-caller", Description: "§4.5 sessionSignup not sent to the party whose signup completed the session", Rule: "4.5.event-to-every-party",
+		Rules: signupNotToCaller},
+	{Name: "load-accepts-zero", Description: "§4.6 Session.load of number 0 accepted", Rule: "4.6.number-not-zero",
+		Rules: loadAccepts(func(n uint16, g *faultproxy.TrackedGroup, s *faultproxy.TrackedSession) bool { return n == 0 })},
+	{Name: "load-accepts-out-of-range", Description: "§4.6 Session.load of a number above parties accepted", Rule: "4.6.number-in-range",
+		Rules: loadAccepts(func(n uint16, g *faultproxy.TrackedGroup, s *faultproxy.TrackedSession) bool {
+			return g != nil && n > g.Params.Parties
+		})},
+	{Name: "load-accepts-taken", Description: "§4.6 Session.load of a number already held accepted", Rule: "4.6.number-not-taken",
+		Rules: loadAccepts(func(n uint16, g *faultproxy.TrackedGroup, s *faultproxy.TrackedSession) bool {
+			return s != nil && s.Parties[n] != nil
+		})},
+	{Name: "broadcast-echoed", Description: "§4.7 a broadcast echoed to its sender", Rule: "4.7.broadcast-not-echoed",
+		Rules: broadcastEchoed},
+	{Name: "broadcast-leaked", Description: "§4.7 a broadcast copied to group members that are not parties", Rule: "4.7.non-parties-receive-nothing",
+		Rules: broadcastLeaked},
+	{Name: "p2p-misrouted", Description: "§4.7 a peer-to-peer message delivered to the wrong party", Rule: "4.7.p2p-to-receiver-only",
+		Rules: p2pMisrouted},
+	{Name: "closed-early", Description: "§4.8 sessionClosed sent before every party finished", Rule: "4.8.closed-when-all-finished",
+		Rules: closedEarly},
+	{Name: "closed-never", Description: "§4.8 sessionClosed never sent", Rule: "4.8.closed-when-all-finished",
+		Rules: only(faultproxy.Drop("drop", faultproxy.ToClient, faultproxy.Event(protocol.EventSessionClosed)))},
+	{Name: "finish-for-another-accepted", Description: "§4.8 finishing another connection's party number accepted", Rule: "4.8.finish-for-another-refused",
+		Rules: finishForAnother},
+	{Name: "proposal-to-sender", Description: "§4.9 notifyProposal sent back to its sender", Rule: "4.9.proposal-not-to-sender",
+		Rules: proposalToSender},
+	{Name: "signed-to-signers", Description: "§4.10 notifySigned sent to the parties of the session", Rule: "4.10.signed-not-to-parties",
+		Rules: signedToSigners},
+	{Name: "full-group-stays-open", Description: "§4.2 a full group's refusal does not close the connection", Rule: "2.5.close-connection-closes",
+		Rules: fullGroupStaysOpen},
+	{Name: "event-id-not-zero", Description: "§2.4 events carry an id other than 0", Rule: "2.4.event-envelope",
+		Rules: only(faultproxy.Rewrite("event id", faultproxy.ToClient, faultproxy.Event(""), func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`"id":0`), []byte(`"id":424242`), 1)
+		}))},
+	{Name: "event-before-response", Description: "§1.3 an event written before the response of the request that triggered it", Rule: "1.3.response-before-event",
+		Rules: only(faultproxy.Reorder("hold", faultproxy.ToClient, faultproxy.All(
+			faultproxy.ResponseTo(protocol.MethodSessionSignup)), 30*time.Millisecond))},
+	{Name: "wrong-error-codes", Description: "§2.3 rule errors answered with -32000 instead of -32603", Rule: "2.3.rule-errors-internal",
+		Rules: only(faultproxy.Rewrite("code", faultproxy.ToClient, faultproxy.ErrorResponse(protocol.CodeInternal), func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`"code":-32603`), []byte(`"code":-32000`), 1)
+		}))},
+	{Name: "body-altered", Description: "§4.7 a message body altered in transit", Rule: "4.7.body-equal-json",
+		Rules: only(faultproxy.Rule{Name: "alter", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionMessage), Apply: alterBody})},
+	{Name: "invalid-params-as-internal", Description: "§2.3 params that do not decode answered -32603 instead of -32602", Rule: "2.3.invalid-params",
+		Rules: only(faultproxy.Rewrite("code", faultproxy.ToClient, faultproxy.ErrorResponse(protocol.CodeInvalidParams), func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`"code":-32602`), []byte(`"code":-32603`), 1)
+		}))},
+	{Name: "unknown-method-as-internal", Description: "§2.3 an unknown method answered -32603 instead of -32601", Rule: "2.3.unknown-method",
+		Rules: only(faultproxy.Rewrite("code", faultproxy.ToClient, faultproxy.ErrorResponse(protocol.CodeMethodNotFound), func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`"code":-32601`), []byte(`"code":-32603`), 1)
+		}))},
+	{Name: "binary-frame-closes", Description: "§1.2 a binary frame closes the connection", Rule: "1.2.binary-frame-ignored",
+		Rules: only(faultproxy.Rule{Name: "close", Dir: faultproxy.ToRelay,
+			Match: func(f *faultproxy.Frame) bool { return f.Binary }, Apply: func(f *faultproxy.Frame) { f.Close(1003, "binary frames not accepted") }})},
+	{Name: "garbage-closes", Description: "§1.4 a frame that is not JSON closes the connection", Rule: "1.4.garbage-keeps-connection",
+		Rules: only(faultproxy.Rule{Name: "close", Dir: faultproxy.ToRelay,
+			Match: func(f *faultproxy.Frame) bool { return !f.Binary && !json.Valid(f.Data) }, Apply: func(f *faultproxy.Frame) { f.Close(1007, "invalid JSON") }})},
+	{Name: "signup-numbers-from-two", Description: "§4.5 party numbers issued from 2 instead of 1", Rule: "4.5.numbers-from-one",
+		Rules: only(faultproxy.Rule{Name: "shift", Dir: faultproxy.ToClient,
+			Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionSignup), ok), Apply: func(f *faultproxy.Frame) {
+				var n uint16
+				if json.Unmarshal(f.RPC.Result, &n) == nil {
+					success(f, n+1)
+				}
+			}})},
+	{Name: "load-returns-other-number", Description: "§4.6 Session.load answers a number other than the one claimed", Rule: "4.6.returns-number",
+		Rules: only(faultproxy.Rule{Name: "shift", Dir: faultproxy.ToClient,
+			Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionLoad), ok), Apply: func(f *faultproxy.Frame) {
+				var n uint16
+				if json.Unmarshal(f.RPC.Result, &n) == nil {
+					success(f, n+1)
+				}
+			}})},
+	{Name: "create-drops-session-value", Description: "§3.3 Session.create returns the session without its value", Rule: "3.3.session-object",
+		Rules: only(faultproxy.Rule{Name: "value", Dir: faultproxy.ToClient,
+			Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionCreate), ok), Apply: func(f *faultproxy.Frame) {
+				var sess protocol.Session
+				if json.Unmarshal(f.RPC.Result, &sess) == nil {
+					sess.Value = nil
+					success(f, sess)
+				}
+			}})},
+	{Name: "responses-reordered", Description: "§1.3 error responses held back, so later requests are answered first", Rule: "1.3.requests-in-order",
+		Rules: only(faultproxy.Reorder("hold", faultproxy.ToClient, faultproxy.All(
+			faultproxy.ResponseTo(protocol.MethodGroupCreate), func(f *faultproxy.Frame) bool { return f.RPC.Error != nil }), 30*time.Millisecond))},
+	{Name: "success-with-error-member", Description: `§2.2 success responses also carry "error":null`, Rule: "2.2.success-envelope",
+		Rules: only(faultproxy.Rewrite("error", faultproxy.ToClient, faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupCreate), ok), func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`{"jsonrpc":"2.0",`), []byte(`{"jsonrpc":"2.0","error":null,`), 1)
+		}))},
+	{Name: "join-drops-session-value", Description: "§4.4 Session.join returns the session without its value", Rule: "4.4.join-returns-session",
+		Rules: only(faultproxy.Rule{Name: "value", Dir: faultproxy.ToClient,
+			Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionJoin), ok), Apply: func(f *faultproxy.Frame) {
+				var sess protocol.Session
+				if json.Unmarshal(f.RPC.Result, &sess) == nil {
+					sess.Value = nil
+					success(f, sess)
+				}
+			}})},
+	{Name: "join-alters-group", Description: "§4.2 Group.join returns a group object with another label", Rule: "4.2.join-returns-group",
+		Rules: only(faultproxy.Rule{Name: "label", Dir: faultproxy.ToClient,
+			Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupJoin), ok), Apply: func(f *faultproxy.Frame) {
+				var g protocol.Group
+				if json.Unmarshal(f.RPC.Result, &g) == nil {
+					g.Label += " (altered)"
+					success(f, g)
+				}
+			}})},
+	{Name: "big-frames-refused", Description: "§4.7 frames over 64 KiB refused (connection closed with 1009)", Rule: "4.7.frame-limit-1mib",
+		Rules: only(faultproxy.Rule{Name: "limit", Dir: faultproxy.ToRelay,
+			Match: func(f *faultproxy.Frame) bool { return len(f.Data) > 64<<10 }, Apply: func(f *faultproxy.Frame) { f.Close(1009, "message too big") }})},
 }
 
 func only(rules ...faultproxy.Rule) func() []faultproxy.Rule {

@@ -31,10 +31,12 @@ func (r Rule) Section() string {
 
 // The rules of PROTOCOL.md. MUST covers what the protocol marks MUST and, as its "Words" say,
 // every envelope form of §2, every rule of §4 that names an error code and every statement of
-// who receives an event. Left out: §1.1 (a deployment fact) and the client's duties of §2.2
-// (accepting both void forms), which no relay can be checked for.
+// who receives an event. Left out: the client's duties of §2.2 (accepting both void forms),
+// which no relay can be checked for.
 var rules = []Rule{
 	// §1 Transport
+	{"1.1.deployment", Info, "WebSocket on one path; TLS (wss://) is a deployment option. Checked as the reference relay's own promises to browser wallets: wss://, --allowed-origins at the upgrade, --static pages cross-origin isolated.",
+		ids("1.1/browser-wss-test-certificate", "1.1/browser-origin-refused-at-upgrade", "1.1/browser-static-coop-coep")},
 	{"1.2.binary-frame-ignored", Must, "A binary frame is ignored and does not close the connection.",
 		ids("1.2/binary-frame-ignored")},
 	{"1.2.text-frame-one-object", Must, "Every frame the relay writes is a text frame holding exactly one JSON object.",
@@ -124,7 +126,7 @@ var rules = []Rule{
 	{"4.3.unknown-group", Must, "Session.create in an unknown group is refused with -32603.",
 		ids("4.3/create-in-unknown-group")},
 	{"4.3.keygen-create-event", Must, "Creating a keygen session sends sessionCreate with the session object to every other member of the group, not to the caller.",
-		ids("4.3/keygen-create-event-to-other-members")},
+		ids("4.3/keygen-create-event-to-other-members", "7/browser-keygen-flow")},
 	{"4.3.sign-create-no-event", Must, "Creating a sign session sends no event.",
 		ids("4.3/sign-create-sends-no-event")},
 	{"4.3.create-without-value", Info, "Session.create with [group_id, kind] is accepted or refused.",
@@ -146,7 +148,7 @@ var rules = []Rule{
 	{"4.5.event-at-required-count", Must, "sessionSignup fires when the parties of the session become exactly the required count (parties for keygen, threshold+1 for sign), and not before.",
 		ids("4.5/signup-event-exactly-at-threshold", "4.5/sign-event-at-threshold-plus-one", "4.4/join-does-not-make-a-party")},
 	{"4.5.event-to-every-party", Must, "sessionSignup, with the session uuid, goes to every party of the session, the caller included.",
-		ids("4.5/signup-event-exactly-at-threshold", "4.5/sign-event-at-threshold-plus-one", "4.5/signup-event-after-caller-response")},
+		ids("4.5/signup-event-exactly-at-threshold", "4.5/sign-event-at-threshold-plus-one", "4.5/signup-event-after-caller-response", "7/browser-keygen-flow", "7/browser-sign-flow")},
 	{"4.5.event-exactly-once", Must, "Each party receives sessionSignup exactly once.",
 		ids("4.5/signup-event-exactly-once", "4.5/sign-event-at-threshold-plus-one")},
 	{"4.5.beyond-required-no-event", Must, "A signup beyond the required count triggers no sessionSignup.",
@@ -189,7 +191,7 @@ var rules = []Rule{
 		ids("4.7/broadcast-reaches-every-other-party", "4.7/peer-to-peer-only-to-receiver", "4.7/body-intact-structured")},
 	{"4.7.body-equal-json", Must, "The body arrives as equal JSON: every JSON type and value, numbers exact, strings to the code point.",
 		ids("4.7/body-intact-structured", "4.7/body-every-json-type", "4.7/body-intact-256kib", "1.3/stream-order-under-volume",
-			"7/eddsa-keygen-and-sign", "7/ecdsa-keygen-and-sign")},
+			"7/eddsa-keygen-and-sign", "7/ecdsa-keygen-and-sign", "7/browser-keygen-flow")},
 	{"4.7.frame-limit-1mib", Must, "The relay's frame limit is at least 1 MiB: a body filling a 1 MiB frame arrives intact.",
 		ids("4.7/body-intact-1mib", "4.7/body-intact-256kib")},
 
@@ -215,7 +217,7 @@ var rules = []Rule{
 	{"4.9.non-member-refused", Should, "Notify.proposal from a non-member is refused with -32603 (COMPAT: accepted).",
 		ids("4.9/proposal-from-non-member-refused")},
 	{"4.10.signed-to-non-parties", Must, "Notify.signed sends notifySigned with the value, exactly as sent, to every member that is not a party of the session.",
-		ids("4.10/signed-to-non-signers", "4.10/signed-value-every-json-type", "7/ecdsa-keygen-and-sign")},
+		ids("4.10/signed-to-non-signers", "4.10/signed-value-every-json-type", "7/ecdsa-keygen-and-sign", "7/browser-sign-flow")},
 	{"4.10.signed-not-to-parties", Must, "Notify.signed sends nothing to the parties of the session.",
 		ids("4.10/signed-not-to-signers")},
 

@@ -125,3 +125,21 @@ func TestConformBaselineAndReportDiff(t *testing.T) {
 		}
 	}
 }
+
+// conform --coverage prints the rule table and exits 0 while every MUST rule has a case and a
+// breakage.
+func TestConformCoverage(t *testing.T) {
+	stdout, _, err := runCmd(t, "conform", "--coverage")
+	if err != nil {
+		t.Fatalf("Expected: exit 0; Actual: %v", err)
+	}
+	for _, want := range []string{
+		"1.3.stream-order", "1.3/stream-order-under-volume", "stream-swap-now-and-then",
+		"3.6.groups-independent", "session-lookup-ignores-group",
+		"MUST rules checked by a case",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("Expected: %q in the table; Actual:\n%s", want, stdout)
+		}
+	}
+}

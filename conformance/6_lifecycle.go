@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -72,6 +73,11 @@ func init() {
 					huge[i] = 'a'
 				}
 				_ = x.Send(ctx, huge)
+				// the relay has read the huge frame once it closed X or answers X's next request
+				// (§1.3: in order); only then does the session's traffic show whether it disturbed others
+				pctx, pcancel := t.ctxTimeout()
+				_, _ = x.CallRaw(pctx, "Conformance.ping", json.RawMessage(`[]`))
+				pcancel()
 				exchange(t, s, 5)
 			},
 		},

@@ -49,13 +49,9 @@ var heavyBreakages = []Breakage{
 	{Name: "broadcast-deduplicated-by-round", Description: "§4.7 a broadcast dropped when its receiver already got a message of that round from that sender (taken for a retransmission)", Rule: "4.7.broadcast-to-other-parties",
 		Cases: []string{eddsaCase, ecdsaCase, streamCase}, Rules: broadcastDeduplicated},
 	{Name: "huge-frame-stalls-relay", Description: "§6.2 a frame over 8 MiB stalls the relay: every connection waits a minute", Rule: "6.2.misbehaving-sender",
-		Cases: []string{garbageCase}, Rules: stallWhen(func(f *faultproxy.Frame, _ map[*faultproxy.Conn]int) bool {
-			return f.Dir == faultproxy.ToRelay && len(f.Data) > 8<<20
-		})},
-	{Name: "stalled-reader-blocks-relay", Description: "§6.2 a connection with 4 MiB of events unread while it sends nothing stalls the relay: every connection waits a minute", Rule: "6.2.stalled-reader",
-		Cases: []string{stalledCase}, Rules: stallWhen(func(f *faultproxy.Frame, unread map[*faultproxy.Conn]int) bool {
-			return f.Dir == faultproxy.ToClient && unread[f.Conn] > 4<<20
-		})},
+		Cases: []string{garbageCase}, Rules: stallWhen(func(f *faultproxy.Frame) bool { return f.Dir == faultproxy.ToRelay && len(f.Data) > 8<<20 })},
+	{Name: "stalled-reader-blocks-relay", Description: "§6.2 a party that was sent 4 MiB of messages while it sent nothing stalls the relay: every connection waits a minute", Rule: "6.2.stalled-reader",
+		Cases: []string{stalledCase}, Rules: stalledReaderStalls},
 }
 
 // everyNthMessage applies act to the n-th, 2n-th, ... sessionMessage event written to each
@@ -99,19 +95,12 @@ func broadcastDeduplicated() []faultproxy.Rule {
 	}}}
 }
 
-// stallWhen delays every frame to every client for stallFor once trigger holds. trigger sees
-// each frame and the bytes of events each connection was sent since it last sent anything.
-func stallWhen(trigger func(f *faultproxy.Frame, unread map[*faultproxy.Conn]int) bool) func() []faultproxy.Rule {
+// stallWhen delays every frame to every client for stallFor once trigger holds for a frame.
+func stallWhen(trigger func(f *faultproxy.Frame) bool) func() []faultproxy.Rule {
 	return func() []faultproxy.Rule {
-		unread := map[*faultproxy.Conn]int{}
 		var until time.Time
 		return []faultproxy.Rule{{Name: "stall", Apply: func(f *faultproxy.Frame) {
-			if f.Dir == faultproxy.ToRelay {
-				unread[f.Conn] = 0
-			} else if f.RPC.Kind == faultproxy.KindEvent {
-				unread[f.Conn] += len(f.Data)
-			}
-			if until.IsZero() && trigger(f, unread) {
+			if until.IsZero() && trigger(f) {
 				until = time.Now().Add(stallFor)
 			}
 			if f.Dir == faultproxy.ToClient && time.Now().Before(until) {
@@ -119,4 +108,33 @@ func stallWhen(trigger func(f *faultproxy.Frame, unread map[*faultproxy.Conn]int
 			}
 		}}}
 	}
+}
+
+// stalledReaderStalls stalls the relay once a party has been sent 4 MiB of messages since it
+// last sent anything — counted as the messages arrive from their senders, so the stall starts
+// while the flood is still coming in.
+func stalledReaderStalls() []faultproxy.Rule {
+	tr := faultproxy.NewTracker()
+	unread := map[*faultproxy.Conn]int{}
+	return append([]faultproxy.Rule{tr.Rule(), {Name: "count", Dir: faultproxy.ToRelay, Apply: func(f *faultproxy.Frame) {
+		unread[f.Conn] = 0
+		var p protocol.SessionMessageParams
+		if !f.RPC.IsRequest(protocol.MethodSessionMessage) || json.Unmarshal(f.RPC.Params, &p) != nil {
+			return
+		}
+		if s := tr.Session(p.SessionID); s != nil {
+			for n, c := range s.Parties {
+				if c != f.Conn && (p.Message.Broadcast() || n == *p.Message.Receiver) {
+					unread[c] += len(f.Data)
+				}
+			}
+		}
+	}}}, stallWhen(func(f *faultproxy.Frame) bool {
+		for _, n := range unread {
+			if n > 4<<20 {
+				return true
+			}
+		}
+		return false
+	})()...)
 }

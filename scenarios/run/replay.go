@@ -110,16 +110,12 @@ func Replay(ctx context.Context, o ReplayOptions) (*ReplayResults, error) {
 		res.MemoryScope = "this process: replay clients only (pass --relay-pid for the relay's)"
 	}
 
-	url := o.URL
-	if url == "" {
-		emb, err := startEmbedded(ctx, log)
-		if err != nil {
-			return nil, err
-		}
-		defer emb.shutdown()
-		url = emb.url()
-		res.Target = EmbeddedTarget
+	url, target, stopRelay, err := relayTarget(ctx, o, log)
+	if err != nil {
+		return nil, err
 	}
+	defer stopRelay()
+	res.Target = target
 	if len(o.Faults) > 0 {
 		p, err := faultproxy.Start(url, faultproxy.Options{Logger: log}, proxyRules(o.Faults, 1)...)
 		if err != nil {
@@ -341,4 +337,17 @@ func usageSource(x *replay.Result) string {
 		return ""
 	}
 	return x.Usage.RelaySource
+}
+
+// relayTarget is the relay a replay or a sweep loads: the one at o.URL, or the embedded
+// reference relay started here (stop shuts it down).
+func relayTarget(ctx context.Context, o ReplayOptions, log *slog.Logger) (url, target string, stop func(), err error) {
+	if o.URL != "" {
+		return o.URL, o.URL, func() {}, nil
+	}
+	emb, err := startEmbedded(ctx, log)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return emb.url(), EmbeddedTarget, emb.shutdown, nil
 }

@@ -121,16 +121,12 @@ func Sweep(ctx context.Context, o SweepOptions) (*SweepResults, error) {
 	if res.TimeScale == 0 {
 		res.TimeScale = 1
 	}
-	url := ro.URL
-	if url == "" {
-		emb, err := startEmbedded(ctx, log)
-		if err != nil {
-			return nil, err
-		}
-		defer emb.shutdown()
-		url = emb.url()
-		res.Target = EmbeddedTarget
+	url, target, stopRelay, err := relayTarget(ctx, ro, log)
+	if err != nil {
+		return nil, err
 	}
+	defer stopRelay()
+	res.Target = target
 	var urls []string
 	if len(ro.URLs) > 1 {
 		urls = ro.URLs

@@ -27,8 +27,16 @@ const slowCloseWait = time.Second
 // outFrame is one queued outbound frame. Events to several receivers share its bytes: a
 // frame is encoded once however many connections it goes to.
 type outFrame struct {
-	data []byte
-	kind outKind
+	data    []byte
+	kind    outKind
+	recycle *[]byte // data's pooled buffer (responseBuffers), for a frame that has one receiver
+}
+
+// done returns the frame's buffer to its pool once it was written.
+func (f *outFrame) done() {
+	if f.recycle != nil && cap(*f.recycle) <= maxRecycled {
+		responseBuffers.Put(f.recycle)
+	}
 }
 
 // conn is one WebSocket connection. Ownership follows gorilla's chat example: the read pump
@@ -152,6 +160,9 @@ func (c *conn) enqueue(f outFrame) {
 		}
 		return
 	}
+	if c.queue == nil {
+		c.queue = make([]outFrame, 0, 8) // a burst's frames without regrowing; freed when idle
+	}
 	c.queue = append(c.queue, f)
 	c.queued += n
 	c.startWriterLocked()
@@ -187,10 +198,12 @@ func (c *conn) startWriterLocked() {
 	}
 	c.writing = true
 	c.srv.connWG.Add(1)
-	go func() {
-		defer c.srv.connWG.Done()
-		c.writeLoop()
-	}()
+	go c.writer()
+}
+
+func (c *conn) writer() {
+	defer c.srv.connWG.Done()
+	c.writeLoop()
 }
 
 // pingTimer runs on the timer's goroutine every PingInterval: the writer sends the ping.

@@ -107,9 +107,17 @@ func (x *call) ok(result json.RawMessage) {
 	if result == nil && !x.s.cfg.Compat {
 		result = protocol.NullResult // §2.2 SHOULD; COMPAT omits "result"
 	}
-	b := make([]byte, 0, len(`{"jsonrpc":"2.0","id":,"result":}`)+len(x.req.ID)+len(result))
-	x.c.enqueue(outFrame{data: appendResponse(b, x.req.ID, result), kind: outResponse})
+	// A response goes to one connection only, so its buffer can be recycled once written.
+	buf := responseBuffers.Get().(*[]byte)
+	*buf = appendResponse((*buf)[:0], x.req.ID, result)
+	x.c.enqueue(outFrame{data: *buf, kind: outResponse, recycle: buf})
 }
+
+// responseBuffers holds the buffers of success responses, returned by the writer (outFrame.done).
+var responseBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64); return &b }}
+
+// maxRecycled keeps large results (a group or session object with a big value) out of the pool.
+const maxRecycled = 1 << 10
 
 // okValue answers with v encoded as JSON.
 func (x *call) okValue(v any) {

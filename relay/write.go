@@ -38,6 +38,9 @@ func (c *conn) writeLoop() {
 		var n int64
 		for i := range batch {
 			n += int64(len(batch[i].data))
+			if err == nil {
+				batch[i].done()
+			}
 			batch[i] = outFrame{} // the frames' bytes may be freed
 		}
 		c.qmu.Lock()

@@ -39,7 +39,7 @@ bench-relay:
 	  ../relay.bench.test -test.run '^$$' -test.bench 'Throughput' -test.benchtime 1s -test.benchmem; \
 	  ../relay.bench.test -test.run '^$$' -test.bench 'ManyGroups' -test.benchtime 60000x -test.benchmem; \
 	  ../relay.bench.test -test.run '^$$' -test.bench 'IdleConn' -test.benchtime 1x; \
-	done > ../$(BENCH_OUT)
+	done > $(abspath $(BENCH_OUT))
 	uptime
 	awk -f relay/testdata/ratios.awk $(BENCH_OUT)
 	rm -f relay.bench.test

@@ -227,7 +227,19 @@ func (c *conn) readPump() {
 		c.end(stopMode{}) // the peer is gone: the writer closes the socket
 	}()
 	c.ws.SetReadLimit(cfg.MaxFrameBytes)
-	extend := func() { _ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait)) }
+	// The read deadline is PongWait after the last frame or pong. Moving it costs a timer
+	// update in the runtime, so a busy connection moves it at most once per extendEvery: the
+	// deadline then lies between 90% of PongWait and PongWait after the last frame.
+	var armed time.Time
+	every := min(extendEvery, cfg.PongWait/10)
+	extend := func() {
+		now := time.Now()
+		if now.Sub(armed) < every {
+			return
+		}
+		armed = now
+		_ = c.ws.SetReadDeadline(now.Add(cfg.PongWait))
+	}
 	extend()
 	c.ws.SetPongHandler(func(string) error { extend(); return nil })
 	for {
@@ -256,6 +268,10 @@ func (c *conn) readPump() {
 		}
 	}
 }
+
+// extendEvery bounds how often a busy connection's read deadline is moved (readPump); at
+// most a tenth of PongWait.
+const extendEvery = 100 * time.Millisecond
 
 // run executes one request frame unless the relay is shutting down.
 func (c *conn) run(frame []byte) (closeConn bool) {
@@ -301,7 +317,9 @@ func (c *conn) waitForRoom() {
 // once it is dispatched (what a method keeps, it copies). Large buffers are not kept.
 var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-const maxPooledReadBuffer = 64 << 10
+// Up to 1 MiB: the buffers of large keygen rounds (ECDSA: ~180 KB broadcasts) are reused
+// rather than grown anew for every frame; the pool, not the connections, holds them.
+const maxPooledReadBuffer = 1 << 20
 
 // readFrame reads the next message into a pooled buffer; release it with releaseReadBuffer.
 func (c *conn) readFrame() (int, *bytes.Buffer, error) {

@@ -42,13 +42,23 @@ type memberState struct {
 	mu     sync.Mutex
 	got    []uint8 // per expected delivery: times received
 	prefix int     // deliveries 0..prefix-1 have all arrived
-	wake   chan struct{}
+	// waitFor is the prefix the member's sender waits for (0: it is not waiting); the reader
+	// wakes it only when that is reached, not at every delivery.
+	waitFor int
+	wake    chan struct{}
 }
 
-func (m *memberState) arrived() int {
+// ready reports whether the first need deliveries have arrived; if not, the sender will be
+// woken when they have.
+func (m *memberState) ready(need int) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.prefix
+	if m.prefix >= need {
+		m.waitFor = 0
+		return true
+	}
+	m.waitFor = need
+	return false
 }
 
 // replayOnce runs one session: set-up (relay only), messages, finish (relay only). due is the
@@ -167,7 +177,7 @@ func (r *run) sendAll(ctx context.Context, j int, open bool) error {
 				e.sendLag.Record(r.g.index, time.Duration(now-due))
 			}
 		} else {
-			for ms.arrived() < m.need {
+			for !ms.ready(m.need) {
 				select {
 				case <-ms.wake:
 				case <-ctx.Done():
@@ -234,10 +244,12 @@ func (r *run) deliver(pc *peer, msg *wireMessage, at time.Time, forwarder bool, 
 	ms.mu.Lock()
 	ms.got[s]++
 	first := ms.got[s] == 1
+	wake := false
 	if first {
 		for ms.prefix < len(ms.got) && ms.got[ms.prefix] > 0 {
 			ms.prefix++
 		}
+		wake = ms.waitFor > 0 && ms.prefix >= ms.waitFor
 	}
 	ms.mu.Unlock()
 	if !first {
@@ -251,9 +263,11 @@ func (r *run) deliver(pc *peer, msg *wireMessage, at time.Time, forwarder bool, 
 		e.lost.Add(-1)
 		return false
 	}
-	select {
-	case ms.wake <- struct{}{}:
-	default:
+	if wake {
+		select {
+		case ms.wake <- struct{}{}:
+		default:
+		}
 	}
 	e.delivered.Add(1)
 	now := e.since(at)

@@ -46,19 +46,23 @@ type reply struct {
 }
 
 const (
-	writeWait   = 10 * time.Second // one frame write; loopback writes take microseconds
-	closeGrace  = time.Second      // how long stop waits for the peer's close reply
-	readLimit   = 64 << 20         // above any relay's frame limit
-	ioBufSize   = 64 << 10
-	maxPooledIn = 1 << 20 // frame buffers above this are not kept for reuse
+	writeWait  = 10 * time.Second // one frame write; loopback writes take microseconds
+	closeGrace = time.Second      // how long stop waits for the peer's close reply
+	readLimit  = 64 << 20         // above any relay's frame limit
+	// Every connection keeps its read buffer; large frames bypass it into the (pooled) frame
+	// buffer. Write buffers are pooled, so they can hold a 178 KB frame whole: one write and one
+	// unfragmented WebSocket frame instead of 64 KB fragments.
+	readBufSize  = 16 << 10
+	writeBufSize = 256 << 10
+	maxPooledIn  = 1 << 20 // frame buffers above this are not kept for reuse
 )
 
 // Write buffers are held only while a frame is written, so thousands of idle connections do
 // not each keep one.
 var writePool sync.Pool
 
-var dialer = websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: ioBufSize,
-	WriteBufferSize: ioBufSize, WriteBufferPool: &writePool}
+var dialer = websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: readBufSize,
+	WriteBufferSize: writeBufSize, WriteBufferPool: &writePool}
 
 // frameBufs recycles the buffers frames are read into: a frame is handled before the next one
 // is read, so a buffer is free again as soon as its handler returns.

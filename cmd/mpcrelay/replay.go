@@ -22,6 +22,7 @@ import (
 	"mpcrelay/scenarios/report"
 	"mpcrelay/scenarios/run"
 	"mpcrelay/scenarios/trace"
+	"mpcrelay/scenarios/usage"
 )
 
 func init() { subcommands = append(subcommands, newReplayCmd) }
@@ -284,16 +285,21 @@ func printReplay(out io.Writer, res *run.ReplayResults, reportPath string) {
 			name, r.Groups, r.Connections, r.SessionsCompleted, r.SessionsFailed, r.MessagesPerSec, r.Latency.P50, r.Latency.P99, r.Latency.Max,
 			r.Lost, r.Duplicated, r.Misdelivered, r.Corrupt, r.RelayErrors, float64(r.PeakMemory)/(1<<20))
 	}
-	show("relay", res.Relay)
-	if u := res.Relay.Usage; u != nil {
-		fmt.Fprintf(out, "cpu       generator %.2f s (%.1f µs/delivery), relay %s", u.GeneratorCPUSec, u.GeneratorCPUPerDeliveryUS, u.RelaySource)
+	cpu := func(target string, u *usage.Report) {
+		if u == nil {
+			return
+		}
+		fmt.Fprintf(out, "cpu       generator %.2f s (%.1f µs/delivery), %s %s", u.GeneratorCPUSec, u.GeneratorCPUPerDeliveryUS, target, u.RelaySource)
 		if u.RelayCPUSec > 0 {
-			fmt.Fprintf(out, " %.2f s (%.1f µs/delivery; generator/relay %.2f), relay peak RSS %.1f MiB", u.RelayCPUSec, u.RelayCPUPerDeliveryUS, u.GeneratorToRelay, float64(u.RelayPeakRSS)/(1<<20))
+			fmt.Fprintf(out, " %.2f s (%.1f µs/delivery; generator/%s %.2f), peak RSS %.1f MiB", u.RelayCPUSec, u.RelayCPUPerDeliveryUS, target, u.GeneratorToRelay, float64(u.RelayPeakRSS)/(1<<20))
 		}
 		fmt.Fprintf(out, "\n          %s\n", u.Verdict)
 	}
+	show("relay", res.Relay)
+	cpu("relay", res.Relay.Usage)
 	if res.Baseline != nil {
 		show("forwarder", res.Baseline)
+		cpu("forwarder", res.Baseline.Usage)
 		fmt.Fprintf(out, "relay/forwarder: messages/s %.2f, p50 latency %.2f, p99 latency %.2f", res.Ratios.MessagesPerSec, res.Ratios.LatencyP50, res.Ratios.LatencyP99)
 		if res.Ratios.PeakMemory > 0 {
 			fmt.Fprintf(out, ", peak memory %.2f", res.Ratios.PeakMemory)

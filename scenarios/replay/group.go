@@ -2,7 +2,6 @@ package replay
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -201,12 +200,13 @@ func (g *group) setCurrent(r *run) {
 
 // signupEvent: §4.5, the payload is the session's uuid.
 func (g *group) signupEvent(pc *peer, payload []byte) {
-	var id string
-	if json.Unmarshal(payload, &id) != nil {
+	sc := scanner{b: payload}
+	id, ok := sc.str()
+	if !ok || !sc.end() {
 		g.e.corrupt.Add(1)
 		return
 	}
-	if r := g.lookup([]byte(id)); r != nil {
+	if r := g.lookup(id); r != nil {
 		if j := r.memberOf[pc.index]; j >= 0 {
 			r.signupOnce[j].Do(func() { close(r.signedUp[j]) })
 		}
@@ -216,8 +216,8 @@ func (g *group) signupEvent(pc *peer, payload []byte) {
 // closedEvent: §4.8, the payload names the parties; a group runs one session at a time, so it
 // is the current one's.
 func (g *group) closedEvent(pc *peer, payload []byte) {
-	var parties []uint16
-	if json.Unmarshal(payload, &parties) != nil {
+	parties, ok := numbers(payload)
+	if !ok {
 		g.e.corrupt.Add(1)
 		return
 	}
@@ -323,14 +323,14 @@ func (g *group) open(ctx context.Context, r *run) error {
 		g.setCurrent(r)
 		return nil
 	}
-	id, err := g.peers[0].w.sessionCreate(ctx, g.id, r.plan.kind)
+	id, err := g.peers[0].w.sessionCreate(ctx, g.idStr, r.plan.kind)
 	if err != nil {
 		return err
 	}
 	r.setID(id)
 	g.setCurrent(r)
 	for j := range k {
-		n, err := g.peers[j].w.sessionSignup(ctx, g.id, r.id, r.plan.kind)
+		n, err := g.peers[j].w.sessionSignup(ctx, g.idStr, r.idStr, r.plan.kind)
 		if err != nil {
 			return err
 		}
@@ -355,7 +355,7 @@ func (g *group) closeSession(ctx context.Context, r *run) error {
 	k := len(r.members)
 	errs := make(chan error, k)
 	for j := range k {
-		go func() { errs <- g.peers[j].w.sessionFinish(ctx, g.id, r.id, r.numbers[j]) }()
+		go func() { errs <- g.peers[j].w.sessionFinish(ctx, g.idStr, r.idStr, r.numbers[j]) }()
 	}
 	for range k {
 		if err := <-errs; err != nil {

@@ -304,3 +304,32 @@ func scanMessage(obj []byte, expect func(k int) []byte) (wireMessage, bool) {
 	})
 	return m, ok && s.end() && m.have == 15
 }
+
+// numbers reads an array of party numbers (the sessionClosed payload, §4.8).
+func numbers(b []byte) ([]uint16, bool) {
+	s := scanner{b: b}
+	if !s.eat('[') {
+		return nil, false
+	}
+	var out []uint16
+	if s.eat(']') {
+		return out, s.end()
+	}
+	for {
+		v, ok := s.value()
+		if !ok {
+			return nil, false
+		}
+		n, err := strconv.ParseUint(string(v), 10, 16)
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, uint16(n))
+		if s.eat(']') {
+			return out, s.end()
+		}
+		if !s.eat(',') {
+			return nil, false
+		}
+	}
+}

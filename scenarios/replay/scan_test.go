@@ -133,3 +133,38 @@ func FuzzScanEnvelopeAcceptsOnlyJSON(f *testing.F) {
 		}
 	})
 }
+
+// The appended session calls are the params the protocol package would encode.
+func TestSessionParamsEqualEncodedParams(t *testing.T) {
+	g, s := uuid.New(), uuid.New()
+	for _, tc := range []struct {
+		got  []byte
+		want any
+	}{
+		{sessionParams(g.String(), "", "keygen", "null"), protocol.SessionCreateParams{GroupID: g, Kind: protocol.KindKeygen}},
+		{sessionParams(g.String(), s.String(), "sign", ""), protocol.SessionParams{GroupID: g, SessionID: s, Kind: protocol.KindSign}},
+		{sessionParams(g.String(), s.String(), "", "3"), protocol.SessionFinishParams{GroupID: g, SessionID: s, Number: 3}},
+	} {
+		want, err := json.Marshal(tc.want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !jsonEqual(tc.got, want) {
+			t.Errorf("Expected: %s\nActual:   %s", want, tc.got)
+		}
+	}
+}
+
+func TestNumbersReadsPartyArrays(t *testing.T) {
+	for in, want := range map[string][]uint16{`[1,2,3]`: {1, 2, 3}, ` [ 2 , 7 ] `: {2, 7}, `[]`: nil} {
+		got, ok := numbers([]byte(in))
+		if !ok || len(got) != len(want) || (len(want) > 0 && got[len(got)-1] != want[len(want)-1]) {
+			t.Errorf("%s: Expected: %v\nActual:   %v %v", in, want, got, ok)
+		}
+	}
+	for _, in := range []string{`[1,`, `[1 2]`, `["1"]`, `[70000]`, `{}`, `[1]x`} {
+		if _, ok := numbers([]byte(in)); ok {
+			t.Errorf("Expected: %s refused", in)
+		}
+	}
+}

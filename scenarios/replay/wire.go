@@ -194,6 +194,11 @@ func (w *wire) call(ctx context.Context, method string, params any) ([]byte, err
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", method, err)
 	}
+	return w.callRaw(ctx, method, raw)
+}
+
+// callRaw is call with the params already encoded.
+func (w *wire) callRaw(ctx context.Context, method string, raw []byte) ([]byte, error) {
 	id := w.nextID.Add(1)
 	frame := appendRequest(nil, id, method, raw)
 	ch := make(chan reply, 1)
@@ -286,31 +291,67 @@ func (w *wire) groupJoin(ctx context.Context, id uuid.UUID) error {
 	return err
 }
 
-func (w *wire) sessionCreate(ctx context.Context, group uuid.UUID, kind protocol.SessionKind) (uuid.UUID, error) {
-	res, err := w.call(ctx, protocol.MethodSessionCreate, protocol.SessionCreateParams{GroupID: group, Kind: kind})
+// The calls of every session are encoded by appending (no reflection per session); the
+// group's calls, once per connection, go through encoding/json.
+
+func (w *wire) sessionCreate(ctx context.Context, group string, kind protocol.SessionKind) (uuid.UUID, error) {
+	res, err := w.callRaw(ctx, protocol.MethodSessionCreate, sessionParams(group, "", string(kind), "null"))
 	if err != nil {
 		return uuid.Nil, err
 	}
-	var s protocol.Session
-	if err := json.Unmarshal(res, &s); err != nil {
-		return uuid.Nil, fmt.Errorf("Session.create result %s: %w", res, err)
+	// The session object (§3.3): only its uuid is needed.
+	var id []byte
+	sc := scanner{b: res}
+	ok := sc.object(func(key []byte) bool {
+		if string(key) == "uuid" {
+			var ok bool
+			id, ok = sc.str()
+			return ok
+		}
+		_, ok := sc.value()
+		return ok
+	})
+	u, perr := uuid.ParseBytes(id)
+	if !ok || perr != nil {
+		return uuid.Nil, fmt.Errorf("Session.create result %s: not a session object with a uuid (§3.3)", res)
 	}
-	return s.UUID, nil
+	return u, nil
 }
 
-func (w *wire) sessionSignup(ctx context.Context, group, session uuid.UUID, kind protocol.SessionKind) (uint16, error) {
-	res, err := w.call(ctx, protocol.MethodSessionSignup, protocol.SessionParams{GroupID: group, SessionID: session, Kind: kind})
+func (w *wire) sessionSignup(ctx context.Context, group, session string, kind protocol.SessionKind) (uint16, error) {
+	res, err := w.callRaw(ctx, protocol.MethodSessionSignup, sessionParams(group, session, string(kind), ""))
 	if err != nil {
 		return 0, err
 	}
-	var n uint16
-	if err := json.Unmarshal(res, &n); err != nil {
-		return 0, fmt.Errorf("Session.signup result %s: %w", res, err)
+	n, err := strconv.ParseUint(string(res), 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("Session.signup result %s: not a party number (§3.4)", res)
 	}
-	return n, nil
+	return uint16(n), nil
 }
 
-func (w *wire) sessionFinish(ctx context.Context, group, session uuid.UUID, number uint16) error {
-	_, err := w.call(ctx, protocol.MethodSessionFinish, protocol.SessionFinishParams{GroupID: group, SessionID: session, Number: number})
+func (w *wire) sessionFinish(ctx context.Context, group, session string, number uint16) error {
+	_, err := w.callRaw(ctx, protocol.MethodSessionFinish, sessionParams(group, session, "", strconv.Itoa(int(number))))
 	return err
+}
+
+// sessionParams appends ["group", "session", "kind", last]: the params of Session.create
+// (no session), Session.signup (no last) and Session.finish (no kind), §4.3–§4.8.
+func sessionParams(group, session, kind, last string) []byte {
+	b := make([]byte, 0, 128)
+	b = append(b, `["`...)
+	b = append(b, group...)
+	b = append(b, '"')
+	for _, s := range []string{session, kind} {
+		if s != "" {
+			b = append(b, `,"`...)
+			b = append(b, s...)
+			b = append(b, '"')
+		}
+	}
+	if last != "" {
+		b = append(b, ',')
+		b = append(b, last...)
+	}
+	return append(b, ']')
 }

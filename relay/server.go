@@ -39,6 +39,9 @@ type Server struct {
 	stopOnce   sync.Once
 }
 
+// readBufferSize is gorilla's per-connection read buffer.
+const readBufferSize = 1 << 10
+
 // New checks cfg, fills its defaults and returns a Server. Its idle-expiry goroutine runs
 // until Shutdown.
 func New(cfg Config) (*Server, error) {
@@ -55,10 +58,13 @@ func New(cfg Config) (*Server, error) {
 		expiryDone: make(chan struct{}),
 	}
 	s.upgrader = websocket.Upgrader{
-		// ReadBufferSize 0 reuses the 4 KiB reader of the HTTP server's connection. Write
-		// buffers come from a pool for each frame, so idle connections hold none (gorilla
-		// assembles a frame in one; the socket's pooled batch buffer, socket.go, collects the
-		// frames of a batch).
+		// A small read buffer: frame headers and small frames pass through it, and a larger
+		// frame is read from the socket straight into its pooled frame buffer (readFrame), so
+		// 1 KiB costs no throughput (measured) and saves 3 KiB per idle connection over the
+		// 4 KiB reader of the HTTP server. Write buffers come from a pool for each frame, so
+		// idle connections hold none (gorilla assembles a frame in one; the socket's pooled
+		// batch buffer, socket.go, collects the frames of a batch).
+		ReadBufferSize:  readBufferSize,
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     s.checkOrigin,
 	}

@@ -1,0 +1,61 @@
+// Package cluster is the NATS transport between the nodes of a relay that spans several
+// processes (`mpcrelay serve --nats URL --cluster-name NAME`). It moves requests, frames and
+// liveness between nodes; the relay (package relay) decides what they mean.
+//
+// # Ownership
+//
+// The node where a group is created owns it for its whole life: it alone holds the group's
+// members, sessions and party numbers and runs every §4 rule on them (one writer, so no
+// distributed locking). The owner's NodeID, a random 32-bit number drawn when the process
+// starts, is written into the first four bytes of the group's uuid (NewGroupID; the other 90
+// random bits keep the uuid unguessable). Any node finds a group's owner from the uuid alone
+// (OwnerOf): no lookup, no shared table, no subject per group.
+//
+// # Subjects (prefix mpcrelay.<cluster-name>, so clusters sharing a NATS never mix)
+//
+//	<prefix>.n.<node>.q      requests for the node's groups, and notices (connection closed, reset)
+//	<prefix>.n.<node>.d.e    event frames for the node's connections
+//	<prefix>.n.<node>.d.<n>  the owner's response and done for request n of the node
+//	<prefix>.hb              heartbeats (and goodbyes) of every node
+//
+// A node subscribes to three subjects, whatever the number of groups: its requests, its
+// deliveries (one wildcard subscription, so events and replies from one owner are handled in
+// the order the owner sent them) and the heartbeats.
+//
+// # A request on another node's group
+//
+// A connection's home node decodes the request, reads the group uuid and, when another node
+// owns it, publishes the raw frame to the owner (Forward) and waits for the owner's done before
+// it reads the connection's next request (§1.3: a connection's requests are processed in order,
+// even when they go to different owners). The owner runs the request against its state exactly
+// as for a local connection (Handler.Execute). Frames go out while the group's state is held:
+// the response first (Request.Respond; it travels alone, before any event for the caller's node,
+// or inside the done), each event frame once per receiving node with the list of receiving
+// connections (Request.Deliver, Node.Deliver), and last the done. The home node hands the
+// response and the events to its connections in that order (Handler.Deliver), then the read pump
+// goes on. One NATS connection per node and one subscription per kind keep every owner's frames
+// in order at every node; a frame is published once and never retried, so each receiver gets it
+// exactly once or, if the link breaks, the membership ends (below).
+//
+// # Failure
+//
+//   - A node dies: every node publishes a heartbeat every Heartbeat (1s); a node not heard from
+//     for DeadAfter (3s) is dead. The others apply §6.1 to its connections (they leave every
+//     group; an emptied group is deleted), close their own connections that were members of its
+//     groups (close code 4001 with the group named: the groups are gone, state is not
+//     replicated), and fail requests waiting on it. Bound: DeadAfter + Heartbeat.
+//   - A node shuts down: it says goodbye and the others do the same at once.
+//   - NATS is unreachable (or the node is cut off): a request that needs another node fails at
+//     once with ErrLinkDown (nothing is buffered, so nothing runs later behind the client's
+//     back); a forwarded request with no answer fails after RequestTimeout (--write-wait). The
+//     node drops every cross-node membership at once (LinkLost: its groups keep their local
+//     members, its connections leave remote groups with close code 4002), starts a new link
+//     epoch, and keeps reconnecting; once back, new groups span nodes again. The other nodes see
+//     the new epoch (or miss the heartbeats) and drop their side.
+//   - A node declared dead that is still talking is sent a reset and starts a new epoch itself,
+//     so both sides always agree that memberships across them ended.
+//
+// What the design does not do: replicate a group (its owner's death ends it), or carry a frame
+// larger than the NATS server's max_payload (Start refuses such a configuration; the embedded
+// server allows 32 MiB).
+package cluster

@@ -1,0 +1,199 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Errors of Forward. The relay answers each with -32603 (ErrNoOwner with the original's "group
+// does not exist" text).
+var (
+	ErrLinkDown         = errors.New("this relay node is not connected to the cluster (NATS unreachable)")
+	ErrNoOwner          = errors.New("no relay node of the cluster owns this group")
+	ErrOwnerLost        = errors.New("the relay node that owned this group is gone")
+	ErrOwnerUnreachable = errors.New("the relay node that owns this group is not reachable over NATS")
+	ErrTimeout          = errors.New("the relay node that owns this group did not answer in time")
+)
+
+// Result of a forwarded request.
+type Result struct {
+	Responded bool // the response reached Handler.Deliver (false for notifications, or if none came)
+	CloseConn bool // §2.5: the response was close-connection: the home node closes the connection
+	Member    bool // after the request, the connection is a member of some group of the owner
+}
+
+type pendingRequest struct {
+	owner NodeID
+	conn  uint64
+	ch    chan struct{} // closed when finished
+
+	mu        sync.Mutex
+	finished  bool
+	responded bool
+	result    Result
+	err       error
+}
+
+// finish ends the request with res and err. Caller holds p.mu.
+func (p *pendingRequest) finish(res Result, err error) {
+	if p.finished {
+		return
+	}
+	p.finished = true
+	res.Responded = res.Responded || p.responded
+	p.result, p.err = res, err
+	close(p.ch)
+}
+
+// Forward sends frame, a request of this node's connection conn, to owner, the node of the
+// group it names, and waits until owner has run it: when Forward returns, the response and every
+// frame the request sent to this node's connections have been handed to Handler.Deliver, in the
+// owner's order (§1.3). groups is how many groups conn belongs to on other nodes (the owner
+// applies the per-connection group limit). The wait is bounded by RequestTimeout and ctx.
+func (n *Node) Forward(ctx context.Context, owner NodeID, conn uint64, groups int, frame []byte) (Result, error) {
+	start := time.Now()
+	res, err := n.forward(ctx, owner, conn, groups, frame)
+	outcome := outcomeOK
+	switch {
+	case errors.Is(err, ErrLinkDown):
+		outcome = outcomeLinkDown
+	case errors.Is(err, ErrNoOwner):
+		outcome = outcomeNoOwner
+	case errors.Is(err, ErrOwnerLost):
+		outcome = outcomeOwnerLost
+	case errors.Is(err, ErrOwnerUnreachable):
+		outcome = outcomeUnreachable
+	case err != nil:
+		outcome = outcomeTimeout
+	}
+	n.m.forwarded.WithLabelValues(outcome).Inc()
+	if err == nil {
+		n.m.forwardSeconds.Observe(time.Since(start).Seconds())
+	}
+	return res, err
+}
+
+func (n *Node) forward(ctx context.Context, owner NodeID, conn uint64, groups int, frame []byte) (Result, error) {
+	if owner == n.id || owner == 0 {
+		return Result{}, ErrNoOwner
+	}
+	n.mu.Lock()
+	_, gone := n.tombs[owner]
+	n.mu.Unlock()
+	if gone {
+		return Result{}, ErrOwnerLost
+	}
+	seq := n.seq.Add(1)
+	p := &pendingRequest{owner: owner, conn: conn, ch: make(chan struct{})}
+	n.pmu.Lock()
+	n.pending[seq] = p
+	n.pmu.Unlock()
+	defer func() {
+		n.pmu.Lock()
+		delete(n.pending, seq)
+		n.pmu.Unlock()
+	}()
+	msg := appendHead(make([]byte, 0, headLen+20+len(frame)), msgRequest, n.id, n.epoch.Load())
+	msg = appendUvarint(msg, conn)
+	msg = appendUvarint(msg, uint64(max(groups, 0)))
+	msg = append(msg, frame...)
+	if err := n.publish(n.subj.requests(owner), n.subj.reply(n.id, seq), msg); err != nil {
+		return Result{}, err
+	}
+	timer := time.NewTimer(n.cfg.RequestTimeout)
+	defer timer.Stop()
+	var late error
+	select {
+	case <-p.ch:
+	case <-timer.C:
+		late = ErrTimeout
+	case <-ctx.Done():
+		late = ctx.Err()
+	}
+	// Taking p.mu waits for a response being handed over right now: after it, nothing more of
+	// this request reaches the connection.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.finish(Result{}, late)
+	return p.result, p.err
+}
+
+// onReply handles the owner's response, done, or NATS's no-responders status for request seq.
+func (n *Node) onReply(seq uint64, m *nats.Msg) {
+	n.pmu.Lock()
+	p := n.pending[seq]
+	n.pmu.Unlock()
+	if p == nil {
+		n.m.lateReplies.Inc()
+		return
+	}
+	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+		p.mu.Lock()
+		p.finish(Result{}, n.noResponders(p.owner))
+		p.mu.Unlock()
+		return
+	}
+	h, body, err := readHead(m.Data)
+	if err != nil {
+		n.log.Warn("malformed reply", "subject", m.Subject, "err", err)
+		return
+	}
+	n.life.RLock()
+	defer n.life.RUnlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.finished {
+		n.m.lateReplies.Inc()
+		return
+	}
+	switch h.typ {
+	case msgResponse:
+		n.h.Deliver([]uint64{p.conn}, body)
+		p.responded = true
+	case msgDone:
+		if len(body) == 0 {
+			n.log.Warn("malformed done", "from", h.from)
+			return
+		}
+		flags := body[0]
+		if flags&doneHasResponse != 0 {
+			n.h.Deliver([]uint64{p.conn}, body[1:])
+			p.responded = true
+		}
+		p.finish(Result{CloseConn: flags&doneCloseConn != 0, Member: flags&doneMember != 0}, nil)
+	}
+}
+
+// noResponders tells why NATS found no subscriber for an owner's requests.
+func (n *Node) noResponders(owner NodeID) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.tombs[owner]; ok {
+		return ErrOwnerLost
+	}
+	if _, ok := n.peers[owner]; ok {
+		return ErrOwnerUnreachable
+	}
+	return ErrNoOwner
+}
+
+// failPending ends the waiting requests that match with err.
+func (n *Node) failPending(err error, match func(*pendingRequest) bool) {
+	n.pmu.Lock()
+	var hit []*pendingRequest
+	for _, p := range n.pending {
+		if match(p) {
+			hit = append(hit, p)
+		}
+	}
+	n.pmu.Unlock()
+	for _, p := range hit {
+		p.mu.Lock()
+		p.finish(Result{}, err)
+		p.mu.Unlock()
+	}
+}

@@ -1,0 +1,70 @@
+package cluster
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the cross-node counters of one node, registered beside the relay's own.
+type metrics struct {
+	forwarded      *prometheus.CounterVec // requests sent to an owner, by outcome
+	forwardSeconds prometheus.Histogram   // forward → done, as the caller's read pump waits for it
+	served         prometheus.Counter     // requests of other nodes' connections run here
+	eventMsgsOut   prometheus.Counter
+	eventBytesOut  prometheus.Counter
+	eventMsgsIn    prometheus.Counter
+	eventFramesIn  prometheus.Counter // frames handed to local connections (one per receiver)
+	peers          prometheus.Gauge
+	nodesLost      *prometheus.CounterVec // by reason: dead, restarted, left
+	linkUp         prometheus.Gauge
+	linkLost       prometheus.Counter
+	lateReplies    prometheus.Counter
+}
+
+// Outcomes of a forwarded request (label values).
+const (
+	outcomeOK          = "ok"
+	outcomeNoOwner     = "no_owner"
+	outcomeOwnerLost   = "owner_lost"
+	outcomeLinkDown    = "link_down"
+	outcomeTimeout     = "timeout"
+	outcomeUnreachable = "owner_unreachable"
+)
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mpcrelay_cluster_requests_forwarded_total",
+			Help: "Requests of this node's connections sent to the node owning their group, by outcome."}, []string{"outcome"}),
+		forwardSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "mpcrelay_cluster_forward_seconds",
+			Help:    "Time from forwarding a request to the owner's done (response and events delivered here).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12)}),
+		served: prometheus.NewCounter(prometheus.CounterOpts{Name: "mpcrelay_cluster_requests_served_total",
+			Help: "Requests of other nodes' connections run by this node, the owner of their group."}),
+		eventMsgsOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "mpcrelay_cluster_event_messages_out_total",
+			Help: "Event messages published to other nodes (one per frame and receiving node)."}),
+		eventBytesOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "mpcrelay_cluster_event_bytes_out_total",
+			Help: "Bytes of event messages published to other nodes."}),
+		eventMsgsIn: prometheus.NewCounter(prometheus.CounterOpts{Name: "mpcrelay_cluster_event_messages_in_total",
+			Help: "Event messages received from other nodes."}),
+		eventFramesIn: prometheus.NewCounter(prometheus.CounterOpts{Name: "mpcrelay_cluster_event_frames_in_total",
+			Help: "Frames from other nodes handed to this node's connections (one per receiver)."}),
+		peers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mpcrelay_cluster_peer_nodes",
+			Help: "Other relay nodes of the cluster heard from within the dead-after bound."}),
+		nodesLost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mpcrelay_cluster_nodes_lost_total",
+			Help: "Other nodes given up: dead (no heartbeat), restarted (new link epoch), left (shut down)."}, []string{"reason"}),
+		linkUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mpcrelay_cluster_nats_connected",
+			Help: "1 while this node is connected to NATS."}),
+		linkLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "mpcrelay_cluster_link_lost_total",
+			Help: "Times this node lost its NATS link (or was declared dead) and dropped its cross-node memberships."}),
+		lateReplies: prometheus.NewCounter(prometheus.CounterOpts{Name: "mpcrelay_cluster_late_replies_total",
+			Help: "Owner replies that came after their request had timed out (dropped)."}),
+	}
+	for _, o := range []string{outcomeOK, outcomeNoOwner, outcomeOwnerLost, outcomeLinkDown, outcomeTimeout, outcomeUnreachable} {
+		m.forwarded.WithLabelValues(o)
+	}
+	for _, r := range []string{lostDead, lostRestarted, lostLeft} {
+		m.nodesLost.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.forwarded, m.forwardSeconds, m.served, m.eventMsgsOut, m.eventBytesOut, m.eventMsgsIn,
+			m.eventFramesIn, m.peers, m.nodesLost, m.linkUp, m.linkLost, m.lateReplies)
+	}
+	return m
+}

@@ -1,0 +1,352 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Handler is what a node does with what other nodes send it: the relay implements it. The node
+// calls it from its NATS subscriptions: requests one at a time in arrival order (so a
+// connection's requests, which its home node forwards one by one, run in order, §1.3), and
+// deliveries one at a time in arrival order (so frames from one owner keep their order). Calls
+// for a lost node or a lost link run alone, after every call that came before.
+type Handler interface {
+	// Execute runs a request of a connection of another node on this node, the owner of the
+	// group it names. Frames for connections go out through r (Respond, Deliver) during the call.
+	Execute(r *Request)
+	// Deliver hands frame to the local connections conns, in this order, without blocking.
+	Deliver(conns []uint64, frame []byte)
+	// ConnClosed says that connection conn of node from has closed: it leaves this node's
+	// groups (§6.1).
+	ConnClosed(from NodeID, conn uint64)
+	// NodeLost says that node is gone (dead, restarted its link, or left): its connections leave
+	// this node's groups (§6.1), and this node's connections in its groups lose them.
+	NodeLost(node NodeID, reason string)
+	// LinkLost says that this node lost the cluster (NATS down, or declared dead by another
+	// node): every cross-node membership is void, in both directions.
+	LinkLost(reason string)
+}
+
+// Reasons a node is given up (metric label values).
+const (
+	lostDead      = "dead"
+	lostRestarted = "restarted"
+	lostLeft      = "left"
+)
+
+// Node is one relay process's link to its cluster over NATS.
+type Node struct {
+	cfg  Config
+	id   NodeID
+	subj subjects
+	log  *slog.Logger
+	m    *metrics
+	h    Handler
+	nc   *nats.Conn
+
+	// life orders the handler's calls: message handling holds it shared, changes of membership
+	// (a node lost, the link lost) hold it alone.
+	life  sync.RWMutex
+	epoch atomic.Uint64 // this node's link incarnation, renewed when the link is lost
+
+	mu    sync.Mutex
+	peers map[NodeID]*peer
+	tombs map[NodeID]tomb // nodes declared dead, by epoch
+
+	seq     atomic.Uint64
+	pmu     sync.Mutex
+	pending map[uint64]*pendingRequest
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+type peer struct {
+	epoch uint64
+	seen  time.Time
+}
+
+// New makes a node with a fresh id. Start connects it.
+func New(cfg Config) (*Node, error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, fmt.Errorf("cluster config: %w", err)
+	}
+	n := &Node{
+		cfg:     cfg,
+		id:      newNodeID(),
+		subj:    subjects{prefix: cfg.prefix()},
+		m:       newMetrics(cfg.Registerer),
+		peers:   map[NodeID]*peer{},
+		tombs:   map[NodeID]tomb{},
+		pending: map[uint64]*pendingRequest{},
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	n.log = cfg.Logger.With("node", n.id.String(), "cluster", cfg.Name)
+	n.epoch.Store(uint64(time.Now().UnixNano()))
+	return n, nil
+}
+
+// ID is this node's id, the first four bytes of the groups it creates.
+func (n *Node) ID() NodeID { return n.id }
+
+// Start connects to NATS, subscribes and starts the heartbeats. It fails when NATS cannot be
+// reached now, or when its max_payload cannot carry the relay's largest frame; once started,
+// the node reconnects by itself for as long as it runs.
+func (n *Node) Start(h Handler) error {
+	n.h = h
+	opts := []nats.Option{
+		nats.Name("mpcrelay " + n.cfg.Name + " node " + n.id.String()),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		// Nothing is buffered while disconnected: a request that cannot go now fails now (and
+		// the caller gets -32603), instead of running minutes later on a state it no longer knows.
+		nats.ReconnectBufSize(-1),
+		// The client's pings find a half-open link within about DeadAfter.
+		nats.PingInterval(max(n.cfg.DeadAfter/2, 100*time.Millisecond)),
+		nats.MaxPingsOutstanding(2),
+		nats.Timeout(5 * time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { n.onDisconnect(err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			n.m.linkUp.Set(1)
+			n.log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted(), "epoch", n.epoch.Load())
+			n.heartbeat()
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) { n.onAsyncError(sub, err) }),
+	}
+	if n.cfg.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(n.cfg.CredsFile))
+	}
+	if n.cfg.TLSCAFile != "" {
+		opts = append(opts, nats.RootCAs(n.cfg.TLSCAFile))
+	}
+	if n.cfg.TLSCertFile != "" {
+		opts = append(opts, nats.ClientCert(n.cfg.TLSCertFile, n.cfg.TLSKeyFile))
+	}
+	nc, err := nats.Connect(n.cfg.URL, opts...)
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", n.cfg.URL, err)
+	}
+	if need := n.cfg.MaxFrameBytes + envelopeRoom; n.cfg.MaxFrameBytes > 0 && nc.MaxPayload() < need {
+		nc.Close()
+		return fmt.Errorf("NATS at %s carries messages up to %d bytes (max_payload), but the relay forwards frames up to %d bytes: "+
+			"set max_payload to at least %d in the NATS server's configuration, or lower --max-frame-bytes", n.cfg.URL, nc.MaxPayload(), n.cfg.MaxFrameBytes, need)
+	}
+	n.nc = nc
+	subs := []struct {
+		subject string
+		handle  nats.MsgHandler
+	}{
+		{n.subj.requests(n.id), n.onRequestMsg},
+		{n.subj.deliveries(n.id), n.onDeliveryMsg},
+		{n.subj.heartbeats(), n.onHeartbeatMsg},
+	}
+	for _, s := range subs {
+		sub, err := nc.Subscribe(s.subject, s.handle)
+		if err == nil {
+			// A relay's inbound traffic is bounded by its clients' send queues, not here:
+			// dropping a message would break exactly-once delivery.
+			err = sub.SetPendingLimits(-1, -1)
+		}
+		if err != nil {
+			nc.Close()
+			return fmt.Errorf("subscribe to %s: %w", s.subject, err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		nc.Close()
+		return fmt.Errorf("NATS at %s: %w", n.cfg.URL, err)
+	}
+	n.m.linkUp.Set(1)
+	n.log.Info("joined the cluster over NATS", "url", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload())
+	go n.heartbeatLoop()
+	return nil
+}
+
+// Connected reports whether the NATS link is up.
+func (n *Node) Connected() bool { return n.nc != nil && n.nc.IsConnected() }
+
+// Status describes the link for /healthz.
+type Status struct {
+	Connected bool
+	URL       string   // the NATS server connected to (credentials redacted)
+	Peers     []NodeID // other nodes heard from within DeadAfter
+}
+
+// Status reports the link and the live peers.
+func (n *Node) Status() Status {
+	st := Status{Connected: n.Connected()}
+	if n.nc != nil {
+		st.URL = n.nc.ConnectedUrlRedacted()
+	}
+	n.mu.Lock()
+	for id := range n.peers {
+		st.Peers = append(st.Peers, id)
+	}
+	n.mu.Unlock()
+	return st
+}
+
+// Close says goodbye to the other nodes (they drop this node's connections at once instead of
+// after DeadAfter), flushes and closes the NATS link, and fails requests still waiting.
+func (n *Node) Close() {
+	n.closeOnce.Do(func() {
+		close(n.stop)
+		if n.nc == nil {
+			return
+		}
+		<-n.done
+		if n.nc.IsConnected() {
+			_ = n.nc.Publish(n.subj.heartbeats(), appendHead(nil, msgHeartbeat, n.id, n.epoch.Load())) // period 0: leaving
+			_ = n.nc.FlushTimeout(time.Second)
+		}
+		n.nc.Close()
+		n.m.linkUp.Set(0)
+		n.failPending(ErrLinkDown, func(*pendingRequest) bool { return true })
+	})
+}
+
+// onDisconnect: every message this node missed may have been an event for one of its
+// connections or a request for one of its groups, so the link's incarnation ends here.
+func (n *Node) onDisconnect(err error) {
+	select {
+	case <-n.stop:
+		return // closing
+	default:
+	}
+	n.m.linkUp.Set(0)
+	reason := "NATS connection lost"
+	if err != nil {
+		reason += ": " + err.Error()
+	}
+	n.relink(reason)
+}
+
+func (n *Node) onAsyncError(sub *nats.Subscription, err error) {
+	if errors.Is(err, nats.ErrSlowConsumer) {
+		// Unreachable with unlimited pending limits; if it ever happens, messages were lost.
+		n.relink("NATS dropped messages for this node (slow consumer)")
+		return
+	}
+	subject := ""
+	if sub != nil {
+		subject = sub.Subject
+	}
+	n.log.Error("NATS error", "subject", subject, "err", err)
+}
+
+// relink ends this link's incarnation: a new epoch, no peers, every waiting request failed, and
+// the handler drops every cross-node membership. Other nodes see the new epoch (or miss the
+// heartbeats) and do the same on their side.
+func (n *Node) relink(reason string) {
+	n.life.Lock()
+	defer n.life.Unlock()
+	n.epoch.Store(max(n.epoch.Load()+1, uint64(time.Now().UnixNano())))
+	n.mu.Lock()
+	clear(n.peers)
+	n.m.peers.Set(0)
+	n.mu.Unlock()
+	n.failPending(ErrLinkDown, func(*pendingRequest) bool { return true })
+	n.m.linkLost.Inc()
+	n.log.Warn("cluster link lost: cross-node groups and memberships dropped", "reason", reason)
+	n.h.LinkLost(reason)
+}
+
+// publish sends one message; a failure means the link is down.
+func (n *Node) publish(subject, reply string, data []byte) error {
+	if !n.nc.IsConnected() {
+		return ErrLinkDown
+	}
+	var err error
+	if reply == "" {
+		err = n.nc.Publish(subject, data)
+	} else {
+		err = n.nc.PublishRequest(subject, reply, data)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrLinkDown, err)
+	}
+	return nil
+}
+
+// Deliver publishes frame for the connections conns of node, in one message. Frames one
+// goroutine delivers to one node arrive in the order it delivered them.
+func (n *Node) Deliver(node NodeID, conns []uint64, frame []byte) error {
+	msg := appendHead(make([]byte, 0, headLen+8*len(conns)+len(frame)+4), msgEvents, n.id, n.epoch.Load())
+	msg = appendEvents(msg, conns, frame)
+	if err := n.publish(n.subj.events(node), "", msg); err != nil {
+		return err
+	}
+	n.m.eventMsgsOut.Inc()
+	n.m.eventBytesOut.Add(float64(len(msg)))
+	return nil
+}
+
+// ConnClosed tells owner that this node's connection conn closed (§6.1 on owner's groups).
+func (n *Node) ConnClosed(owner NodeID, conn uint64) error {
+	msg := appendHead(nil, msgClosed, n.id, n.epoch.Load())
+	msg = appendUvarint(msg, conn)
+	return n.publish(n.subj.requests(owner), "", msg)
+}
+
+func (n *Node) onDeliveryMsg(m *nats.Msg) {
+	if seq, ok := replySeq(m.Subject); ok {
+		n.onReply(seq, m)
+		return
+	}
+	h, body, err := readHead(m.Data)
+	if err != nil || h.typ != msgEvents {
+		n.log.Warn("malformed cluster message", "subject", m.Subject, "err", err)
+		return
+	}
+	if !n.admit(h) {
+		return
+	}
+	defer n.life.RUnlock()
+	conns, frame, err := readEvents(body)
+	if err != nil {
+		n.log.Warn("malformed events message", "from", h.from, "err", err)
+		return
+	}
+	n.m.eventMsgsIn.Inc()
+	n.m.eventFramesIn.Add(float64(len(conns)))
+	n.h.Deliver(conns, frame)
+}
+
+func (n *Node) onRequestMsg(m *nats.Msg) {
+	h, body, err := readHead(m.Data)
+	if err != nil {
+		n.log.Warn("malformed cluster message", "subject", m.Subject, "err", err)
+		return
+	}
+	if h.typ == msgReset {
+		n.onReset(h, body)
+		return
+	}
+	if !n.admit(h) {
+		return
+	}
+	defer n.life.RUnlock()
+	switch h.typ {
+	case msgRequest:
+		n.serve(h, body, m.Reply)
+	case msgClosed:
+		conn, _, err := readUvarint(body)
+		if err != nil {
+			n.log.Warn("malformed closed message", "from", h.from, "err", err)
+			return
+		}
+		n.h.ConnClosed(h.from, conn)
+	default:
+		n.log.Warn("unexpected cluster message", "type", h.typ, "from", h.from)
+	}
+}

@@ -1,0 +1,361 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mpcrelay/relay/cluster"
+	"mpcrelay/relay/cluster/natstest"
+)
+
+// recorder is a Handler that records what its node is told, and runs a script for requests.
+type recorder struct {
+	mu        sync.Mutex
+	delivered []string // "conn:frame"
+	closed    []string // "node/conn"
+	lost      []string // node ids
+	linkLost  []string
+	execute   func(r *cluster.Request)
+	changed   chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 1)} }
+
+func (h *recorder) note() {
+	select {
+	case h.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (h *recorder) Execute(r *cluster.Request) {
+	h.mu.Lock()
+	run := h.execute
+	h.mu.Unlock()
+	if run != nil {
+		run(r)
+	}
+}
+
+func (h *recorder) Deliver(conns []uint64, frame []byte) {
+	h.mu.Lock()
+	for _, c := range conns {
+		h.delivered = append(h.delivered, fmt.Sprintf("%d:%s", c, frame))
+	}
+	h.mu.Unlock()
+	h.note()
+}
+
+func (h *recorder) ConnClosed(from cluster.NodeID, conn uint64) {
+	h.mu.Lock()
+	h.closed = append(h.closed, fmt.Sprintf("%s/%d", from, conn))
+	h.mu.Unlock()
+	h.note()
+}
+
+func (h *recorder) NodeLost(node cluster.NodeID, reason string) {
+	h.mu.Lock()
+	h.lost = append(h.lost, node.String()+" "+reason)
+	h.mu.Unlock()
+	h.note()
+}
+
+func (h *recorder) LinkLost(reason string) {
+	h.mu.Lock()
+	h.linkLost = append(h.linkLost, reason)
+	h.mu.Unlock()
+	h.note()
+}
+
+func (h *recorder) snapshot() (delivered, closed, lost, linkLost []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.delivered...), append([]string(nil), h.closed...),
+		append([]string(nil), h.lost...), append([]string(nil), h.linkLost...)
+}
+
+// waitFor polls cond until it holds or the bound passes.
+func waitFor(t *testing.T, bound time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", bound, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+var fast = cluster.Config{Name: "test", Heartbeat: 50 * time.Millisecond, DeadAfter: 300 * time.Millisecond, RequestTimeout: 2 * time.Second}
+
+// startNode starts a node of cfg (Name and timings from fast unless set) on url.
+func startNode(t *testing.T, url string, mod ...func(*cluster.Config)) (*cluster.Node, *recorder) {
+	t.Helper()
+	cfg := fast
+	cfg.URL = url
+	for _, m := range mod {
+		m(&cfg)
+	}
+	n, err := cluster.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newRecorder()
+	if err := n.Start(h); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	return n, h
+}
+
+// echoOwner answers every request with "resp:<frame>" and sends "ev:<frame>" to connection
+// 100+Conn of the caller's node and to connection 1 of node third (when set).
+func echoOwner(h *recorder, third *cluster.Node) {
+	h.execute = func(r *cluster.Request) {
+		r.Respond([]byte("resp:" + string(r.Frame)))
+		if err := r.Deliver(r.From, []uint64{100 + r.Conn}, []byte("ev:"+string(r.Frame))); err != nil {
+			panic(err)
+		}
+		if third != nil {
+			if err := r.Deliver(third.ID(), []uint64{1}, []byte("ev:"+string(r.Frame))); err != nil {
+				panic(err)
+			}
+		}
+		r.Member = true
+	}
+}
+
+func TestForwardRunsOnOwnerAndDeliversResponseBeforeEvents(t *testing.T) {
+	for _, topo := range []string{"one NATS server", "three-server NATS cluster"} {
+		t.Run(topo, func(t *testing.T) {
+			var urls [3]string
+			if topo == "one NATS server" {
+				u := natstest.Server(t).ClientURL()
+				urls = [3]string{u, u, u}
+			} else {
+				s := natstest.Cluster(t, 3)
+				urls = [3]string{s[0].ClientURL(), s[1].ClientURL(), s[2].ClientURL()}
+			}
+			home, hh := startNode(t, urls[0])
+			owner, oh := startNode(t, urls[1])
+			third, th := startNode(t, urls[2])
+			echoOwner(oh, third)
+			// A node learns of the others from their heartbeats; forwarding needs no such wait,
+			// but interest in the owner's subjects must have crossed the NATS routes.
+			waitFor(t, 5*time.Second, "nodes see each other", func() bool {
+				return len(home.Status().Peers) == 2 && len(owner.Status().Peers) == 2
+			})
+			for i := range 50 {
+				frame := fmt.Sprintf("req%d", i)
+				res, err := home.Forward(context.Background(), owner.ID(), 7, 0, []byte(frame))
+				if err != nil {
+					t.Fatalf("forward %s: %v", frame, err)
+				}
+				if !res.Responded || !res.Member || res.CloseConn {
+					t.Fatalf("result %+v, want responded member", res)
+				}
+				// §1.3: when Forward returns, the response and then the event are delivered.
+				got, _, _, _ := hh.snapshot()
+				want := []string{"7:resp:" + frame, "107:ev:" + frame}
+				if len(got) < 2*(i+1) || strings.Join(got[2*i:2*i+2], " ") != strings.Join(want, " ") {
+					t.Fatalf("after request %d the home node delivered %q, want it to end with %q", i, got, want)
+				}
+			}
+			waitFor(t, 5*time.Second, "third node gets 50 events", func() bool {
+				got, _, _, _ := th.snapshot()
+				return len(got) == 50
+			})
+			got, _, _, _ := th.snapshot()
+			for i, g := range got {
+				if want := fmt.Sprintf("1:ev:req%d", i); g != want {
+					t.Fatalf("third node delivery %d = %q, want %q (order kept)", i, g, want)
+				}
+			}
+		})
+	}
+}
+
+func TestForwardToNoNodeFailsAtOnce(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	home, _ := startNode(t, url)
+	start := time.Now()
+	_, err := home.Forward(context.Background(), cluster.NodeID(0xdeadbeef), 1, 0, []byte("x"))
+	if !errors.Is(err, cluster.ErrNoOwner) {
+		t.Fatalf("err = %v, want ErrNoOwner", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("no-responders took %s; NATS answers it at once", d)
+	}
+}
+
+func TestClustersOnOneNATSNeverMix(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	a, _ := startNode(t, url, func(c *cluster.Config) { c.Name = "east" })
+	b, bh := startNode(t, url, func(c *cluster.Config) { c.Name = "west" })
+	echoOwner(bh, nil)
+	if _, err := a.Forward(context.Background(), b.ID(), 1, 0, []byte("x")); !errors.Is(err, cluster.ErrNoOwner) {
+		t.Fatalf("a node of cluster east reached a node of cluster west: err = %v", err)
+	}
+	time.Sleep(3 * fast.Heartbeat)
+	if p := a.Status().Peers; len(p) != 0 {
+		t.Fatalf("east sees peers %v of another cluster", p)
+	}
+}
+
+func TestForwardTimesOutWithinRequestTimeout(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	home, _ := startNode(t, url, func(c *cluster.Config) { c.RequestTimeout = 200 * time.Millisecond })
+	owner, oh := startNode(t, url)
+	release := make(chan struct{})
+	oh.execute = func(r *cluster.Request) { <-release; r.Respond([]byte("late")) }
+	defer close(release)
+	start := time.Now()
+	_, err := home.Forward(context.Background(), owner.ID(), 1, 0, []byte("x"))
+	if !errors.Is(err, cluster.ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond || d > time.Second {
+		t.Fatalf("timed out after %s, want about 200ms", d)
+	}
+}
+
+func TestClosedConnectionReachesOwner(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	home, _ := startNode(t, url)
+	owner, oh := startNode(t, url)
+	if err := home.ConnClosed(owner.ID(), 42); err != nil {
+		t.Fatal(err)
+	}
+	want := home.ID().String() + "/42"
+	waitFor(t, 2*time.Second, "owner told of the closed connection", func() bool {
+		_, closed, _, _ := oh.snapshot()
+		return len(closed) == 1 && closed[0] == want
+	})
+}
+
+func TestNodeThatLeavesIsLostAtOnce(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	a, ah := startNode(t, url, func(c *cluster.Config) { c.DeadAfter = 10 * time.Second })
+	b, _ := startNode(t, url)
+	waitFor(t, 2*time.Second, "a sees b", func() bool { return len(a.Status().Peers) == 1 })
+	b.Close()
+	waitFor(t, time.Second, "a loses b on its goodbye, long before dead-after", func() bool {
+		_, _, lost, _ := ah.snapshot()
+		return len(lost) == 1 && strings.HasPrefix(lost[0], b.ID().String()+" left")
+	})
+	if _, err := a.Forward(context.Background(), b.ID(), 1, 0, []byte("x")); !errors.Is(err, cluster.ErrOwnerLost) {
+		t.Fatalf("forward to a node that left: err = %v, want ErrOwnerLost", err)
+	}
+}
+
+func TestSilentNodeIsDeclaredDeadWithinBound(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	a, ah := startNode(t, url)
+	b, bh := startNode(t, url)
+	waitFor(t, 2*time.Second, "a sees b", func() bool { return len(a.Status().Peers) == 1 })
+	// b hangs in its requests: a's forwarded request waits, then fails when b is declared dead.
+	bh.execute = func(*cluster.Request) { select {} }
+	cluster.Crash(b) // no goodbye: the link just stops
+	start := time.Now()
+	_, err := a.Forward(context.Background(), b.ID(), 1, 0, []byte("x"))
+	if err == nil {
+		t.Fatal("forward to a crashed node succeeded")
+	}
+	waitFor(t, fast.DeadAfter+3*fast.Heartbeat, "a declares b dead", func() bool {
+		_, _, lost, _ := ah.snapshot()
+		return len(lost) == 1 && strings.HasPrefix(lost[0], b.ID().String()+" no heartbeat")
+	})
+	if d := time.Since(start); d > fast.DeadAfter+3*fast.Heartbeat {
+		t.Fatalf("b declared dead after %s, bound %s", d, fast.DeadAfter+fast.Heartbeat)
+	}
+}
+
+func TestNodeDeclaredDeadButAliveStartsAnew(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	a, ah := startNode(t, url)
+	b, bh := startNode(t, url)
+	waitFor(t, 2*time.Second, "a sees b", func() bool { return len(a.Status().Peers) == 1 })
+	cluster.DeclareAllDead(a) // as if b's heartbeats had been lost on the way to a only
+	waitFor(t, 2*time.Second, "b, still talking, is reset and drops its cross-node memberships", func() bool {
+		_, _, _, linkLost := bh.snapshot()
+		return len(linkLost) == 1 && strings.Contains(linkLost[0], "declared dead by node "+a.ID().String())
+	})
+	waitFor(t, 2*time.Second, "a admits b's new incarnation", func() bool { return len(a.Status().Peers) == 1 })
+	_, _, lost, _ := ah.snapshot()
+	if len(lost) != 1 {
+		t.Fatalf("a lost %q, want b once", lost)
+	}
+	echoOwner(bh, nil)
+	if _, err := a.Forward(context.Background(), b.ID(), 1, 0, []byte("x")); err != nil {
+		t.Fatalf("forward to b's new incarnation: %v", err)
+	}
+}
+
+func TestNATSRestart(t *testing.T) {
+	srv := natstest.Server(t)
+	a, ah := startNode(t, srv.ClientURL())
+	b, bh := startNode(t, srv.ClientURL())
+	echoOwner(bh, nil)
+	if _, err := a.Forward(context.Background(), b.ID(), 1, 0, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Shutdown()
+	waitFor(t, 2*time.Second, "both nodes drop their cross-node memberships", func() bool {
+		_, _, _, al := ah.snapshot()
+		_, _, _, bl := bh.snapshot()
+		return len(al) == 1 && len(bl) == 1
+	})
+	start := time.Now()
+	if _, err := a.Forward(context.Background(), b.ID(), 1, 0, []byte("during")); !errors.Is(err, cluster.ErrLinkDown) {
+		t.Fatalf("forward while NATS is down: err = %v, want ErrLinkDown", err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Fatalf("forward while NATS is down took %s, want an immediate error", d)
+	}
+	natstest.Restart(t, srv)
+	waitFor(t, 10*time.Second, "both reconnect", func() bool { return a.Connected() && b.Connected() })
+	waitFor(t, 5*time.Second, "forward works again", func() bool {
+		_, err := a.Forward(context.Background(), b.ID(), 1, 0, []byte("after"))
+		return err == nil
+	})
+}
+
+func TestSmallMaxPayloadIsRefused(t *testing.T) {
+	s, err := cluster.StartNATS(cluster.ServerConfig{Addr: "127.0.0.1:0", MaxPayload: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	cfg := fast
+	cfg.URL, cfg.MaxFrameBytes = s.ClientURL(), 16<<20
+	n, err := cluster.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = n.Start(newRecorder())
+	if err == nil || !strings.Contains(err.Error(), "max_payload") {
+		t.Fatalf("err = %v, want a max_payload error", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []struct {
+		cfg  cluster.Config
+		want string
+	}{
+		{cluster.Config{Name: "x"}, "no NATS URL"},
+		{cluster.Config{URL: "nats://x", Name: "a.b"}, "cluster name"},
+		{cluster.Config{URL: "nats://x", Name: ""}, "cluster name"},
+		{cluster.Config{URL: "nats://x", Name: "x", TLSCertFile: "c"}, "certificate and a key"},
+		{cluster.Config{URL: "nats://x", Name: "x", Heartbeat: time.Second, DeadAfter: time.Second}, "two heartbeats"},
+	} {
+		if _, err := cluster.New(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("New(%+v) = %v, want error containing %q", c.cfg, err, c.want)
+		}
+	}
+}

@@ -206,9 +206,10 @@ func exchange(t *T, s *Session, n int) {
 func dialRaw(t *T) *websocket.Conn {
 	ctx, cancel := t.ctxTimeout()
 	defer cancel()
-	ws, _, err := websocket.DefaultDialer.DialContext(ctx, t.url, http.Header{})
+	url, _ := t.nextNode("raw")
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, http.Header{})
 	if err != nil {
-		t.HarnessError("dial %s: %v", t.url, err)
+		t.HarnessError("dial %s: %v", url, err)
 	}
 	return ws
 }
@@ -219,7 +220,8 @@ func miniSession(t *T, i int) error {
 	ctx, cancel := context.WithTimeout(t.ctx, 3*t.cfg.Timeout)
 	defer cancel()
 	dial := func(name string) (*client.Client, error) {
-		return client.Dial(ctx, t.url, client.WithCallTimeout(t.cfg.Timeout))
+		url, _ := t.nextNode(name)
+		return client.Dial(ctx, url, client.WithCallTimeout(t.cfg.Timeout))
 	}
 	a, err := dial("a")
 	if err != nil {

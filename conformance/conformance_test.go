@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -20,13 +21,14 @@ func TestMain(m *testing.M) {
 }
 
 // TestConformance runs the suite against MPCRELAY_URL, or the embedded reference relay when it
-// is unset, and reports every case as a subtest. MPCRELAY_LABEL_FILTER selects cases (default:
+// is unset, and reports every case as a subtest. MPCRELAY_CLUSTER_URLS (comma-separated node
+// URLs of one relay, as conform --cluster) replaces MPCRELAY_URL for a relay on several nodes. MPCRELAY_LABEL_FILTER selects cases (default:
 // everything), MPCRELAY_P sets the workers and MPCRELAY_TIMEOUT the response timeout.
 func TestConformance(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	url := os.Getenv("MPCRELAY_URL")
-	if url == "" {
+	if url == "" && os.Getenv("MPCRELAY_CLUSTER_URLS") == "" {
 		inst, err := StartEmbedded(ctx, false)
 		if err != nil {
 			t.Fatal(err)
@@ -46,7 +48,11 @@ func TestConformance(t *testing.T) {
 	if d, err := time.ParseDuration(os.Getenv("MPCRELAY_TIMEOUT")); err == nil {
 		timeout = d
 	}
-	rep, err := Run(ctx, Options{Targets: []Target{{Name: url, URL: url, Embedded: os.Getenv("MPCRELAY_URL") == ""}}, Cases: cases, Parallel: p,
+	target := Target{Name: url, URL: url, Embedded: os.Getenv("MPCRELAY_URL") == ""}
+	if nodes := os.Getenv("MPCRELAY_CLUSTER_URLS"); nodes != "" {
+		target = ClusterTarget(strings.Split(nodes, ","))
+	}
+	rep, err := Run(ctx, Options{Targets: []Target{target}, Cases: cases, Parallel: p,
 		Config: Config{Timeout: timeout}})
 	if err != nil {
 		t.Fatal(err)

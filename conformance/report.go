@@ -210,6 +210,10 @@ func (rep *Report) WriteSummary(w io.Writer) {
 func (rep *Report) targetList() string {
 	var urls []string
 	for _, t := range rep.Targets {
+		if len(t.Nodes) > 0 {
+			urls = append(urls, fmt.Sprintf("one relay on %d nodes (%s)", len(t.Nodes), strings.Join(t.Nodes, ", ")))
+			continue
+		}
 		urls = append(urls, t.URL)
 	}
 	return strings.Join(urls, ", ")

@@ -78,8 +78,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		opts.Repeat = 1
 	}
 	for _, tg := range opts.Targets {
-		if err := preflight(ctx, tg.URL); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, tg.URL, err)
+		for _, u := range tg.urls() {
+			if err := preflight(ctx, u); err != nil {
+				return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, u, err)
+			}
 		}
 	}
 	if opts.Repeat == 1 {

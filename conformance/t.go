@@ -24,7 +24,9 @@ type Config struct {
 // verifiers that end it with an outcome.
 type T struct {
 	ctx    context.Context
-	url    string
+	url    string   // the first node: cases that need one URL (simparty flows) use it
+	nodes  []string // the target's nodes; connections are dialled on them in turn
+	dials  int      // connections dialled so far (guarded by mu)
 	cfg    Config
 	c      *Case
 	tr     *Transcript
@@ -45,8 +47,8 @@ type abort struct {
 	detail  string
 }
 
-func newT(ctx context.Context, url string, cfg Config, c *Case) *T {
-	t := &T{ctx: ctx, url: url, cfg: cfg, c: c, tr: newTranscript()}
+func newT(ctx context.Context, target Target, cfg Config, c *Case) *T {
+	t := &T{ctx: ctx, url: target.URL, nodes: target.urls(), cfg: cfg, c: c, tr: newTranscript()}
 	t.g = gomega.NewGomega(func(message string, _ ...int) { t.fail(message) })
 	return t
 }
@@ -177,19 +179,36 @@ func (t *T) closeAll() {
 }
 
 // Dial opens a connection to the target named name ("A", "B", ...) with its frames recorded in
-// the transcript. A failed dial is a harness error.
+// the transcript. A failed dial is a harness error. On a cluster the connection goes to the
+// next node in turn and its name carries the node's number ("B@2").
 func (t *T) Dial(name string) *Conn {
 	c, err := t.TryDial(name)
 	if err != nil {
-		t.HarnessError("dial %s: %v", t.url, err)
+		t.HarnessError("dial %s: %v", name, err)
 	}
 	return c
+}
+
+// nextNode picks the node of the case's next connection: the nodes in turn, from the first.
+// It returns the URL and how transcripts name the connection there.
+func (t *T) nextNode(name string) (url, label string) {
+	t.mu.Lock()
+	i := t.dials % len(t.nodes)
+	t.dials++
+	t.mu.Unlock()
+	if len(t.nodes) == 1 {
+		return t.nodes[0], name
+	}
+	label = fmt.Sprintf("%s@%d", name, i+1)
+	t.tr.note("%s is on node %d, %s", label, i+1, t.nodes[i])
+	return t.nodes[i], label
 }
 
 // TryDial is Dial returning the error (for cases that dial many connections at once).
 func (t *T) TryDial(name string, opts ...client.Option) (*Conn, error) {
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.Timeout+5*time.Second)
 	defer cancel()
+	url, name := t.nextNode(name)
 	c := &Conn{Name: name, t: t, arrived: make(chan struct{}, 1)}
 	hook := client.WithFrameHook(func(f client.Frame) {
 		dir := "→"
@@ -202,9 +221,9 @@ func (t *T) TryDial(name string, opts ...client.Option) (*Conn, error) {
 		t.tr.frame(name, dir, f.Binary, f.Data, f.At)
 	})
 	opts = append([]client.Option{hook, client.WithCallTimeout(t.cfg.Timeout)}, opts...)
-	cl, err := client.Dial(ctx, t.url, opts...)
+	cl, err := client.Dial(ctx, url, opts...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", url, err)
 	}
 	c.Client, c.sub = cl, cl.Subscribe(client.Filter{})
 	c.wg.Add(1)

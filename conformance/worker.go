@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,13 +16,30 @@ import (
 // workerEnv names the plan file of a worker process (see RunWorkerIfRequested).
 const workerEnv = "MPCRELAY_CONFORM_WORKER"
 
-// Target is one relay under test.
+// Target is one relay under test. A relay that spans several nodes (a cluster) lists them in
+// Nodes: each case then dials its connections on the nodes in turn (the first on Nodes[0], the
+// second on Nodes[1], ...), so every case with two connections also checks cross-node behaviour.
+// URL is then Nodes[0].
 type Target struct {
-	Name string `json:"name"`
-	URL  string `json:"url"`
+	Name  string   `json:"name"`
+	URL   string   `json:"url"`
+	Nodes []string `json:"nodes,omitempty"`
 	// Embedded marks the kit's own reference relay, so cases that check the reference relay's
 	// serve options (the browser's wss://, origin and static cases) run against it.
 	Embedded bool `json:"embedded,omitempty"`
+}
+
+// ClusterTarget is one relay served by every URL in urls (mpcrelay conform --cluster).
+func ClusterTarget(urls []string) Target {
+	return Target{Name: "cluster " + strings.Join(urls, " "), URL: urls[0], Nodes: slices.Clone(urls)}
+}
+
+// urls lists the target's nodes (just URL for a single relay).
+func (tg Target) urls() []string {
+	if len(tg.Nodes) > 0 {
+		return tg.Nodes
+	}
+	return []string{tg.URL}
 }
 
 type specRef struct {
@@ -103,7 +122,7 @@ func runWorker(path string) error {
 		target := p.Targets[ref.Target]
 		text := fmt.Sprintf("%s [%s] %s", c.ID, target.Name, c.Requirement)
 		ginkgo.It(text, ginkgo.Label(c.AllLabels()...), ginkgo.SpecTimeout(caseTimeout(c, cfg)), func(ctx ginkgo.SpecContext) {
-			t := newT(ctx, target.URL, cfg, c)
+			t := newT(ctx, target, cfg, c)
 			t.embedded = target.Embedded
 			outcome, detail := t.run()
 			res := &specResult{Target: ref.Target, Case: c.ID, Outcome: outcome, Detail: detail}

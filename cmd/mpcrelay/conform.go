@@ -35,12 +35,15 @@ func newConformCmd() *cobra.Command {
 		baseline    string
 		browser     bool
 		coverage    bool
+		clustered   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "conform [--url ws://...]...",
+		Use:   "conform [--url ws://...]... [--cluster]",
 		Short: "Check a relay against the protocol with the conformance suite",
 		Long: "Runs the conformance suite (PROTOCOL.md) against each --url, or against the embedded\n" +
-			"reference relay when no --url is given. Exit code 0: no case failed; 1: some case\n" +
+			"reference relay when no --url is given. With --cluster the --url values are the nodes of\n" +
+			"ONE relay: each case dials its connections on the nodes in turn, so cross-node behaviour\n" +
+			"is checked too. Exit code 0: no case failed; 1: some case\n" +
 			"failed, or was flaky under --repeat; 2: the harness could not run (bad flags, target\n" +
 			"unreachable, a case errored).\n" +
 			"Cases run in -p worker processes (this binary, re-executed), each running its share\n" +
@@ -121,6 +124,12 @@ func newConformCmd() *cobra.Command {
 				}
 				seen[u] = true
 				targets = append(targets, conformance.Target{Name: u, URL: u})
+			}
+			if clustered {
+				if len(targets) < 2 {
+					return usage("--cluster needs at least two --url (the nodes of one relay), got %d", len(targets))
+				}
+				targets = []conformance.Target{conformance.ClusterTarget(urls)}
 			}
 			if len(targets) == 0 {
 				inst, err := conformance.StartEmbedded(ctx, compat)
@@ -206,6 +215,7 @@ func newConformCmd() *cobra.Command {
 	f.StringVar(&baseline, "baseline", "", "results.json of an earlier run: print what changed and exit 1 only on regressions (see below)")
 	f.IntVar(&repeat, "repeat", 1, "run the selection N times against the same targets; a case whose outcome differs between runs is reported flaky (exit 1)")
 	f.BoolVar(&coverage, "coverage", false, "print the rule table (each rule of PROTOCOL.md, its level, the cases that check it and the self-test breakages that prove they catch it) and exit; exit 1 if a MUST rule lacks a case or a breakage")
+	f.BoolVar(&clustered, "cluster", false, "the --url values are nodes of one relay: spread each case's connections over them in turn")
 	return cmd
 }
 

@@ -72,6 +72,9 @@ func TestConformExitCodes(t *testing.T) {
 		{"dry run", []string{"conform", "--dry-run", "--focus", "4.5"}, 0, "4.5/signup-event-exactly-at-threshold"},
 		{"browser cases need --browser", []string{"conform", "--dry-run", "--label-filter", "browser"}, 2, ""},
 		{"browser dry run", []string{"conform", "--dry-run", "--browser", "--label-filter", "browser"}, 0, "7/browser-keygen-flow"},
+		// The proxy leads to the same relay, so this two-node "cluster" is one relay indeed.
+		{"cluster", []string{"conform", "--cluster", "--url", inst.URL(), "--url", broken.URL(), "--focus", "4.2/join-returns-group"}, 0, "one relay on 2 nodes"},
+		{"cluster of one node", []string{"conform", "--cluster", "--url", inst.URL()}, 2, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, _, err := runCmd(t, tc.args...)

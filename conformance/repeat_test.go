@@ -198,7 +198,7 @@ func TestCutShortWaitNamesTheWait(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
 			c := &Case{ID: "9/x", Requirement: "r", Level: Must, Run: body}
-			out, detail := newT(ctx, "ws://unused/mpc", Config{Timeout: time.Minute, QuietWindow: time.Minute}, c).run()
+			out, detail := newT(ctx, Target{URL: "ws://unused/mpc"}, Config{Timeout: time.Minute, QuietWindow: time.Minute}, c).run()
 			want := map[string]string{"quiet window": "for the quiet window (1m0s) to pass", "event": "for event sessionSignup on B"}[name]
 			if out != Error || !strings.Contains(detail, "context deadline exceeded") || !strings.Contains(detail, "while waiting") || !strings.Contains(detail, want) {
 				t.Fatalf("error naming the wait %q, got %s: %s", want, out, detail)

@@ -5,30 +5,64 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mpcrelay/relay"
+	"mpcrelay/relay/cluster"
+	"mpcrelay/relay/cluster/natstest"
 )
 
-// TestClusterSelfTest shows that a relay spanning nodes is checked across them: three
-// independent reference relays given as one (conform --cluster) must fail, since a group created
-// on one is unknown on the others. Cases with one connection stay on the first node and pass;
-// every failure's transcript names the node of each connection.
-func TestClusterSelfTest(t *testing.T) {
+// startNodes starts n relay nodes of cluster name, node i on NATS natsURLs[i mod len], and
+// returns their URLs.
+func startNodes(t *testing.T, ctx context.Context, name string, compat bool, n int, natsURLs ...string) []string {
+	t.Helper()
+	var urls []string
+	for i := range n {
+		cfg := relay.DefaultConfig()
+		cfg.Addr = "127.0.0.1:0"
+		cfg.Compat = compat
+		cfg.Cluster = cluster.Config{URL: natsURLs[i%len(natsURLs)], Name: name}
+		inst, err := relay.Start(ctx, cfg)
+		if err != nil {
+			t.Fatalf("start relay node %d of %s: %v", i+1, name, err)
+		}
+		t.Cleanup(func() { _ = inst.Shutdown(context.Background()) })
+		urls = append(urls, inst.URL())
+	}
+	return urls
+}
+
+// TestCluster runs the suite across the nodes of relays that span three nodes (conform
+// --cluster): a real cluster in strict mode on a three-server NATS cluster and one in compat
+// mode on a single NATS server must pass every case; a cluster whose NATS drops the events that
+// cross nodes must be caught, and so must three independent relays given as one (a group
+// created on one is unknown on the others). Every failure's transcript names each
+// connection's node.
+func TestCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var urls []string
+	natsCluster := natstest.Cluster(t, 3)
+	strict := startNodes(t, ctx, "strict", false, 3, natsCluster[0].ClientURL(), natsCluster[1].ClientURL(), natsCluster[2].ClientURL())
+	compat := startNodes(t, ctx, "compat", true, 3, natstest.Server(t).ClientURL())
+	broken := startNodes(t, ctx, "broken", false, 3, natstest.EventsDenied(t))
+	var independent []string
 	for range 3 {
 		inst, err := StartEmbedded(ctx, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer inst.Shutdown(context.Background())
-		urls = append(urls, inst.URL())
+		independent = append(independent, inst.URL())
+	}
+	targets := []Target{ClusterTarget(strict), ClusterTarget(compat), ClusterTarget(broken), ClusterTarget(independent)}
+	for i, name := range []string{"strict", "compat", "broken", "independent"} {
+		targets[i].Name = name
 	}
 	cases, err := Select("!crypto && !slow", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	timeout := 2 * time.Second * time.Duration(min(raceSlowdown, 2))
-	rep, err := Run(ctx, Options{Targets: []Target{ClusterTarget(urls)}, Cases: cases, Parallel: 4,
+	rep, err := Run(ctx, Options{Targets: targets, Cases: cases, Parallel: 8,
 		Config: Config{Timeout: timeout, QuietWindow: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -36,29 +70,49 @@ func TestClusterSelfTest(t *testing.T) {
 	for _, e := range rep.HarnessErrors {
 		t.Error(e)
 	}
-	got := map[string]Result{}
+	got := map[string]map[string]Result{}
 	for _, r := range rep.Cases {
-		got[r.ID] = r
+		if got[r.Target] == nil {
+			got[r.Target] = map[string]Result{}
+		}
+		got[r.Target][r.ID] = r
 	}
-	// Cases whose parties must meet in one group across nodes.
-	for _, id := range []string{"4.2/join-returns-group", "4.3/keygen-create-event-to-other-members",
-		"4.5/signup-event-exactly-at-threshold", "4.7/broadcast-reaches-every-other-party",
-		"4.7/peer-to-peer-only-to-receiver", "4.8/closed-after-every-party-finished", "4.9/proposal-to-other-members"} {
-		r, ok := got[id]
-		switch {
-		case !ok:
-			t.Errorf("case %s did not run", id)
-		case r.Outcome != Fail:
-			t.Errorf("independent relays as a cluster: %s = %s, want fail\n%s", id, r.Outcome, r.Transcript)
-		case !strings.Contains(r.Transcript, "B@2 is on node 2, "+urls[1]):
-			t.Errorf("%s: the transcript does not name the node of B:\n%s", id, r.Transcript)
+	for _, name := range []string{"strict", "compat"} {
+		for _, r := range got[name] {
+			if r.Outcome.Bad() {
+				t.Errorf("real cluster (%s): %s %s: %s\n%s", name, r.ID, r.Outcome, r.Detail, r.Transcript)
+			}
 		}
 	}
-	// One connection: nothing crosses nodes, so these must pass on node 1.
+	mustFail := map[string][]string{
+		// Events that cross nodes are lost.
+		"broken": {"4.3/keygen-create-event-to-other-members", "4.5/signup-event-exactly-at-threshold",
+			"4.7/broadcast-reaches-every-other-party", "4.8/closed-after-every-party-finished", "4.9/proposal-to-other-members"},
+		// Parties must meet in one group across nodes.
+		"independent": {"4.2/join-returns-group", "4.3/keygen-create-event-to-other-members",
+			"4.5/signup-event-exactly-at-threshold", "4.7/broadcast-reaches-every-other-party",
+			"4.7/peer-to-peer-only-to-receiver", "4.8/closed-after-every-party-finished", "4.9/proposal-to-other-members"},
+	}
+	for name, ids := range mustFail {
+		for _, id := range ids {
+			r, ok := got[name][id]
+			switch {
+			case !ok:
+				t.Errorf("%s: case %s did not run", name, id)
+			case r.Outcome != Fail:
+				t.Errorf("%s cluster: %s = %s, want fail\n%s", name, id, r.Outcome, r.Transcript)
+			case !strings.Contains(r.Transcript, "B@2 is on node 2, "):
+				t.Errorf("%s: %s: the transcript does not name the node of B:\n%s", name, id, r.Transcript)
+			}
+		}
+	}
+	// One connection: nothing crosses nodes, so these pass even on independent relays.
 	for _, id := range []string{"4.1/create-returns-uuid", "2.3/unknown-method", "1.3/requests-answered-in-order"} {
-		if r := got[id]; r.Outcome != Pass {
-			t.Errorf("%s = %s on a single node, want pass: %s\n%s", id, r.Outcome, r.Detail, r.Transcript)
+		if r := got["independent"][id]; r.Outcome != Pass {
+			t.Errorf("independent: %s = %s on a single node, want pass: %s\n%s", id, r.Outcome, r.Detail, r.Transcript)
 		}
 	}
-	t.Logf("independent relays as a cluster: %v", rep.Summary)
+	for _, name := range []string{"strict", "compat", "broken", "independent"} {
+		t.Logf("%-12s %v", name, rep.ByTarget[name])
+	}
 }

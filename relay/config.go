@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"mpcrelay/relay/cluster"
 )
 
 // Defaults of the reference relay. Each limit has a one-line reason.
@@ -62,6 +64,11 @@ type Config struct {
 	DrainTimeout   time.Duration // bound of Shutdown's drain
 
 	Logger *slog.Logger // nil discards logs
+
+	// Cluster makes this relay one node of a relay spanning several processes over NATS
+	// (relay/cluster); an empty Cluster.URL (the default) is the single-node relay.
+	// RequestTimeout, MaxFrameBytes and Logger are filled from the fields above.
+	Cluster cluster.Config
 }
 
 // DefaultConfig returns the strict reference configuration.
@@ -140,6 +147,11 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Cluster.URL != "" {
+		c.Cluster.RequestTimeout = c.WriteWait // a cross-node request is bounded like a write (-32603 after it)
+		c.Cluster.MaxFrameBytes = c.MaxFrameBytes
+		c.Cluster.Logger = c.Logger
 	}
 	return c, nil
 }

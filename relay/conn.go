@@ -72,6 +72,11 @@ type conn struct {
 	// Group.join and unregister run there), so it needs no lock; groups that left the table
 	// meanwhile (gone) are pruned when it is counted.
 	groups []*group
+
+	// Cluster mode (cluster_link.go): remote is set on a conn that stands for a connection of
+	// another node; elsewhere counts the groups the connection holds on other nodes.
+	remote    *remoteLink
+	elsewhere int
 }
 
 // stopMode says how the writer ends the connection.
@@ -126,7 +131,7 @@ func (c *conn) log() *slog.Logger {
 func (c *conn) atGroupLimit() bool {
 	c.groups = slices.DeleteFunc(c.groups, func(g *group) bool { return g.gone.Load() })
 	limit := c.srv.cfg.MaxGroupsPerConn
-	return limit > 0 && len(c.groups) >= limit
+	return limit > 0 && len(c.groups)+c.elsewhere >= limit
 }
 
 // queueBytesPerFrameLimit sets the byte bound of a send queue: this many frames of the maximum
@@ -137,6 +142,10 @@ const queueBytesPerFrameLimit = 4
 // 4×MaxFrameBytes bytes) means the client stopped reading, and it is dropped rather than
 // allowed to stall the sender or grow memory (§6.2). It starts the writer if none runs.
 func (c *conn) enqueue(f outFrame) {
+	if c.remote != nil {
+		c.remote.l.send(c, f) // cluster mode: a connection of another node
+		return
+	}
 	if c.stopped.Load() {
 		return
 	}

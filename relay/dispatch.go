@@ -57,6 +57,12 @@ func (s *Server) dispatch(c *conn, frame []byte) bool {
 			}
 		}
 	}()
+	if s.cl != nil && c.remote == nil {
+		// Cluster mode: a group of another node is served there (cluster_link.go).
+		if forwarded, closeConn := s.cl.route(x, frame); forwarded {
+			return closeConn
+		}
+	}
 	switch req.Method {
 	case protocol.MethodGroupCreate:
 		s.groupCreate(x)

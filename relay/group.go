@@ -35,6 +35,9 @@ func (s *Server) groupCreate(x *call) {
 		return
 	}
 	g := newGroup(p.Label, p.Params, x.c, time.Now())
+	if s.cl != nil {
+		g.id = s.cl.newGroupID() // cluster mode: the uuid names this node as the owner
+	}
 	// Locked until answered, like every group whose state changes (§1.3).
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -34,6 +34,8 @@ type Server struct {
 	closing bool
 	connWG  sync.WaitGroup // the read pump and the writer of every connection
 
+	cl *clusterLink // cluster mode only (cluster_link.go)
+
 	expiryStop chan struct{}
 	expiryDone chan struct{}
 	stopOnce   sync.Once
@@ -67,6 +69,11 @@ func New(cfg Config) (*Server, error) {
 		ReadBufferSize:  readBufferSize,
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     s.checkOrigin,
+	}
+	if cfg.Cluster.URL != "" {
+		if err := s.startCluster(); err != nil {
+			return nil, fmt.Errorf("relay cluster: %w", err)
+		}
 	}
 	s.handler = s.routes()
 	go s.expireLoop()
@@ -109,6 +116,10 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	if closing {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "shutting down")
+		return
+	}
+	if s.cl != nil {
+		s.cl.serveHealth(w) // cluster mode: NATS connectivity
 		return
 	}
 	fmt.Fprintln(w, "ok")
@@ -175,6 +186,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 // frame 1001, and waits for them to end, at most DrainTimeout or until ctx is done; then it
 // closes what is left. It also stops idle expiry.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if s.cl != nil {
+		defer s.cl.close() // cluster mode: after the connections' §6.1 notices, say goodbye
+	}
 	s.stopOnce.Do(func() { close(s.expiryStop) })
 	<-s.expiryDone
 

@@ -223,6 +223,9 @@ func (s *Server) deleteGroup(g *group) {
 // unregister removes a closed connection from every group it belongs to (§6.1). It runs on the
 // connection's read pump, the only goroutine that changes the connection's list of groups.
 func (s *Server) unregister(c *conn) {
+	if s.cl != nil && c.remote == nil {
+		s.cl.closed(c) // cluster mode: the owners of its groups on other nodes
+	}
 	for _, g := range c.groups {
 		g.mu.Lock()
 		if !g.gone.Load() {

@@ -23,7 +23,7 @@ var (
 type Result struct {
 	Responded bool // the response reached Handler.Deliver (false for notifications, or if none came)
 	CloseConn bool // §2.5: the response was close-connection: the home node closes the connection
-	Member    bool // after the request, the connection is a member of some group of the owner
+	Holds     int  // groups of the owner the connection belongs to after the request
 }
 
 type pendingRequest struct {
@@ -160,11 +160,16 @@ func (n *Node) onReply(seq uint64, m *nats.Msg) {
 			return
 		}
 		flags := body[0]
+		holds, rest, err := readUvarint(body[1:])
+		if err != nil {
+			n.log.Warn("malformed done", "from", h.from, "err", err)
+			return
+		}
 		if flags&doneHasResponse != 0 {
-			n.h.Deliver([]uint64{p.conn}, body[1:])
+			n.h.Deliver([]uint64{p.conn}, rest)
 			p.responded = true
 		}
-		p.finish(Result{CloseConn: flags&doneCloseConn != 0, Member: flags&doneMember != 0}, nil)
+		p.finish(Result{CloseConn: flags&doneCloseConn != 0, Holds: int(min(holds, 1<<30))}, nil)
 	}
 }
 

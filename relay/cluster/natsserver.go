@@ -26,6 +26,8 @@ type ServerConfig struct {
 	Routes      []string // route URLs of other NATS servers (nats-route://host:port)
 	MaxPayload  int32    // largest message; 0 = DefaultNATSMaxPayload
 	Logger      *slog.Logger
+	// Configure, when set, edits the server's options last (tests: users and permissions).
+	Configure func(*server.Options)
 }
 
 // NATSServer is an embedded NATS server.
@@ -73,6 +75,9 @@ func StartNATS(cfg ServerConfig) (*NATSServer, error) {
 		}
 	} else if len(cfg.Routes) > 0 {
 		return nil, fmt.Errorf("NATS routes need a cluster address to listen on")
+	}
+	if cfg.Configure != nil {
+		cfg.Configure(opts)
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 //	closed:    conn uvarint                                    → <prefix>.n.<owner>.q
 //	reset:     epoch of the receiver u64                       → <prefix>.n.<node>.q
 //	events:    count uvarint | conn uvarint × count | frame    → <prefix>.n.<node>.d.e
-//	done:      flags u8 | response frame (flag hasResponse)    → the request's reply subject
+//	done:      flags u8 | holds uvarint | response frame        → the request's reply subject
 //	response:  frame                                           → the request's reply subject
 //	heartbeat: period in ms uvarint                            → <prefix>.hb
 type msgType uint8
@@ -32,7 +32,6 @@ const (
 // Flags of a done message.
 const (
 	doneCloseConn   = 1 << iota // §2.5: the owner answered close-connection
-	doneMember                  // the caller is a member of a group of the owner after the request
 	doneHasResponse             // the response frame follows (merged into done)
 )
 

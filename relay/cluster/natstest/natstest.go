@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"mpcrelay/relay/cluster"
@@ -21,6 +22,24 @@ func Server(t testing.TB) *cluster.NATSServer {
 	}
 	t.Cleanup(s.Shutdown)
 	return s
+}
+
+// EventsDenied starts one NATS server whose only user may publish anything except the
+// subjects that carry event frames between relay nodes: a cluster on it loses every event that
+// crosses nodes (responses still arrive). It returns the URL with that user's credentials.
+func EventsDenied(t testing.TB) string {
+	t.Helper()
+	s, err := cluster.StartNATS(cluster.ServerConfig{Addr: "127.0.0.1:0", Configure: func(o *server.Options) {
+		o.Users = []*server.User{{Username: "relay", Password: "broken", Permissions: &server.Permissions{
+			Publish:   &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"mpcrelay.*.n.*.d.e"}},
+			Subscribe: &server.SubjectPermission{Allow: []string{">"}},
+		}}}
+	}})
+	if err != nil {
+		t.Fatalf("start NATS: %v", err)
+	}
+	t.Cleanup(s.Shutdown)
+	return "nats://relay:broken@" + s.Addr()
 }
 
 // Restart starts a NATS server on the address of one that was shut down (a NATS restart, for

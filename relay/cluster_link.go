@@ -1,0 +1,365 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+
+	"mpcrelay/relay/cluster"
+	"mpcrelay/relay/protocol"
+)
+
+// Cluster mode (Config.Cluster.URL set): this relay is one node of a relay spanning several
+// processes. relay/cluster moves bytes between nodes over NATS; this file says what they mean
+// for the relay's state. The node that creates a group owns it (its id is in the group's uuid):
+// a request naming another node's group is forwarded there (route), runs there against the
+// group's state like any local request (Execute), and the frames it produces for connections
+// on other nodes travel back over NATS (send, Deliver). The rest of the relay sees a connection
+// of another node as a *conn whose remote field is set: a member like any other.
+
+// Close codes of cluster mode (RFC 6455 §7.4.2, private use).
+const (
+	closeNodeLost = 4001 // a group of this connection lived on a relay node that is gone
+	closeLinkLost = 4002 // this node lost the cluster while the connection was in another node's group
+)
+
+// remoteLink marks a *conn that stands for a connection of another node.
+type remoteLink struct {
+	l    *clusterLink
+	node cluster.NodeID
+	id   uint64 // the connection's id on its node
+}
+
+type remoteKey struct {
+	node cluster.NodeID
+	id   uint64
+}
+
+type clusterLink struct {
+	s    *Server
+	node *cluster.Node
+	self cluster.NodeID
+	// current is the forwarded request being executed: the transport runs them one at a time.
+	current atomic.Pointer[cluster.Request]
+
+	mu sync.Mutex
+	// Owner side: other nodes' connections that belong to groups of this node.
+	remotes map[remoteKey]*conn
+	// Home side: this node's connections that sent a request to another node, and how many
+	// groups each holds on each other node (for §6.1 notices and the loss of a node).
+	locals   map[uint64]*conn
+	memberOf map[*conn]map[cluster.NodeID]int
+}
+
+// startCluster joins the cluster of s.cfg.Cluster.
+func (s *Server) startCluster() error {
+	cfg := s.cfg.Cluster
+	cfg.Registerer = s.metrics.registry
+	node, err := cluster.New(cfg)
+	if err != nil {
+		return err
+	}
+	l := &clusterLink{s: s, node: node, self: node.ID(), remotes: map[remoteKey]*conn{},
+		locals: map[uint64]*conn{}, memberOf: map[*conn]map[cluster.NodeID]int{}}
+	if err := node.Start(l); err != nil {
+		return err
+	}
+	s.cl = l
+	return nil
+}
+
+// newGroupID is a fresh group uuid naming this node as the owner.
+func (l *clusterLink) newGroupID() uuid.UUID { return cluster.NewGroupID(l.self) }
+
+// route forwards x to the node owning the group it names, if that is another node, and
+// answers x from the owner's reply. It runs on the caller's read pump, which waits here, so the
+// connection's next request runs only after this one's response and events were queued (§1.3).
+func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
+	gid, ok := requestGroup(&x.req)
+	if !ok {
+		return false, false
+	}
+	owner := cluster.OwnerOf(gid)
+	if owner == l.self {
+		return false, false
+	}
+	c := x.c
+	l.mu.Lock()
+	l.locals[c.id] = c
+	elsewhere := 0
+	for n, k := range l.memberOf[c] {
+		if n != owner {
+			elsewhere += k
+		}
+	}
+	l.mu.Unlock()
+	for _, g := range c.groups {
+		if !g.gone.Load() {
+			elsewhere++
+		}
+	}
+	res, err := l.node.Forward(context.Background(), owner, c.id, elsewhere, frame)
+	if err != nil && !res.Responded {
+		x.fail(forwardError(gid, owner, err, l.s.cfg.WriteWait.String()))
+		return true, x.closeConn
+	}
+	x.answered = true
+	if err != nil {
+		c.log().Warn("cluster request incomplete after its response", "group", gid, "node", owner.String(), "err", err)
+		return true, res.CloseConn
+	}
+	l.mu.Lock()
+	m := l.memberOf[c]
+	if m == nil && res.Holds > 0 {
+		m = map[cluster.NodeID]int{}
+		l.memberOf[c] = m
+	}
+	if m != nil {
+		m[owner] = res.Holds
+		if res.Holds == 0 {
+			delete(m, owner)
+		}
+	}
+	c.elsewhere = 0
+	for _, k := range m {
+		c.elsewhere += k
+	}
+	l.mu.Unlock()
+	return true, res.CloseConn
+}
+
+// forwardError is the -32603 a caller gets when its group's node cannot run the request.
+func forwardError(gid uuid.UUID, owner cluster.NodeID, err error, wait string) *protocol.Error {
+	switch {
+	case errors.Is(err, cluster.ErrNoOwner):
+		return protocol.ErrGroupNotFound(gid) // no node has it: the original's text
+	case errors.Is(err, cluster.ErrOwnerLost):
+		return clusterError(fmt.Sprintf("group %s is gone: relay node %s that held it left the cluster", gid, owner))
+	case errors.Is(err, cluster.ErrOwnerUnreachable):
+		return clusterError(fmt.Sprintf("group %s is on relay node %s, which NATS cannot reach now", gid, owner))
+	case errors.Is(err, cluster.ErrLinkDown):
+		return clusterError(fmt.Sprintf("group %s is on relay node %s, and this relay node has no NATS connection", gid, owner))
+	case errors.Is(err, cluster.ErrTimeout):
+		return clusterError(fmt.Sprintf("group %s is on relay node %s, which did not answer within %s", gid, owner, wait))
+	}
+	return clusterError(fmt.Sprintf("group %s on relay node %s: %v", gid, owner, err))
+}
+
+// clusterError is a -32603 of cluster mode (not a rule of the original, so no §5 text).
+func clusterError(msg string) *protocol.Error {
+	return &protocol.Error{Code: protocol.CodeInternal, Message: msg}
+}
+
+// requestGroup is the group a decoded request names. Group.create and requests whose params
+// do not decode stay local (the local method answers them, with -32602 where due).
+func requestGroup(req *protocol.Call) (uuid.UUID, bool) {
+	if req.ParamsErr != nil {
+		return uuid.UUID{}, false
+	}
+	p := &req.Params
+	switch req.Method {
+	case protocol.MethodGroupJoin:
+		return p.GroupJoin.GroupID, true
+	case protocol.MethodSessionCreate:
+		return p.SessionCreate.GroupID, true
+	case protocol.MethodSessionJoin, protocol.MethodSessionSignup:
+		return p.Session.GroupID, true
+	case protocol.MethodSessionLoad:
+		return p.SessionLoad.GroupID, true
+	case protocol.MethodSessionMessage:
+		return p.SessionMessage.GroupID, true
+	case protocol.MethodSessionFinish:
+		return p.SessionFinish.GroupID, true
+	case protocol.MethodNotifyProposal:
+		return p.NotifyProposal.GroupID, true
+	case protocol.MethodNotifySigned:
+		return p.NotifySigned.GroupID, true
+	}
+	return uuid.UUID{}, false
+}
+
+// send is enqueue for a connection of another node: the caller's response goes with the
+// forwarded request's done, every other frame is published to the connection's node now, while
+// the group's lock is held, so frames leave in the order of the group's state (§1.3).
+func (l *clusterLink) send(c *conn, f outFrame) {
+	rl := c.remote
+	r := l.current.Load()
+	if r != nil && r.From == rl.node && r.Conn == rl.id && (f.kind == outResponse || f.kind == outError) {
+		r.Respond(f.data)
+		return
+	}
+	var err error
+	if r != nil {
+		err = r.Deliver(rl.node, []uint64{rl.id}, f.data) // after r's response, if for r's node
+	} else {
+		err = l.node.Deliver(rl.node, []uint64{rl.id}, f.data)
+	}
+	if err != nil {
+		// The link is down: LinkLost ends every cross-node membership, this one included.
+		c.log().Debug("frame for another node not sent", "err", err)
+	}
+}
+
+// Execute runs a request of another node's connection on this node (cluster.Handler).
+func (l *clusterLink) Execute(r *cluster.Request) {
+	c := l.remoteConn(r.From, r.Conn)
+	c.elsewhere = r.Groups
+	l.current.Store(r)
+	closeConn := l.s.dispatch(c, r.Frame)
+	l.current.Store(nil)
+	if closeConn {
+		l.s.unregister(c) // §2.5: its node closes the connection
+	}
+	r.CloseConn = closeConn
+	for _, g := range c.groups {
+		if !g.gone.Load() {
+			r.Holds++
+		}
+	}
+	if r.Holds == 0 {
+		l.mu.Lock()
+		delete(l.remotes, remoteKey{r.From, r.Conn})
+		l.mu.Unlock()
+	}
+}
+
+func (l *clusterLink) remoteConn(node cluster.NodeID, id uint64) *conn {
+	k := remoteKey{node, id}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.remotes[k]
+	if c == nil {
+		c = &conn{id: id, srv: l.s, wrote: make(chan struct{}, 1), readDone: make(chan struct{}),
+			remote: &remoteLink{l: l, node: node, id: id}}
+		l.remotes[k] = c
+	}
+	return c
+}
+
+// Deliver hands frames from an owner to this node's connections (cluster.Handler).
+func (l *clusterLink) Deliver(conns []uint64, frame []byte) {
+	f := outFrame{data: frame, kind: frameKind(frame)}
+	to := make([]*conn, 0, len(conns))
+	l.mu.Lock()
+	for _, id := range conns {
+		if c := l.locals[id]; c != nil {
+			to = append(to, c)
+		}
+	}
+	l.mu.Unlock()
+	for _, c := range to {
+		c.enqueue(f)
+	}
+}
+
+// frameKind classifies a frame from another node for the frames-out metrics.
+func frameKind(frame []byte) outKind {
+	const eventHead = `{"jsonrpc":"2.0","id":0,"result":["`
+	if len(frame) > len(eventHead) && string(frame[:len(eventHead)]) == eventHead {
+		rest := frame[len(eventHead):]
+		for i, b := range rest {
+			if b == '"' {
+				return outEvent(string(rest[:i]))
+			}
+		}
+	}
+	for i := 0; i+9 < len(frame) && i < 64; i++ {
+		if string(frame[i:i+9]) == `"error":{` {
+			return outError
+		}
+	}
+	return outResponse
+}
+
+// ConnClosed: a connection of another node closed; it leaves this node's groups (§6.1).
+func (l *clusterLink) ConnClosed(from cluster.NodeID, id uint64) {
+	k := remoteKey{from, id}
+	l.mu.Lock()
+	c := l.remotes[k]
+	delete(l.remotes, k)
+	l.mu.Unlock()
+	if c != nil {
+		l.s.unregister(c)
+	}
+}
+
+// NodeLost: node is gone. Its connections leave this node's groups (§6.1), and this node's
+// connections that were in its groups are closed: those groups are gone with it.
+func (l *clusterLink) NodeLost(node cluster.NodeID, reason string) {
+	l.dropNodes(func(n cluster.NodeID) bool { return n == node }, closeNodeLost,
+		fmt.Sprintf("relay node %s holding a group of this connection is gone", node))
+}
+
+// LinkLost: this node lost the cluster; every cross-node membership ends, both ways.
+func (l *clusterLink) LinkLost(reason string) {
+	l.dropNodes(func(cluster.NodeID) bool { return true }, closeLinkLost,
+		"this relay node lost its cluster link; groups on other nodes are unreachable")
+}
+
+func (l *clusterLink) dropNodes(match func(cluster.NodeID) bool, code int, text string) {
+	var leave, close []*conn
+	l.mu.Lock()
+	for k, c := range l.remotes {
+		if match(k.node) {
+			leave = append(leave, c)
+			delete(l.remotes, k)
+		}
+	}
+	for c, m := range l.memberOf {
+		lost := false
+		for n := range m {
+			if match(n) {
+				lost = true
+				delete(m, n)
+			}
+		}
+		if lost {
+			close = append(close, c)
+		}
+	}
+	l.mu.Unlock()
+	for _, c := range leave {
+		l.s.unregister(c)
+	}
+	for _, c := range close {
+		if c.end(stopMode{code: code, text: text, drain: true}) {
+			c.log().Warn("closing connection: its cross-node group is gone", "reason", text)
+		}
+	}
+}
+
+// closed runs when one of this node's connections closes: the owners of its other groups are
+// told, so it leaves them too (§6.1).
+func (l *clusterLink) closed(c *conn) {
+	l.mu.Lock()
+	m := l.memberOf[c]
+	delete(l.memberOf, c)
+	delete(l.locals, c.id)
+	l.mu.Unlock()
+	for owner := range m {
+		if err := l.node.ConnClosed(owner, c.id); err != nil {
+			c.log().Debug("closed notice not sent", "node", owner.String(), "err", err)
+		}
+	}
+}
+
+// close leaves the cluster (the other nodes drop this node's connections at once).
+func (l *clusterLink) close() { l.node.Close() }
+
+// serveHealth answers /healthz in cluster mode: 503 while NATS is unreachable, so a load
+// balancer sends clients to nodes that can reach every group.
+func (l *clusterLink) serveHealth(w http.ResponseWriter) {
+	st := l.node.Status()
+	name := l.s.cfg.Cluster.Name
+	if !st.Connected {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "cluster %s node %s: NATS unreachable (reconnecting); groups on other nodes cannot be reached\n", name, l.self)
+		return
+	}
+	fmt.Fprintf(w, "ok\ncluster %s node %s: NATS connected (%s), %d other nodes\n", name, l.self, st.URL, len(st.Peers))
+}

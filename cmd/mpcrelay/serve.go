@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"mpcrelay/relay"
+	"mpcrelay/relay/cluster"
 )
 
 func init() { subcommands = append(subcommands, newServeCmd) }
@@ -20,6 +21,8 @@ func init() { subcommands = append(subcommands, newServeCmd) }
 func newServeCmd() *cobra.Command {
 	cfg := relay.DefaultConfig()
 	var logFormat, logLevel string
+	var natsEmbedded bool
+	var natsEmbeddedAddr string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the reference relay (ws://127.0.0.1:3030/mpc by default)",
@@ -28,7 +31,11 @@ func newServeCmd() *cobra.Command {
 			"mpc-websocket server in every COMPAT point. Besides the WebSocket path it serves /healthz\n" +
 			"and Prometheus metrics on /metrics. SIGINT or SIGTERM shuts it down gracefully: queued frames\n" +
 			"are flushed, every connection gets close frame 1001, and the drain is bounded by --drain-timeout.\n" +
-			"Limits take 0 for their default and a negative value for none.",
+			"Limits take 0 for their default and a negative value for none.\n\n" +
+			"Cluster mode: several serve processes given the same --nats and --cluster-name behave as\n" +
+			"one relay for clients on any of them (the node where a group is created owns it; requests\n" +
+			"on it from other nodes are forwarded over NATS). --nats-embedded runs a NATS server inside\n" +
+			"this process for the others to use (or run `mpcrelay nats`).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(logFormat, logLevel)
@@ -36,14 +43,32 @@ func newServeCmd() *cobra.Command {
 				return err
 			}
 			cfg.Logger = logger
+			if err := checkClusterFlags(cmd, cfg.Cluster.URL, natsEmbedded); err != nil {
+				return err
+			}
+			if natsEmbedded {
+				ns, err := cluster.StartNATS(cluster.ServerConfig{Addr: natsEmbeddedAddr, Logger: logger.With("component", "nats-server")})
+				if err != nil {
+					return err
+				}
+				defer ns.Shutdown()
+				fmt.Fprintf(os.Stderr, "mpcrelay: embedded NATS listening on %s\n", ns.ClientURL())
+				if cfg.Cluster.URL == "" {
+					cfg.Cluster.URL = ns.ClientURL()
+				}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			inst, err := relay.Start(ctx, cfg)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "mpcrelay: relay listening on %s (health %s/healthz, metrics %s/metrics)\n",
-				inst.URL(), httpBase(inst), httpBase(inst))
+			mode := ""
+			if cfg.Cluster.URL != "" {
+				mode = fmt.Sprintf(", cluster %s over NATS %s", cfg.Cluster.Name, cfg.Cluster.URL)
+			}
+			fmt.Fprintf(os.Stderr, "mpcrelay: relay listening on %s (health %s/healthz, metrics %s/metrics%s)\n",
+				inst.URL(), httpBase(inst), httpBase(inst), mode)
 			<-ctx.Done()
 			stop() // a second signal now kills the process the default way
 			logger.Info("signal received, shutting down", "drain_timeout", inst.Server().Config().DrainTimeout)
@@ -72,9 +97,32 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.StaticDir, "static", "", "serve this directory at / beside the relay, with the COOP/COEP headers of the original")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves wss://")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (PEM)")
+	f.StringVar(&cfg.Cluster.URL, "nats", "", "cluster mode: NATS server URL(s), comma-separated (nats://host:4222, tls://...)")
+	f.StringVar(&cfg.Cluster.Name, "cluster-name", "mpcrelay", "cluster mode: the relay's name; its NATS subjects start with mpcrelay.NAME, so clusters sharing a NATS never mix")
+	f.StringVar(&cfg.Cluster.CredsFile, "nats-creds", "", "cluster mode: NATS credentials file (JWT and nkey seed)")
+	f.StringVar(&cfg.Cluster.TLSCAFile, "nats-tls-ca", "", "cluster mode: CA file that signed the NATS server's certificate")
+	f.StringVar(&cfg.Cluster.TLSCertFile, "nats-tls-cert", "", "cluster mode: client certificate for NATS (with --nats-tls-key)")
+	f.StringVar(&cfg.Cluster.TLSKeyFile, "nats-tls-key", "", "cluster mode: client key for NATS")
+	f.DurationVar(&cfg.Cluster.Heartbeat, "cluster-heartbeat", cluster.DefaultHeartbeat, "cluster mode: how often this node tells the others it is alive")
+	f.DurationVar(&cfg.Cluster.DeadAfter, "cluster-dead-after", cluster.DefaultDeadAfter, "cluster mode: a node silent this long is dead; its connections leave their groups (§6.1) and its groups close")
+	f.BoolVar(&natsEmbedded, "nats-embedded", false, "cluster mode: run a NATS server in this process (at --nats-embedded-addr) and use it unless --nats is given")
+	f.StringVar(&natsEmbeddedAddr, "nats-embedded-addr", "127.0.0.1:4222", "listen address of --nats-embedded (other nodes: --nats nats://THIS_ADDR)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
+}
+
+// checkClusterFlags refuses cluster options without a cluster to apply them to.
+func checkClusterFlags(cmd *cobra.Command, natsURL string, embedded bool) error {
+	if natsURL != "" || embedded {
+		return nil
+	}
+	for _, name := range []string{"cluster-name", "nats-creds", "nats-tls-ca", "nats-tls-cert", "nats-tls-key", "cluster-heartbeat", "cluster-dead-after", "nats-embedded-addr"} {
+		if cmd.Flags().Changed(name) {
+			return fmt.Errorf("--%s needs --nats URL (or --nats-embedded)", name)
+		}
+	}
+	return nil
 }
 
 func httpBase(inst *relay.Instance) string {

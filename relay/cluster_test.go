@@ -1,0 +1,238 @@
+package relay_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"mpcrelay/relay"
+	"mpcrelay/relay/cluster"
+	"mpcrelay/relay/cluster/natstest"
+	"mpcrelay/relay/protocol"
+)
+
+// Cluster mode over real NATS servers in-process (relay/cluster/natstest). The conformance
+// suite runs across nodes in conformance/cluster_test.go; these tests cover what it cannot:
+// failures, limits and the ordering of one connection's requests across owners.
+
+// startNode starts one relay node of cluster "t" on NATS url, with fast failure detection.
+func startNode(t testing.TB, url string, tweak ...func(*relay.Config)) *relay.Instance {
+	t.Helper()
+	return startRelay(t, false, append([]func(*relay.Config){func(c *relay.Config) {
+		c.Cluster = cluster.Config{URL: url, Name: "t", Heartbeat: 100 * time.Millisecond, DeadAfter: 500 * time.Millisecond}
+	}}, tweak...)...)
+}
+
+func ownerOf(id uuid.UUID) cluster.NodeID { return cluster.OwnerOf(id) }
+
+func TestClusterGroupSpansNodes(t *testing.T) {
+	nats := natstest.Cluster(t, 3)
+	nodes := []*relay.Instance{startNode(t, nats[0].ClientURL()), startNode(t, nats[1].ClientURL()), startNode(t, nats[2].ClientURL())}
+	a, b, c := dialRaw(t, nodes[0].URL()), dialRaw(t, nodes[1].URL()), dialRaw(t, nodes[2].URL())
+	g := createGroup(t, a, 3, 1)
+	if g2 := createGroup(t, a, 2, 1); ownerOf(g2) != ownerOf(g) || ownerOf(createGroup(t, b, 2, 1)) == ownerOf(g) {
+		t.Fatal("Expected: the uuids of one node's groups share its node id, other nodes' do not")
+	}
+	joinGroup(t, b, g)
+	joinGroup(t, c, g)
+	s := createSession(t, a, g, protocol.KindKeygen, nil)
+	b.event(protocol.EventSessionCreate)
+	c.event(protocol.EventSessionCreate)
+	for i, r := range []*raw{a, b, c} {
+		if n := signup(t, r, g, s.UUID, protocol.KindKeygen); n != uint16(i+1) {
+			t.Fatalf("signup: Expected: %d / Actual: %d", i+1, n)
+		}
+	}
+	for _, r := range []*raw{a, b, c} {
+		r.event(protocol.EventSessionSignup)
+	}
+	// §4.7 across nodes: a broadcast from node 3 and a message from node 2 to node 1.
+	c.ok(protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: g, SessionID: s.UUID, Kind: protocol.KindKeygen,
+		Message: protocol.Message{Round: 1, Sender: 3, UUID: s.UUID, Body: json.RawMessage(`{"from":"c"}`)}}, nil)
+	b.ok(protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: g, SessionID: s.UUID, Kind: protocol.KindKeygen,
+		Message: protocol.Message{Round: 1, Sender: 2, Receiver: protocol.Receiver(1), UUID: s.UUID, Body: json.RawMessage(`"p2p"`)}}, nil)
+	if ev := a.event(protocol.EventSessionMessage); !strings.Contains(string(ev.Payload), `{"from":"c"}`) {
+		t.Fatalf("Expected: c's broadcast first on a / Actual: %s", ev.Payload)
+	}
+	if ev := a.event(protocol.EventSessionMessage); !strings.Contains(string(ev.Payload), `"body":"p2p"`) {
+		t.Fatalf("Expected: b's message to party 1 / Actual: %s", ev.Payload)
+	}
+	b.event(protocol.EventSessionMessage)
+	for i, r := range []*raw{a, b, c} {
+		r.ok(protocol.MethodSessionFinish, protocol.SessionFinishParams{GroupID: g, SessionID: s.UUID, Number: uint16(i + 1)}, nil)
+	}
+	for _, r := range []*raw{a, b, c} {
+		if ev := r.event(protocol.EventSessionClosed); string(ev.Payload) != "[1,2,3]" {
+			t.Fatalf("Expected: sessionClosed [1,2,3] / Actual: %s", ev.Payload)
+		}
+	}
+	c.silent() // exactly once: nothing more for c
+}
+
+// §1.3 across owners: one connection's pipelined requests on groups of three different nodes
+// are answered in order, and each response comes before the events its request sends to the
+// same connection.
+func TestClusterRequestsInOrderAcrossOwners(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	nodes := []*relay.Instance{startNode(t, url), startNode(t, url), startNode(t, url)}
+	x := dialRaw(t, nodes[0].URL())
+	type grp struct{ g, s uuid.UUID }
+	var groups []grp
+	for _, n := range nodes {
+		owner := dialRaw(t, n.URL())
+		g := createGroup(t, owner, 2, 1)
+		joinGroup(t, x, g)
+		s := createSession(t, x, g, protocol.KindSign, nil) // sign: no event
+		signup(t, x, g, s.UUID, protocol.KindSign)
+		owner.ok(protocol.MethodSessionJoin, protocol.SessionParams{GroupID: g, SessionID: s.UUID, Kind: protocol.KindSign}, nil)
+		signup(t, owner, g, s.UUID, protocol.KindSign)
+		x.event(protocol.EventSessionSignup)
+		groups = append(groups, grp{g, s.UUID})
+	}
+	// x sends 30 messages addressed to itself (party 1), round-robin over the three owners,
+	// without waiting: each must come back as response k, then event k.
+	const n = 30
+	first := x.nextID + 1
+	for k := range n {
+		gr := groups[k%3]
+		x.request(protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: gr.g, SessionID: gr.s, Kind: protocol.KindSign,
+			Message: protocol.Message{Round: uint16(k), Sender: 1, Receiver: protocol.Receiver(1), UUID: gr.s, Body: json.RawMessage(fmt.Sprint(k))}})
+	}
+	for k := range n {
+		in, data := x.read(testWait)
+		if id, ok := in.IDNumber(); !ok || id != int64(first)+int64(k) || in.Error != nil {
+			t.Fatalf("frame %d: Expected: response %d / Actual: %s", 2*k, int(first)+k, data)
+		}
+		in, data = x.read(testWait)
+		ev, err := in.Event()
+		if err != nil || !strings.Contains(string(ev.Payload), fmt.Sprintf(`"round":%d,`, k)) {
+			t.Fatalf("frame %d: Expected: the event of request %d / Actual: %s", 2*k+1, k+1, data)
+		}
+	}
+}
+
+func TestClusterGroupLimitCountsEveryNode(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	limit := func(c *relay.Config) { c.MaxGroupsPerConn = 2 }
+	n1, n2, n3 := startNode(t, url, limit), startNode(t, url, limit), startNode(t, url, limit)
+	x := dialRaw(t, n1.URL())
+	createGroup(t, x, 2, 1)                                     // on node 1
+	joinGroup(t, x, createGroup(t, dialRaw(t, n2.URL()), 3, 1)) // on node 2
+	e := x.fails(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: createGroup(t, dialRaw(t, n3.URL()), 3, 1)}, protocol.CodeInternal)
+	if !strings.Contains(e.Message, "2 groups") {
+		t.Fatalf("Expected: the per-connection limit counts groups on every node / Actual: %s", e.Message)
+	}
+	x.fails(protocol.MethodGroupCreate, protocol.GroupCreateParams{Label: "l", Params: protocol.Parameters{Parties: 2, Threshold: 1}}, protocol.CodeInternal)
+}
+
+// §6.1 across nodes: when a node shuts down, its connections leave the groups of the others,
+// and the others' connections in its groups are closed (4001): those groups are gone.
+func TestClusterNodeLeaving(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	n1, n2 := startNode(t, url), startNode(t, url, func(c *relay.Config) { c.DrainTimeout = 200 * time.Millisecond })
+	a, b := dialRaw(t, n1.URL()), dialRaw(t, n2.URL())
+	g1 := createGroup(t, a, 2, 1) // on node 1, full once b joins
+	joinGroup(t, b, g1)
+	g2 := createGroup(t, b, 2, 1) // on node 2, a member on node 1
+	joinGroup(t, a, g2)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n2.Shutdown(ctx); err != nil { // it says goodbye last, after draining b
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if ce := a.closed(); ce == nil || ce.Code != 4001 || !strings.Contains(ce.Text, "is gone") {
+		t.Fatalf("Expected: a closed with 4001 (its group on node 2 is gone) / Actual: %v", ce)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Expected: a closed at once after node 2 said goodbye / Actual: after %s", d)
+	}
+	// b's place in g1 is free again (§6.1), but a's close emptied g1: it is deleted.
+	c := dialRaw(t, n1.URL())
+	c.fails(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g1}, protocol.CodeInternal)
+	if e := c.fails(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g2}, protocol.CodeInternal); !strings.Contains(e.Message, "gone") {
+		t.Fatalf("Expected: node 2's group named gone / Actual: %s", e.Message)
+	}
+}
+
+func TestClusterNATSRestart(t *testing.T) {
+	srv := natstest.Server(t)
+	writeWait := func(c *relay.Config) { c.WriteWait = 2 * time.Second }
+	n1, n2 := startNode(t, srv.ClientURL(), writeWait), startNode(t, srv.ClientURL(), writeWait)
+	a, b := dialRaw(t, n1.URL()), dialRaw(t, n2.URL())
+	g := createGroup(t, b, 3, 1)
+	joinGroup(t, a, g)
+	other := createGroup(t, dialRaw(t, n2.URL()), 3, 1) // a group of node 2 that a is not in
+	if got := health(t, n1); got.code != 200 || !strings.Contains(got.body, "NATS connected") {
+		t.Fatalf("healthz: Expected: 200 with NATS connected / Actual: %d %q", got.code, got.body)
+	}
+
+	srv.Shutdown()
+	// a was in a group of node 2: that membership ended with the link (4002).
+	if ce := a.closed(); ce == nil || ce.Code != 4002 {
+		t.Fatalf("Expected: a closed with 4002 when NATS went away / Actual: %v", ce)
+	}
+	x := dialRaw(t, n1.URL())
+	start := time.Now()
+	e := x.fails(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: other}, protocol.CodeInternal)
+	if d := time.Since(start); d > 2*time.Second || !strings.Contains(e.Message, "no NATS connection") {
+		t.Fatalf("Expected: -32603 naming the NATS link within --write-wait / Actual: %q after %s", e.Message, d)
+	}
+	if got := health(t, n1); got.code != 503 || !strings.Contains(got.body, "NATS unreachable") {
+		t.Fatalf("healthz while NATS is down: Expected: 503 / Actual: %d %q", got.code, got.body)
+	}
+	// Groups of one node keep working without NATS.
+	y := dialRaw(t, n1.URL())
+	joinGroup(t, y, createGroup(t, x, 2, 1))
+
+	natstest.Restart(t, srv)
+	deadline := time.Now().Add(10 * time.Second)
+	for health(t, n1).code != 200 || health(t, n2).code != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("Expected: both nodes reconnect to NATS / Actual: not within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// New groups span nodes again.
+	z := dialRaw(t, n1.URL())
+	g3 := createGroup(t, dialRaw(t, n2.URL()), 2, 1)
+	for {
+		in, data := z.call(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g3})
+		if in.Error == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Expected: a cross-node join after NATS came back / Actual: %s", data)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if m := metric(t, n1, "mpcrelay_cluster_link_lost_total"); m != 1 {
+		t.Errorf("Expected: mpcrelay_cluster_link_lost_total 1 / Actual: %v", m)
+	}
+	if m := metric(t, n1, `mpcrelay_cluster_requests_forwarded_total{outcome="link_down"}`); m < 1 {
+		t.Errorf("Expected: the refused request counted as link_down / Actual: %v", m)
+	}
+}
+
+type healthReply struct {
+	code int
+	body string
+}
+
+func health(t *testing.T, n *relay.Instance) healthReply {
+	t.Helper()
+	resp, err := http.Get("http://" + n.Addr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return healthReply{resp.StatusCode, string(b)}
+}

@@ -33,6 +33,28 @@
 // from the lists lazily. Shutdown first halts every connection's request loop, waiting for the
 // request in flight, so every frame that was produced is queued before the queues drain.
 //
+// # Cluster mode
+//
+// With Config.Cluster.URL set (serve --nats URL --cluster-name NAME) the relay is one node of a
+// relay that spans several processes over NATS (cluster_link.go; the transport, its subjects and
+// its failure rules are in package relay/cluster). The node that creates a group owns it: its
+// node id is the first four bytes of the group's uuid, the group's state lives only there, under
+// the group's lock as above, so the §4 rules need no distributed locking. A request that names a
+// group of another node is forwarded by the caller's read pump, raw, to the owner, which runs it
+// as a request of a member standing for the remote connection (a *conn whose remote field is set:
+// its enqueue publishes the frame to the connection's node instead of queuing it); the read pump
+// waits for the owner's done, which comes after the response and the events the request sent to
+// the caller's node, before it reads the next request (§1.3 across owners). Frames for other
+// nodes are published while the group's lock is held, so every node receives one group's frames
+// in the order of its state changes, each exactly once. A node that dies (no heartbeat for
+// --cluster-dead-after) or leaves has its connections removed from every group (§6.1); the
+// connections of other nodes that were members of its groups are closed with 4001, since its
+// groups are not replicated. A node that loses NATS closes its connections that were in other
+// nodes' groups (4002), drops other nodes' connections from its groups, answers requests on other
+// nodes' groups with -32603 at once, reports 503 on /healthz, and reconnects; its own groups keep
+// working for its own connections. Single-node mode (no Cluster.URL) costs a nil check in enqueue
+// and one in dispatch.
+//
 // Config.Compat switches every COMPAT point of PROTOCOL.md to the original's behaviour; the
 // default is the strict reading (each choice is commented where it is made, with its section).
 // Start runs a relay on a socket for tools and tests; Server.Handler serves it in any

@@ -128,15 +128,34 @@ func (n *Node) heartbeatLoop() {
 	n.heartbeat()
 	t := time.NewTicker(n.cfg.Heartbeat)
 	defer t.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-n.stop:
 			return
-		case now := <-t.C:
+		case <-t.C:
+			now := time.Now()
 			n.heartbeat()
-			n.expire(now)
+			if stalled := now.Sub(last); stalled > n.cfg.DeadAfter/2 {
+				// This process did not run its own loop for a while (overload, GC, a paused VM):
+				// the silence it would see is its own. Give every peer a fresh window instead of
+				// declaring it dead.
+				n.log.Warn("heartbeat loop stalled: not judging other nodes this round", "stalled", stalled)
+				n.refreshPeers(now)
+			} else {
+				n.expire(now)
+			}
+			last = now
 		}
 	}
+}
+
+func (n *Node) refreshPeers(now time.Time) {
+	n.mu.Lock()
+	for _, p := range n.peers {
+		p.seen = now
+	}
+	n.mu.Unlock()
 }
 
 func (n *Node) onHeartbeatMsg(m *nats.Msg) {

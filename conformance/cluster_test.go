@@ -115,4 +115,24 @@ func TestCluster(t *testing.T) {
 	for _, name := range []string{"strict", "compat", "broken", "independent"} {
 		t.Logf("%-12s %v", name, rep.ByTarget[name])
 	}
+
+	// The slow cases on the real cluster: 1 MiB bodies through NATS, a stalled reader and
+	// garbage on one node, many groups at once across the nodes.
+	slow, err := Select("slow && !crypto", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Run(ctx, Options{Targets: targets[:1], Cases: slow, Parallel: 4, Config: Config{Timeout: DefaultTimeout * raceSlowdown}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range rep.HarnessErrors {
+		t.Error(e)
+	}
+	for _, r := range rep.Cases {
+		if r.Outcome.Bad() {
+			t.Errorf("real cluster, slow case %s: %s: %s\n%s", r.ID, r.Outcome, r.Detail, r.Transcript)
+		}
+	}
+	t.Logf("strict, slow cases: %v", rep.Summary)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -76,6 +77,9 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		{"serve", "--log-level", "loud"},
 		{"serve", "--max-frame-bytes", "1000"},
 		{"serve", "--tls-cert", "only-cert.pem"},
+		{"serve", "--cluster-name", "x"},                                   // cluster flags without --nats
+		{"serve", "--nats", "nats://127.0.0.1:1", "--cluster-name", "a.b"}, // not a subject token
+		{"serve", "--nats", "nats://127.0.0.1:1"},                          // NATS unreachable at start
 	} {
 		root := newRoot()
 		root.SetArgs(append(args, "--addr", "127.0.0.1:0"))
@@ -83,5 +87,39 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: Expected: an error / Actual: none", strings.Join(args, " "))
 		}
+	}
+}
+
+func TestServeNATSEmbeddedReportsTheClusterOnHealthz(t *testing.T) {
+	addr := freeAddr(t)
+	root := newRoot()
+	root.SetArgs([]string{"serve", "--addr", addr, "--nats-embedded", "--nats-embedded-addr", "127.0.0.1:0", "--cluster-name", "solo", "--log-level", "warn"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && strings.Contains(string(b), "cluster solo node") && strings.Contains(string(b), "NATS connected") {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Expected: /healthz 200 naming cluster solo / Actual: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Expected: clean shutdown / Actual: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Expected: serve returns after cancel / Actual: still running")
 	}
 }

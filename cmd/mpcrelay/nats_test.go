@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -12,10 +11,7 @@ func TestNATSServesClientsAndStopsOnCancel(t *testing.T) {
 	addr := freeAddr(t)
 	root := newRoot()
 	root.SetArgs([]string{"nats", "--addr", addr, "--log-level", "warn"})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
+	stop := runUntilCancel(t, root)
 	var nc *nats.Conn
 	var err error
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -30,13 +26,5 @@ func TestNATSServesClientsAndStopsOnCancel(t *testing.T) {
 	if got := nc.MaxPayload(); got < 16<<20 {
 		t.Fatalf("Expected: max_payload carrying 16 MiB frames / Actual: %d", got)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Expected: clean stop / Actual: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Expected: nats returns after cancel / Actual: still running")
-	}
+	stop()
 }

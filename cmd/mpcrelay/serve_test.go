@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/spf13/cobra"
 )
 
 func freeAddr(t *testing.T) string {
@@ -28,25 +30,8 @@ func TestServeAnswersHealthzAndStopsOnCancel(t *testing.T) {
 	root.SetArgs([]string{"serve", "--addr", addr, "--path", "/relay", "--compat", "--log-format", "json", "--log-level", "warn",
 		"--max-frame-bytes", "2097152", "--send-queue", "32", "--ping-interval", "1s", "--pong-wait", "3s",
 		"--max-groups-per-conn", "4", "--max-sessions", "-1", "--idle-expiry", "10m", "--allowed-origins", "https://a.example,https://b.example"})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Expected: /healthz 200 / Actual: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	stop := runUntilCancel(t, root)
+	waitHealthz(t, addr, "")
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/relay", http.Header{"Origin": {"https://b.example"}})
 	if err != nil {
 		t.Fatalf("Expected: the relay on --path with an allowed origin / Actual: %v", err)
@@ -56,15 +41,7 @@ func TestServeAnswersHealthzAndStopsOnCancel(t *testing.T) {
 		t.Fatal("Expected: other origins refused / Actual: accepted")
 	}
 
-	cancel() // as SIGINT/SIGTERM would
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Expected: clean shutdown / Actual: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Expected: serve returns after cancel / Actual: still running")
-	}
+	stop() // as SIGINT/SIGTERM would
 	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Fatalf("Expected: close 1001 / Actual: %v", err)
@@ -94,32 +71,49 @@ func TestServeNATSEmbeddedReportsTheClusterOnHealthz(t *testing.T) {
 	addr := freeAddr(t)
 	root := newRoot()
 	root.SetArgs([]string{"serve", "--addr", addr, "--nats-embedded", "--nats-embedded-addr", "127.0.0.1:0", "--cluster-name", "solo", "--log-level", "warn"})
+	stop := runUntilCancel(t, root)
+	waitHealthz(t, addr, "cluster solo node")
+	stop()
+}
+
+// runUntilCancel executes root in the background; the returned stop cancels it (as SIGINT or
+// SIGTERM would) and checks that it returns cleanly.
+func runUntilCancel(t *testing.T, root *cobra.Command) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && strings.Contains(string(b), "cluster solo node") && strings.Contains(string(b), "NATS connected") {
-				break
+	return func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Expected: clean shutdown / Actual: %v", err)
 			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Expected: the command returns after cancel / Actual: still running")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Expected: /healthz 200 naming cluster solo / Actual: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	cancel()
-	select {
-	case err := <-done:
+}
+
+// waitHealthz polls /healthz at addr until it answers 200 with a body containing want.
+func waitHealthz(t *testing.T, addr, want string) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {
-			t.Fatalf("Expected: clean shutdown / Actual: %v", err)
+			last = err.Error()
+			continue
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Expected: serve returns after cancel / Actual: still running")
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK && strings.Contains(string(b), want) {
+			return
+		}
+		last = fmt.Sprintf("%d %q", resp.StatusCode, b)
 	}
+	t.Fatalf("Expected: /healthz 200 containing %q / Actual: %s", want, last)
 }

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"crypto/sha256"
+	"strings"
 	"time"
 
 	"mpcrelay/client"
@@ -31,7 +32,13 @@ func cryptoCase(id string, curve simparty.Curve, mode simparty.JoinMode, observe
 			})
 			round := roundTimeout(curve, t.cfg)
 			t.Logf("keygen: %s, threshold 1, 3 parties; a round may go %s without progress", curve, round)
-			shares, err := simparty.Keygen(t.ctx, simparty.KeygenConfig{URL: t.url, Curve: curve, Threshold: 1, Parties: 3,
+			// On a cluster the parties are spread over the nodes (party i on node i mod n).
+			var nodes []string
+			if len(t.nodes) > 1 {
+				nodes = t.nodes
+				t.Logf("parties on nodes: %s", strings.Join(nodes, ", "))
+			}
+			shares, err := simparty.Keygen(t.ctx, simparty.KeygenConfig{URL: t.url, URLs: nodes, Curve: curve, Threshold: 1, Parties: 3,
 				Label: t.Label(), Timeout: round, ClientOptions: []client.Option{hook}})
 			if err != nil {
 				t.Failf("a 2-of-3 "+string(curve)+" keygen through the relay", "%v", err)
@@ -42,7 +49,7 @@ func cryptoCase(id string, curve simparty.Curve, mode simparty.JoinMode, observe
 				msg = d[:]
 			}
 			t.Logf("sign with parties 1 and 2 (mode %s, observer %v)", mode, observer)
-			sig, err := simparty.Sign(t.ctx, simparty.SignConfig{URL: t.url, Shares: shares[:2], Message: msg, Mode: mode,
+			sig, err := simparty.Sign(t.ctx, simparty.SignConfig{URL: t.url, URLs: nodes, Shares: shares[:2], Message: msg, Mode: mode,
 				Observer: observer, Label: t.Label(), Timeout: round, ClientOptions: []client.Option{hook}})
 			if err != nil {
 				t.Failf("a signature by parties 1 and 2 through the relay", "%v", err)

@@ -19,6 +19,7 @@ const (
 	mibCase     = "4.7/body-intact-1mib"
 	garbageCase = "6.2/garbage-does-not-disturb-others"
 	stalledCase = "6.2/stalled-reader-does-not-block-others"
+	groupsCase  = "6.2/many-concurrent-groups"
 )
 
 // stallFor is how long the stalling breakages hold every frame: longer than any case waits (a
@@ -48,6 +49,8 @@ var heavyBreakages = []Breakage{
 		}})},
 	{Name: "broadcast-deduplicated-by-round", Description: "§4.7 a broadcast dropped when its receiver already got a message of that round from that sender (taken for a retransmission)", Rule: "4.7.broadcast-to-other-parties",
 		Cases: []string{eddsaCase, ecdsaCase, streamCase}, Rules: broadcastDeduplicated},
+	{Name: "messages-cross-groups-under-load", Description: "§3.6 every 25th sessionMessage goes to the receiver of the message before it, whatever its group (a shared \"last receiver\": a race)", Rule: "3.6.groups-independent",
+		Cases: []string{groupsCase}, Rules: messagesCrossGroups},
 	{Name: "huge-frame-stalls-relay", Description: "§6.2 a frame over 8 MiB stalls the relay: every connection waits a minute", Rule: "6.2.misbehaving-sender",
 		Cases: []string{garbageCase}, Rules: stallWhen(func(f *faultproxy.Frame) bool { return f.Dir == faultproxy.ToRelay && len(f.Data) > 8<<20 })},
 	{Name: "stalled-reader-blocks-relay", Description: "§6.2 a party that was sent 4 MiB of messages while it sent nothing stalls the relay: every connection waits a minute", Rule: "6.2.stalled-reader",
@@ -72,6 +75,19 @@ func everyNthMessage(n int, broadcasts bool, act func(*faultproxy.Frame)) func()
 			}
 		}}}
 	}
+}
+
+func messagesCrossGroups() []faultproxy.Rule {
+	var last *faultproxy.Conn
+	n := 0
+	return []faultproxy.Rule{{Name: "cross", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionMessage), Apply: func(f *faultproxy.Frame) {
+		n++
+		if n%25 == 0 && last != nil && last != f.Conn {
+			f.Drop()
+			f.Inject(last, faultproxy.ToClient, f.Data)
+		}
+		last = f.Conn
+	}}}
 }
 
 func broadcastDeduplicated() []faultproxy.Rule {

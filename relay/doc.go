@@ -2,10 +2,12 @@
 // (PROTOCOL.md §1–§6), wire-compatible with the original server.
 //
 // A frame travels one way: socket → the connection's read pump (conn.go, the only reader; it
-// runs the connection's requests one after another) → protocol.DecodeRequest → the method
-// (group.go, session.go, notify.go) → the state of one group (state.go) → response and events
-// queued on each receiver's bounded send queue → that receiver's write pump (the only writer)
-// → socket. A queue that fills up drops its client (§6.2); queuing never blocks.
+// runs the connection's requests one after another) → protocol.DecodeCall (one pass; body
+// and value stay raw bytes of the frame) → the method (group.go, session.go, notify.go) → the
+// state of one group (state.go) → response and events queued on each receiver's bounded send
+// queue → that receiver's writer (write.go, the only writer, running while frames are queued)
+// → socket (socket.go: a batch of frames in one write). A queue that fills up drops its client
+// (§6.2); queuing never blocks.
 //
 // # State and locks
 //

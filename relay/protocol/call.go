@@ -246,7 +246,7 @@ func (cd *callDecoder) stringOrNull(field string, typeErr *string) ([]byte, bool
 		return nil, false
 	}
 	if *typeErr == "" {
-		*typeErr = "json: cannot unmarshal " + field + " into a string"
+		*typeErr = `"` + field + `" must be a string`
 	}
 	return nil, true
 }

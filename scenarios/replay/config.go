@@ -174,6 +174,9 @@ type Result struct {
 	// OfferedSessionsPerSec is Rate; OfferedPerSec the deliveries per second it schedules.
 	OfferedSessionsPerSec float64   `json:"offered_sessions_per_s,omitempty"`
 	OfferedPerSec         float64   `json:"offered_messages_per_s,omitempty"`
+	// AchievedPerSec is the deliveries made over the same duration the offered ones were due in
+	// (the drain after it is left out of both, so a relay that keeps up achieves the offered rate).
+	AchievedPerSec float64 `json:"achieved_messages_per_s,omitempty"`
 	TimeScale             float64   `json:"time_scale,omitempty"`
 	Schedule              *Schedule `json:"schedule,omitempty"`
 

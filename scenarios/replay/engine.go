@@ -256,6 +256,7 @@ func (e *engine) fill(res *Result, perSec []int64) {
 		res.OfferedSessionsPerSec = e.cfg.Rate * float64(end-first) / float64(e.cfg.Groups)
 		if due := e.due.Load(); due > 0 {
 			res.OfferedPerSec = res.OfferedSessionsPerSec * float64(e.dueDeliveries.Load()) / float64(due)
+			res.AchievedPerSec = res.OfferedPerSec * float64(res.Delivered) / float64(e.dueDeliveries.Load())
 		}
 		res.TimeScale = e.scale
 		start, send := e.startLag.Merged(), e.sendLag.Merged()

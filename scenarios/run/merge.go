@@ -152,6 +152,7 @@ func mergeResults(rs []*replay.Result) (*replay.Result, error) {
 		m.PeakMemory = max(m.PeakMemory, r.PeakMemory)
 		m.OfferedSessionsPerSec += r.OfferedSessionsPerSec
 		m.OfferedPerSec += r.OfferedPerSec
+		m.AchievedPerSec += r.AchievedPerSec
 		for i, v := range r.Throughput {
 			for len(m.Throughput) <= i {
 				m.Throughput = append(m.Throughput, 0)

@@ -36,7 +36,7 @@ type SweepStep struct {
 	Target                string         `json:"target"`
 	OfferedSessionsPerSec float64        `json:"offered_sessions_per_s"`
 	OfferedPerSec         float64        `json:"offered_messages_per_s"`
-	AchievedPerSec        float64        `json:"achieved_messages_per_s"` // delivered / elapsed
+	AchievedPerSec        float64        `json:"achieved_messages_per_s"` // see replay.Result
 	Latency               report.Latency `json:"delivery_latency"`
 	LatencyHDR            string         `json:"delivery_latency_hdr"`
 	Delivered             int64          `json:"delivered"`
@@ -229,7 +229,7 @@ func (s *sweeper) step(ctx context.Context, o SweepOptions) error {
 
 func judgeStep(target string, r *replay.Result, slo time.Duration) SweepStep {
 	st := SweepStep{Target: target, OfferedSessionsPerSec: r.OfferedSessionsPerSec, OfferedPerSec: r.OfferedPerSec,
-		AchievedPerSec: r.MessagesPerSec, Latency: r.Latency, LatencyHDR: r.LatencyHDR, Delivered: r.Delivered,
+		AchievedPerSec: r.AchievedPerSec, Latency: r.Latency, LatencyHDR: r.LatencyHDR, Delivered: r.Delivered,
 		Lost: r.Lost, Late: r.Late, Wrong: r.Duplicated + r.Misdelivered + r.Corrupt, SessionsFailed: r.SessionsFailed,
 		Usage: r.Usage, GeneratorKept: true}
 	if r.Schedule != nil {

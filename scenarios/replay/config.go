@@ -172,13 +172,13 @@ type Result struct {
 	// Open loop only.
 	OpenLoop bool `json:"open_loop"`
 	// OfferedSessionsPerSec is Rate; OfferedPerSec the deliveries per second it schedules.
-	OfferedSessionsPerSec float64   `json:"offered_sessions_per_s,omitempty"`
-	OfferedPerSec         float64   `json:"offered_messages_per_s,omitempty"`
+	OfferedSessionsPerSec float64 `json:"offered_sessions_per_s,omitempty"`
+	OfferedPerSec         float64 `json:"offered_messages_per_s,omitempty"`
 	// AchievedPerSec is the deliveries made over the same duration the offered ones were due in
 	// (the drain after it is left out of both, so a relay that keeps up achieves the offered rate).
-	AchievedPerSec float64 `json:"achieved_messages_per_s,omitempty"`
-	TimeScale             float64   `json:"time_scale,omitempty"`
-	Schedule              *Schedule `json:"schedule,omitempty"`
+	AchievedPerSec float64   `json:"achieved_messages_per_s,omitempty"`
+	TimeScale      float64   `json:"time_scale,omitempty"`
+	Schedule       *Schedule `json:"schedule,omitempty"`
 
 	// Usage is the CPU the generator and the relay spent on the traffic, and which saturated.
 	Usage *usage.Report `json:"usage,omitempty"`

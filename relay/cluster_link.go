@@ -54,6 +54,7 @@ type clusterLink struct {
 	// groups each holds on each other node (for §6.1 notices and the loss of a node).
 	locals   map[uint64]*conn
 	memberOf map[*conn]map[cluster.NodeID]int
+	pipes    map[*conn]*pipe // this node's connections' Session.messages on their way (pipeline.go)
 }
 
 // startCluster joins the cluster of s.cfg.Cluster.
@@ -65,7 +66,7 @@ func (s *Server) startCluster() error {
 		return err
 	}
 	l := &clusterLink{s: s, node: node, self: node.ID(), remotes: map[remoteKey]*conn{},
-		locals: map[uint64]*conn{}, memberOf: map[*conn]map[cluster.NodeID]int{}}
+		locals: map[uint64]*conn{}, memberOf: map[*conn]map[cluster.NodeID]int{}, pipes: map[*conn]*pipe{}}
 	if err := node.Start(l); err != nil {
 		return err
 	}
@@ -78,32 +79,24 @@ func (l *clusterLink) newGroupID() uuid.UUID { return cluster.NewGroupID(l.self)
 
 // route forwards x to the node owning the group it names, if that is another node, and
 // answers x from the owner's reply. It runs on the caller's read pump, which waits here, so the
-// connection's next request runs only after this one's response and events were queued (§1.3).
+// connection's next request runs only after this one's response and events were queued (§1.3);
+// the one exception, a Session.message to the owner of the connection's previous requests, goes
+// out at once behind them (pipeline.go).
 func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 	gid, ok := requestGroup(&x.req)
-	if !ok {
-		return false, false
-	}
 	owner := cluster.OwnerOf(gid)
-	if owner == l.self {
+	c := x.c
+	if !ok || owner == l.self {
+		l.drain(c) // a local request runs after the forwarded ones before it
 		return false, false
 	}
-	c := x.c
 	l.mu.Lock()
 	l.locals[c.id] = c
-	elsewhere := 0
-	for n, k := range l.memberOf[c] {
-		if n != owner {
-			elsewhere += k
-		}
-	}
 	l.mu.Unlock()
-	for _, g := range c.groups {
-		if !g.gone.Load() {
-			elsewhere++
-		}
+	if l.pipeline(x, gid, owner, frame) {
+		return true, false
 	}
-	res, err := l.node.Forward(context.Background(), owner, c.id, elsewhere, frame)
+	res, err := l.node.Forward(context.Background(), owner, c.id, l.groupsElsewhere(c, owner), frame)
 	if err != nil && !res.Responded {
 		x.fail(forwardError(gid, owner, err, l.s.cfg.WriteWait.String()))
 		return true, x.closeConn
@@ -131,6 +124,25 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 	}
 	l.mu.Unlock()
 	return true, res.CloseConn
+}
+
+// groupsElsewhere counts the groups c holds on other nodes than owner (the owner applies
+// MaxGroupsPerConn with it).
+func (l *clusterLink) groupsElsewhere(c *conn, owner cluster.NodeID) int {
+	l.mu.Lock()
+	elsewhere := 0
+	for n, k := range l.memberOf[c] {
+		if n != owner {
+			elsewhere += k
+		}
+	}
+	l.mu.Unlock()
+	for _, g := range c.groups {
+		if !g.gone.Load() {
+			elsewhere++
+		}
+	}
+	return elsewhere
 }
 
 // forwardError is the -32603 a caller gets when its group's node cannot run the request.
@@ -336,7 +348,9 @@ func (l *clusterLink) dropNodes(match func(cluster.NodeID) bool, code int, text 
 // closed runs when one of this node's connections closes: the owners of its other groups are
 // told, so it leaves them too (§6.1).
 func (l *clusterLink) closed(c *conn) {
+	l.drain(c) // its requests on their way end first (bounded by the write wait)
 	l.mu.Lock()
+	delete(l.pipes, c)
 	m := l.memberOf[c]
 	delete(l.memberOf, c)
 	delete(l.locals, c.id)

@@ -118,6 +118,60 @@ func TestClusterRequestsInOrderAcrossOwners(t *testing.T) {
 	}
 }
 
+// A burst of Session.messages to one owner goes out without waiting (pipelined); a frame that
+// is answered locally (an invalid one, a request on a local group) waits for the burst, so the
+// connection still gets every answer in request order, and each response before its event.
+func TestClusterPipelinedMessagesKeepOrder(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	n1, n2 := startNode(t, url), startNode(t, url)
+	owner := dialRaw(t, n1.URL())
+	x := dialRaw(t, n2.URL())
+	g := createGroup(t, owner, 2, 1)
+	joinGroup(t, x, g)
+	s := createSession(t, x, g, protocol.KindSign, nil)
+	signup(t, x, g, s.UUID, protocol.KindSign)
+	owner.ok(protocol.MethodSessionJoin, protocol.SessionParams{GroupID: g, SessionID: s.UUID, Kind: protocol.KindSign}, nil)
+	signup(t, owner, g, s.UUID, protocol.KindSign)
+	x.event(protocol.EventSessionSignup)
+	local := createGroup(t, x, 2, 1) // on x's own node
+	const n = 60
+	first := x.nextID + 1
+	for k := range n {
+		switch k {
+		case 20:
+			x.nextID++ // an invalid frame answered where it stands (-32700 carries no id: null)
+			x.send(`{"jsonrpc":"2.0","id":` + fmt.Sprint(x.nextID) + `,"method":`)
+		case 40:
+			x.request(protocol.MethodSessionCreate, protocol.SessionCreateParams{GroupID: local, Kind: protocol.KindSign, Value: json.RawMessage(`null`)})
+		default:
+			x.request(protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: g, SessionID: s.UUID, Kind: protocol.KindSign,
+				Message: protocol.Message{Round: uint16(k), Sender: 1, Receiver: protocol.Receiver(1), UUID: s.UUID, Body: json.RawMessage(fmt.Sprint(k))}})
+		}
+	}
+	for k := range n {
+		in, data := x.read(testWait)
+		if k == 20 {
+			if in.Error == nil || in.Error.Code != protocol.CodeParseError {
+				t.Fatalf("frame for request %d: Expected: the parse error, in its place / Actual: %s", k, data)
+			}
+			continue
+		}
+		if id, ok := in.IDNumber(); !ok || id != int64(first)+int64(k) || in.Error != nil {
+			t.Fatalf("frame for request %d: Expected: response %d / Actual: %s", k, int(first)+k, data)
+		}
+		if k == 40 {
+			continue
+		}
+		in, data = x.read(testWait)
+		if ev, err := in.Event(); err != nil || !strings.Contains(string(ev.Payload), fmt.Sprintf(`"round":%d,`, k)) {
+			t.Fatalf("after response %d: Expected: its event / Actual: %s", k, data)
+		}
+	}
+	if m := metric(t, n2, `mpcrelay_cluster_requests_forwarded_total{outcome="ok"}`); m < n-2 {
+		t.Fatalf("Expected: the messages forwarded / Actual: %v", m)
+	}
+}
+
 func TestClusterGroupLimitCountsEveryNode(t *testing.T) {
 	url := natstest.Server(t).ClientURL()
 	limit := func(c *relay.Config) { c.MaxGroupsPerConn = 2 }

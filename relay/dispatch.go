@@ -33,6 +33,9 @@ func (s *Server) dispatch(c *conn, frame []byte) bool {
 	}()
 	x.s, x.c = s, c
 	if perr := protocol.DecodeCall(frame, &x.req); perr != nil {
+		if s.cl != nil && c.remote == nil {
+			s.cl.drain(c) // cluster mode: answered after its forwarded predecessors (§1.3)
+		}
 		s.metrics.frameIn(labelInvalid, len(frame))
 		s.metrics.errorSent(perr.Code)
 		if s.cfg.Compat {

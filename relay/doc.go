@@ -46,7 +46,9 @@
 // as a request of a member standing for the remote connection (a *conn whose remote field is set:
 // its enqueue publishes the frame to the connection's node instead of queuing it); the read pump
 // waits for the owner's done, which comes after the response and the events the request sent to
-// the caller's node, before it reads the next request (§1.3 across owners). Frames for other
+// the caller's node, before it reads the next request (§1.3 across owners) — except for a burst of
+// Session.message requests to one owner, which go out without waiting, since the owner receives,
+// runs and answers them in order (cluster_pipeline.go). Frames for other
 // nodes are published while the group's lock is held, so every node receives one group's frames
 // in the order of its state changes, each exactly once. A node that dies (no heartbeat for
 // --cluster-dead-after) or leaves has its connections removed from every group (§6.1); the

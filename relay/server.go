@@ -206,6 +206,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range open {
 		c.halt()
 	}
+	if s.cl != nil {
+		s.cl.drainAll() // cluster mode: requests still on their way to other nodes
+	}
 	for _, c := range open {
 		c.end(stopMode{code: closeShutdown, text: "relay is shutting down", drain: true})
 	}

@@ -29,6 +29,7 @@ type Result struct {
 type pendingRequest struct {
 	owner NodeID
 	conn  uint64
+	start time.Time
 	ch    chan struct{} // closed when finished
 
 	mu        sync.Mutex
@@ -55,8 +56,54 @@ func (p *pendingRequest) finish(res Result, err error) {
 // owner's order (§1.3). groups is how many groups conn belongs to on other nodes (the owner
 // applies the per-connection group limit). The wait is bounded by RequestTimeout and ctx.
 func (n *Node) Forward(ctx context.Context, owner NodeID, conn uint64, groups int, frame []byte) (Result, error) {
-	start := time.Now()
-	res, err := n.forward(ctx, owner, conn, groups, frame)
+	return n.Begin(owner, conn, groups, frame).Wait(ctx)
+}
+
+// Pending is a forwarded request on its way to its owner; Wait ends it, and must be called.
+// Requests one goroutine begins towards one owner reach it, and are run and answered, in the
+// order they were begun: a connection may have several on their way to the same owner.
+type Pending struct {
+	n     *Node
+	seq   uint64
+	p     *pendingRequest
+	start time.Time
+	err   error // the request could not be sent
+}
+
+// Begin sends a request as Forward does, without waiting for it.
+func (n *Node) Begin(owner NodeID, conn uint64, groups int, frame []byte) *Pending {
+	pd := &Pending{n: n, start: time.Now()}
+	if owner == n.id || owner == 0 {
+		pd.err = ErrNoOwner
+		return pd
+	}
+	n.mu.Lock()
+	_, gone := n.tombs[owner]
+	n.mu.Unlock()
+	if gone {
+		pd.err = ErrOwnerLost
+		return pd
+	}
+	pd.seq = n.seq.Add(1)
+	pd.p = &pendingRequest{owner: owner, conn: conn, start: pd.start, ch: make(chan struct{})}
+	n.pmu.Lock()
+	n.pending[pd.seq] = pd.p
+	n.pmu.Unlock()
+	msg := appendHead(make([]byte, 0, headLen+20+len(frame)), msgRequest, n.id, n.epoch.Load())
+	msg = appendUvarint(msg, conn)
+	msg = appendUvarint(msg, uint64(max(groups, 0)))
+	msg = append(msg, frame...)
+	if err := n.publish(n.subj.requests(owner), n.subj.reply(n.id, pd.seq), msg); err != nil {
+		pd.err = err
+	}
+	return pd
+}
+
+// Wait waits until the owner has run the request (see Forward), at most RequestTimeout from
+// Begin, or until ctx ends.
+func (pd *Pending) Wait(ctx context.Context) (Result, error) {
+	n := pd.n
+	res, err := pd.wait(ctx)
 	outcome := outcomeOK
 	switch {
 	case errors.Is(err, ErrLinkDown):
@@ -71,40 +118,22 @@ func (n *Node) Forward(ctx context.Context, owner NodeID, conn uint64, groups in
 		outcome = outcomeTimeout
 	}
 	n.m.forwarded.WithLabelValues(outcome).Inc()
-	if err == nil {
-		n.m.forwardSeconds.Observe(time.Since(start).Seconds())
-	}
 	return res, err
 }
 
-func (n *Node) forward(ctx context.Context, owner NodeID, conn uint64, groups int, frame []byte) (Result, error) {
-	if owner == n.id || owner == 0 {
-		return Result{}, ErrNoOwner
+func (pd *Pending) wait(ctx context.Context) (Result, error) {
+	n, p := pd.n, pd.p
+	if p != nil {
+		defer func() {
+			n.pmu.Lock()
+			delete(n.pending, pd.seq)
+			n.pmu.Unlock()
+		}()
 	}
-	n.mu.Lock()
-	_, gone := n.tombs[owner]
-	n.mu.Unlock()
-	if gone {
-		return Result{}, ErrOwnerLost
+	if pd.err != nil {
+		return Result{}, pd.err
 	}
-	seq := n.seq.Add(1)
-	p := &pendingRequest{owner: owner, conn: conn, ch: make(chan struct{})}
-	n.pmu.Lock()
-	n.pending[seq] = p
-	n.pmu.Unlock()
-	defer func() {
-		n.pmu.Lock()
-		delete(n.pending, seq)
-		n.pmu.Unlock()
-	}()
-	msg := appendHead(make([]byte, 0, headLen+20+len(frame)), msgRequest, n.id, n.epoch.Load())
-	msg = appendUvarint(msg, conn)
-	msg = appendUvarint(msg, uint64(max(groups, 0)))
-	msg = append(msg, frame...)
-	if err := n.publish(n.subj.requests(owner), n.subj.reply(n.id, seq), msg); err != nil {
-		return Result{}, err
-	}
-	timer := time.NewTimer(n.cfg.RequestTimeout)
+	timer := time.NewTimer(max(time.Until(pd.start.Add(n.cfg.RequestTimeout)), 0))
 	defer timer.Stop()
 	var late error
 	select {
@@ -170,6 +199,7 @@ func (n *Node) onReply(seq uint64, m *nats.Msg) {
 			p.responded = true
 		}
 		p.finish(Result{CloseConn: flags&doneCloseConn != 0, Holds: int(min(holds, 1<<30))}, nil)
+		n.m.forwardSeconds.Observe(time.Since(p.start).Seconds())
 	}
 }
 

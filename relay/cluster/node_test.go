@@ -361,3 +361,30 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// Requests begun one after another towards one owner are run and answered in that order, each
+// response before its event, without waiting for each other (what the relay pipelines).
+func TestBegunRequestsKeepTheirOrder(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	home, hh := startNode(t, url)
+	owner, oh := startNode(t, url)
+	echoOwner(oh, nil)
+	var pds []*cluster.Pending
+	for i := range 100 {
+		pds = append(pds, home.Begin(owner.ID(), 7, 0, []byte(fmt.Sprintf("req%d", i))))
+	}
+	for i, pd := range pds {
+		if res, err := pd.Wait(context.Background()); err != nil || !res.Responded {
+			t.Fatalf("request %d: %+v %v", i, res, err)
+		}
+	}
+	got, _, _, _ := hh.snapshot()
+	if len(got) != 200 {
+		t.Fatalf("delivered %d frames, want 200", len(got))
+	}
+	for i := range 100 {
+		if got[2*i] != fmt.Sprintf("7:resp:req%d", i) || got[2*i+1] != fmt.Sprintf("107:ev:req%d", i) {
+			t.Fatalf("frames %d-%d = %q %q, want response then event of request %d", 2*i, 2*i+1, got[2*i], got[2*i+1], i)
+		}
+	}
+}

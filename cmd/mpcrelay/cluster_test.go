@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -309,5 +311,88 @@ func TestClusterNodeKilledMidRun(t *testing.T) {
 	}
 	if d := time.Since(killed); d > 2*roundWait+5*time.Second {
 		t.Errorf("Expected: every session ended within its bounds / Actual: %s after the kill", d)
+	}
+}
+
+// TestClusterStalledOwnerAnswersWithinWriteWait stops (SIGSTOP) the node that owns a group
+// while a party on another node has a burst of Session.messages on their way to it: each is
+// answered -32603 within --write-wait, in request order, and the connection stays usable.
+func TestClusterStalledOwnerAnswersWithinWriteWait(t *testing.T) {
+	nats := natstest.Server(t).ClientURL()
+	const writeWait = time.Second
+	cfg := relay.DefaultConfig()
+	cfg.Addr, cfg.WriteWait = "127.0.0.1:0", writeWait
+	cfg.Cluster = cluster.Config{URL: nats, Name: "stall", Heartbeat: 100 * time.Millisecond, DeadAfter: 20 * time.Second}
+	home, err := relay.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = home.Shutdown(context.Background()) })
+	proc, ownerURL := startServeProcess(t, "--addr", "127.0.0.1:0", "--nats", nats, "--cluster-name", "stall",
+		"--cluster-heartbeat", "100ms", "--cluster-dead-after", "20s", "--log-level", "warn")
+	t.Cleanup(func() { _ = proc.Process.Signal(syscall.SIGCONT) })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, err := client.Dial(ctx, ownerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := client.Dial(ctx, home.URL(), client.WithCallTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	g, err := a.GroupCreate(ctx, "stall", protocol.Parameters{Parties: 2, Threshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.GroupJoin(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.SessionCreate(ctx, g, protocol.KindSign, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.SessionSignup(ctx, g, s.UUID, protocol.KindSign); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := proc.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	const burst = 5
+	errs := make([]error, burst)
+	var wg sync.WaitGroup
+	order := make(chan int, burst)
+	for k := range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[k] = b.SessionMessage(ctx, g, s.UUID, protocol.KindSign, protocol.Message{Round: uint16(k), Sender: 1, Receiver: protocol.Receiver(1), UUID: s.UUID, Body: []byte("1")})
+			order <- k
+		}()
+		time.Sleep(5 * time.Millisecond) // sent in this order
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	for k, err := range errs {
+		var rpc *client.RPCError
+		if !errors.As(err, &rpc) || rpc.Code != protocol.CodeInternal || !strings.Contains(rpc.Message, "did not answer within 1s") {
+			t.Errorf("message %d: Expected: -32603 naming the write wait / Actual: %v", k, err)
+		}
+	}
+	for k := range burst {
+		if got := <-order; got != k {
+			t.Errorf("Expected: answers in request order / Actual: message %d answered %d-th", got, k)
+		}
+	}
+	if elapsed > writeWait+time.Second {
+		t.Errorf("Expected: every answer within --write-wait (%s) / Actual: %s", writeWait, elapsed)
+	}
+	if _, err := b.GroupCreate(ctx, "still usable", protocol.Parameters{Parties: 2, Threshold: 1}); err != nil {
+		t.Errorf("Expected: the connection still usable / Actual: %v", err)
 	}
 }

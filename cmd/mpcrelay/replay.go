@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,8 +106,8 @@ func newReplayCmd() *cobra.Command {
 	f.StringVar(&a.opts.BaselineURL, "baseline-url", "", "the forwarder to compare with, in its own process (mpcrelay forwarder); implies --baseline")
 	f.IntVar(&a.opts.BaselinePID, "baseline-pid", 0, "with --baseline-url: the forwarder's process id, to read its CPU and memory from /proc")
 	f.BoolVar(&a.opts.Bodies, "bodies", false, "send the recorded bodies when the trace has them (padding of the recorded size otherwise)")
-	f.IntVar(&a.opts.RelayPID, "relay-pid", 0, "with --url: the relay's process id, to read its CPU and memory from /proc")
-	f.StringVar(&a.opts.MetricsURL, "metrics-url", "", "with --url: the relay's Prometheus /metrics, to read its CPU and memory (process_cpu_seconds_total, process_resident_memory_bytes)")
+	f.IntSliceVar(&a.opts.RelayPIDs, "relay-pid", nil, "with --url: the relay's process id, to read its CPU and memory from /proc (repeat it for each node of a cluster: they add up)")
+	f.StringArrayVar(&a.opts.MetricsURLs, "metrics-url", nil, "with --url: the relay's Prometheus /metrics, to read its CPU and memory (process_cpu_seconds_total, process_resident_memory_bytes; repeat it for each node)")
 	f.StringVar(&segment, "segment", "", "run slice i of n of the load, e.g. 2/3 (groups [N·(i-1)/n, N·i/n) with all their sessions)")
 	f.StringVar(&startAt, "start-at", "", "start the schedule at this time (RFC 3339 or Unix seconds), so that segments started apart share it")
 	f.StringVar(&a.reportDir, "report-dir", "replay-report", "directory for results.json and report.html")
@@ -147,7 +148,7 @@ func (a *replayArgs) check(segment, startAt string) error {
 			return fmt.Errorf("--url %q: want ws://host:port/path or wss://…", u)
 		}
 	}
-	if (o.RelayPID != 0 || o.MetricsURL != "") && len(a.urls) == 0 {
+	if (len(o.RelayPIDs) > 0 || len(o.MetricsURLs) > 0) && len(a.urls) == 0 {
 		return errors.New("--relay-pid and --metrics-url describe a relay given with --url")
 	}
 	if o.BaselineURL != "" {
@@ -159,7 +160,12 @@ func (a *replayArgs) check(segment, startAt string) error {
 	if o.BaselinePID != 0 && o.BaselineURL == "" {
 		return errors.New("--baseline-pid describes a forwarder given with --baseline-url")
 	}
-	if o.RelayPID < 0 || o.BaselinePID < 0 {
+	for _, u := range o.MetricsURLs {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("--metrics-url %q: want http://host:port/metrics", u)
+		}
+	}
+	if slices.ContainsFunc(o.RelayPIDs, func(p int) bool { return p <= 0 }) || o.BaselinePID < 0 {
 		return errors.New("--relay-pid and --baseline-pid must be process ids")
 	}
 	if segment != "" {

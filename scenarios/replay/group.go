@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,56 @@ type group struct {
 	retired []*run
 }
 
+// helloMethod marks the frames with which the connections of a forwarder room find each other.
+const helloMethod = "replay.hello"
+
+// awaitRoom returns once every connection of the group has heard every other through the
+// forwarder: it adds a connection to its room only after the handshake, so a frame sent at
+// once could miss a peer that has just connected. Each sends hello frames until all have
+// heard all.
+func (g *group) awaitRoom(ctx context.Context) error {
+	n := len(g.peers)
+	for _, pc := range g.peers {
+		pc.heard = make([]atomic.Bool, n)
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		done := true
+		for _, pc := range g.peers {
+			if int(pc.heardCount.Load()) < n-1 {
+				done = false
+			}
+		}
+		if done {
+			return nil
+		}
+		for _, pc := range g.peers {
+			params := []byte("[" + strconv.Itoa(pc.index) + "]")
+			if err := pc.w.send(appendRequest(nil, 0, helloMethod, params)); err != nil {
+				return fmt.Errorf("forwarder room: %w", err)
+			}
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("forwarder room: the connections did not all hear each other: %w", ctx.Err())
+		}
+	}
+}
+
+// heardFrom records a hello of connection i.
+func (pc *peer) heardFrom(params []byte) {
+	n, ok := numbers(params)
+	if !ok || len(n) != 1 || int(n[0]) >= len(pc.heard) || int(n[0]) == pc.index {
+		pc.g.e.corrupt.Add(1)
+		return
+	}
+	if !pc.heard[n[0]].Swap(true) {
+		pc.heardCount.Add(1)
+	}
+}
+
 // peer is one replayed party's connection. perSecond belongs to its reader goroutine until
 // the connection is closed.
 type peer struct {
@@ -36,6 +87,9 @@ type peer struct {
 	index     int // party index in the group
 	w         *wire
 	perSecond []int64
+	// Forwarder only: which other connections of the room this one has heard (awaitRoom).
+	heard      []atomic.Bool
+	heardCount atomic.Int32
 }
 
 var peerSeq atomic.Int64 // spreads recording over the recorder's shards
@@ -69,6 +123,11 @@ func (g *group) connect(ctx context.Context, sem chan struct{}) error {
 		pc.w = w
 		g.peers = append(g.peers, pc)
 		go pc.watch()
+	}
+	if forwarder {
+		if err := g.awaitRoom(ctx); err != nil {
+			return err
+		}
 	}
 	if !forwarder {
 		id, err := g.peers[0].w.groupCreate(ctx, fmt.Sprintf("replay-%d", g.index), g.plan.params)
@@ -120,6 +179,10 @@ func (pc *peer) onFrame(frame []byte, env *envelope, at time.Time, shard int) {
 	}
 	if e.cfg.Target == TargetForwarder {
 		// The forwarder passes on the Session.message requests of the other parties.
+		if string(env.method) == helloMethod {
+			pc.heardFrom(env.params)
+			return
+		}
 		obj, ok := messageParams(env.params)
 		if string(env.method) != protocol.MethodSessionMessage || !ok {
 			e.corrupt.Add(1)
@@ -158,6 +221,13 @@ func (pc *peer) message(obj []byte, at time.Time, forwarder bool, shard int) {
 	}
 	r := pc.g.lookup(m.uuid)
 	if r == nil {
+		// The blind forwarder's copy of someone else's message may trail its session by more
+		// than the sessions a group keeps (a session can take a millisecond there): not for this
+		// party — not a member, or addressed to another number (members are 1..k) — is filtered.
+		if forwarder && (pc.index >= len(pc.g.plan.s.Members) || (m.receiver >= 0 && m.receiver != pc.index+1)) {
+			e.filtered.Add(1)
+			return
+		}
 		e.misdelivered.Add(1) // a session this group never ran (or closed long ago)
 		return
 	}

@@ -126,7 +126,7 @@ func TestUsageReadsRelayMetrics(t *testing.T) {
 	url := startRelay(t)
 	metrics := strings.Replace(strings.TrimSuffix(url, "/mpc"), "ws://", "http://", 1) + "/metrics"
 	res, err := Run(ctxT(t), Config{URL: url, Trace: syntheticTrace(t), Groups: 4, Duration: 300 * time.Millisecond,
-		Relay: usage.Source{MetricsURL: metrics}})
+		Relay: usage.Source{MetricsURLs: []string{metrics}}})
 	if err != nil {
 		t.Fatal(err)
 	}

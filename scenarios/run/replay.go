@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"time"
 
 	"mpcrelay/faultproxy"
@@ -46,15 +47,15 @@ type ReplayOptions struct {
 	BaselineURL string
 	BaselinePID int
 	Bodies      bool // send the recorded bodies when the trace has them
-	// RelayPID, when set, is the process whose memory is sampled (an external relay); otherwise
-	// this process is sampled (embedded relay and replay clients together).
-	RelayPID int
-	// MetricsURL, when set, is the relay's Prometheus /metrics, read for its CPU and memory.
-	MetricsURL string
-	Faults     []spec.Fault // proxy faults (latency, delay, reorder), relay run only
-	Scenario   *spec.Scenario
-	Progress   func(target string, sessionsDone int)
-	Logger     *slog.Logger
+	// RelayPIDs, when set, are the relay's processes (one per node), whose CPU and memory are
+	// read; otherwise this process's memory is sampled (embedded relay and replay clients).
+	RelayPIDs []int
+	// MetricsURLs, when set, are the relay's Prometheus /metrics, read for its CPU and memory.
+	MetricsURLs []string
+	Faults      []spec.Fault // proxy faults (latency, delay, reorder), relay run only
+	Scenario    *spec.Scenario
+	Progress    func(target string, sessionsDone int)
+	Logger      *slog.Logger
 }
 
 // ReplayResults is results.json of a replay.
@@ -103,9 +104,17 @@ func Replay(ctx context.Context, o ReplayOptions) (*ReplayResults, error) {
 	}
 	res := &ReplayResults{Kind: "replay", Scenario: o.Scenario, Trace: o.TraceName, Target: o.URL,
 		Started: time.Now().UTC(), Machine: report.ThisMachine(), MemoryScope: "this process: embedded relay and replay clients"}
-	memory := func() uint64 { rss, _ := report.ProcessRSS(o.RelayPID); return rss }
-	if o.RelayPID > 0 {
-		res.MemoryScope = fmt.Sprintf("relay process %d", o.RelayPID)
+	memory := func() uint64 { rss, _ := report.ProcessRSS(0); return rss }
+	if len(o.RelayPIDs) > 0 {
+		memory = func() uint64 {
+			var sum uint64
+			for _, pid := range o.RelayPIDs {
+				rss, _ := report.ProcessRSS(pid)
+				sum += rss
+			}
+			return sum
+		}
+		res.MemoryScope = fmt.Sprintf("relay process %v", strings.Trim(fmt.Sprint(o.RelayPIDs), "[]"))
 	} else if o.URL != "" {
 		res.MemoryScope = "this process: replay clients only (pass --relay-pid for the relay's)"
 	}
@@ -130,7 +139,7 @@ func Replay(ctx context.Context, o ReplayOptions) (*ReplayResults, error) {
 	}
 	cfg := replay.Config{URL: url, URLs: urls, Target: replay.TargetRelay, Trace: o.Trace, Groups: o.Groups, Rate: o.Rate,
 		TimeScale: o.TimeScale, Segment: o.Segment, StartAt: o.StartAt, Duration: o.Duration, SessionTimeout: o.SessionTimeout, Bodies: o.Bodies, Memory: memory, Logger: log,
-		Relay: usage.Source{PID: o.RelayPID, MetricsURL: o.MetricsURL, InProcess: o.URL == ""}}
+		Relay: usage.Source{PIDs: o.RelayPIDs, MetricsURLs: o.MetricsURLs, InProcess: o.URL == ""}}
 	if o.Progress != nil {
 		cfg.Progress = func(n int) { o.Progress(replay.TargetRelay, n) }
 	}
@@ -164,7 +173,7 @@ func Replay(ctx context.Context, o ReplayOptions) (*ReplayResults, error) {
 			LatencyP50:     ratio(r.Latency.P50, b.Latency.P50),
 			LatencyP99:     ratio(r.Latency.P99, b.Latency.P99),
 		}
-		if o.RelayPID == 0 && o.URL == "" {
+		if len(o.RelayPIDs) == 0 && o.URL == "" {
 			res.Ratios.PeakMemory = ratio(float64(r.PeakMemory), float64(b.PeakMemory))
 		}
 	}
@@ -323,7 +332,11 @@ func ReplayBound(o ReplayOptions) time.Duration {
 // this process.
 func startBaseline(ctx context.Context, o ReplayOptions) (string, usage.Source, func(), error) {
 	if o.BaselineURL != "" {
-		return o.BaselineURL, usage.Source{PID: o.BaselinePID}, func() {}, nil
+		src := usage.Source{}
+		if o.BaselinePID > 0 {
+			src.PIDs = []int{o.BaselinePID}
+		}
+		return o.BaselineURL, src, func() {}, nil
 	}
 	furl, fstop, err := forwarder.Start(ctx, "127.0.0.1:0")
 	if err != nil {

@@ -135,7 +135,7 @@ func Sweep(ctx context.Context, o SweepOptions) (*SweepResults, error) {
 		Bodies: ro.Bodies, Logger: log, Duration: o.Step}
 	relayCfg := base
 	relayCfg.URL, relayCfg.URLs, relayCfg.Target = url, urls, replay.TargetRelay
-	relayCfg.Relay = usage.Source{PID: ro.RelayPID, MetricsURL: ro.MetricsURL, InProcess: ro.URL == ""}
+	relayCfg.Relay = usage.Source{PIDs: ro.RelayPIDs, MetricsURLs: ro.MetricsURLs, InProcess: ro.URL == ""}
 	sweepers := []*sweeper{{name: replay.TargetRelay, cfg: relayCfg, series: &SweepSeries{}, next: o.Start, refineLeft: o.Refine}}
 	res.Relay = sweepers[0].series
 	if ro.Baseline {

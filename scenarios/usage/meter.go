@@ -9,21 +9,25 @@ import (
 	"time"
 )
 
-// Source says where the relay's figures come from.
+// Source says where the relay's figures come from. With several processes or endpoints (the
+// nodes of a clustered relay) their CPU and memory add up.
 type Source struct {
-	PID        int    // read /proc/PID
-	MetricsURL string // or scrape this Prometheus endpoint
+	PIDs        []int    // read /proc/PID
+	MetricsURLs []string // or scrape these Prometheus endpoints
 	// InProcess: the relay runs inside the generator's process (the embedded relay, the
 	// forwarder baseline), so their CPU cannot be told apart.
 	InProcess bool
 }
 
 func (s Source) String() string {
+	var parts []string
+	for _, pid := range s.PIDs {
+		parts = append(parts, fmt.Sprintf("/proc/%d", pid))
+	}
+	parts = append(parts, s.MetricsURLs...)
 	switch {
-	case s.PID > 0:
-		return fmt.Sprintf("/proc/%d", s.PID)
-	case s.MetricsURL != "":
-		return s.MetricsURL
+	case len(parts) > 0:
+		return strings.Join(parts, " + ")
 	case s.InProcess:
 		return "same process as the generator"
 	}
@@ -31,16 +35,25 @@ func (s Source) String() string {
 }
 
 func (s Source) read(ctx context.Context) (Sample, error) {
-	switch {
-	case s.PID > 0:
-		return Process(s.PID)
-	case s.MetricsURL != "":
-		return Metrics(ctx, s.MetricsURL)
+	var sum Sample
+	for _, pid := range s.PIDs {
+		x, err := Process(pid)
+		if err != nil {
+			return Sample{}, err
+		}
+		sum.CPU, sum.RSS = sum.CPU+x.CPU, sum.RSS+x.RSS
 	}
-	return Sample{}, nil
+	for _, u := range s.MetricsURLs {
+		x, err := Metrics(ctx, u)
+		if err != nil {
+			return Sample{}, err
+		}
+		sum.CPU, sum.RSS = sum.CPU+x.CPU, sum.RSS+x.RSS
+	}
+	return sum, nil
 }
 
-func (s Source) measured() bool { return s.PID > 0 || s.MetricsURL != "" }
+func (s Source) measured() bool { return len(s.PIDs) > 0 || len(s.MetricsURLs) > 0 }
 
 // Report is what one run's traffic cost, and which side ran out of CPU.
 type Report struct {
@@ -171,7 +184,7 @@ func judge(r Report, src Source) (string, string) {
 	cpus := float64(r.MachineCPUs)
 	gen := r.GeneratorCPUSec / r.WindowSec
 	rel := r.RelayCPUSec / r.WindowSec
-	local := src.PID > 0 || src.InProcess // the relay shares this machine
+	local := len(src.PIDs) > 0 || src.InProcess // the relay shares this machine
 	other := r.MachineBusy*cpus - gen
 	if local && !src.InProcess {
 		other -= rel
@@ -252,9 +265,9 @@ func Merge(rs []Report) Report {
 	var src Source
 	switch {
 	case strings.HasPrefix(m.RelaySource, "/proc/"):
-		src.PID = 1
+		src.PIDs = []int{1}
 	case strings.HasPrefix(m.RelaySource, "http"):
-		src.MetricsURL = m.RelaySource
+		src.MetricsURLs = []string{m.RelaySource}
 	case strings.HasPrefix(m.RelaySource, "same process"):
 		src.InProcess = true
 	}

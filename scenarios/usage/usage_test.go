@@ -60,10 +60,10 @@ func TestJudgeNamesTheSaturatedSide(t *testing.T) {
 		src  Source
 		want string
 	}{
-		{Report{WindowSec: 10, MachineCPUs: 2, MachineBusy: 0.97, GeneratorCPUSec: 3, RelayCPUSec: 15}, Source{PID: 1}, "relay"},
-		{Report{WindowSec: 10, MachineCPUs: 2, MachineBusy: 0.97, GeneratorCPUSec: 15, RelayCPUSec: 3}, Source{PID: 1}, "generator"},
-		{Report{WindowSec: 10, MachineCPUs: 2, MachineBusy: 0.97, GeneratorCPUSec: 3, RelayCPUSec: 3}, Source{PID: 1}, "other"},
-		{Report{WindowSec: 10, MachineCPUs: 2, MachineBusy: 0.5, GeneratorCPUSec: 3, RelayCPUSec: 3}, Source{PID: 1}, "none"},
+		{Report{WindowSec: 10, MachineCPUs: 2, MachineBusy: 0.97, GeneratorCPUSec: 3, RelayCPUSec: 15}, Source{PIDs: []int{1}}, "relay"},
+		{Report{WindowSec: 10, MachineCPUs: 2, MachineBusy: 0.97, GeneratorCPUSec: 15, RelayCPUSec: 3}, Source{PIDs: []int{1}}, "generator"},
+		{Report{WindowSec: 10, MachineCPUs: 2, MachineBusy: 0.97, GeneratorCPUSec: 3, RelayCPUSec: 3}, Source{PIDs: []int{1}}, "other"},
+		{Report{WindowSec: 10, MachineCPUs: 2, MachineBusy: 0.5, GeneratorCPUSec: 3, RelayCPUSec: 3}, Source{PIDs: []int{1}}, "none"},
 		{Report{WindowSec: 10, MachineCPUs: 2, MachineBusy: 0.99, GeneratorCPUSec: 15}, Source{InProcess: true}, "generator"},
 		{Report{WindowSec: 10, MachineCPUs: 2, MachineBusy: 0.99, GeneratorCPUSec: 1}, Source{InProcess: true}, "other"},
 	} {

@@ -33,7 +33,9 @@
 // or inside the done), each event frame once per receiving node with the list of receiving
 // connections (Request.Deliver, Node.Deliver), and last the done. The home node hands the
 // response and the events to its connections in that order (Handler.Deliver), then the read pump
-// goes on. One NATS connection per node and one subscription per kind keep every owner's frames
+// goes on (Begin and Wait split Forward, so that a burst of requests to one owner can be on its
+// way at once: the owner receives, runs and answers them in the order they were begun). One NATS
+// connection per node and one subscription per kind keep every owner's frames
 // in order at every node; a frame is published once and never retried, so each receiver gets it
 // exactly once or, if the link breaks, the membership ends (below).
 //

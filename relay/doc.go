@@ -38,8 +38,11 @@
 // # Cluster mode
 //
 // With Config.Cluster.URL set (serve --nats URL --cluster-name NAME) the relay is one node of a
-// relay that spans several processes over NATS (cluster_link.go; the transport, its subjects and
-// its failure rules are in package relay/cluster). The node that creates a group owns it: its
+// relay that spans several processes over NATS (cluster_link.go, cluster_pipeline.go; the
+// transport and its failure rules are in package relay/cluster). Its subjects, under
+// mpcrelay.<cluster-name>: n.<node>.q (requests for the node's groups, notices), n.<node>.d.e
+// (event frames for its connections), n.<node>.d.<seq> (the owner's reply to a request), hb
+// (heartbeats); three subscriptions per node, none per group. The node that creates a group owns it: its
 // node id is the first four bytes of the group's uuid, the group's state lives only there, under
 // the group's lock as above, so the §4 rules need no distributed locking. A request that names a
 // group of another node is forwarded by the caller's read pump, raw, to the owner, which runs it

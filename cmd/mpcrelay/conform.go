@@ -125,10 +125,23 @@ func newConformCmd() *cobra.Command {
 				seen[u] = true
 				targets = append(targets, conformance.Target{Name: u, URL: u})
 			}
-			if clustered {
-				if len(targets) < 2 {
-					return usage("--cluster needs at least two --url (the nodes of one relay), got %d", len(targets))
+			switch {
+			case clustered && len(targets) == 0:
+				ec, err := conformance.StartEmbeddedCluster(ctx, 3, compat)
+				if err != nil {
+					return &exitError{2, err}
 				}
+				defer func() {
+					sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					ec.Shutdown(sctx)
+				}()
+				fmt.Fprintf(cmd.ErrOrStderr(), "no --url: checking the embedded reference relay as a 3-node cluster on NATS %s: %s\n",
+					ec.NATS.ClientURL(), strings.Join(ec.URLs(), " "))
+				targets = []conformance.Target{conformance.ClusterTarget(ec.URLs())}
+			case clustered && len(targets) < 2:
+				return usage("--cluster needs at least two --url (the nodes of one relay), got %d", len(targets))
+			case clustered:
 				targets = []conformance.Target{conformance.ClusterTarget(urls)}
 			}
 			if len(targets) == 0 {
@@ -215,7 +228,7 @@ func newConformCmd() *cobra.Command {
 	f.StringVar(&baseline, "baseline", "", "results.json of an earlier run: print what changed and exit 1 only on regressions (see below)")
 	f.IntVar(&repeat, "repeat", 1, "run the selection N times against the same targets; a case whose outcome differs between runs is reported flaky (exit 1)")
 	f.BoolVar(&coverage, "coverage", false, "print the rule table (each rule of PROTOCOL.md, its level, the cases that check it and the self-test breakages that prove they catch it) and exit; exit 1 if a MUST rule lacks a case or a breakage")
-	f.BoolVar(&clustered, "cluster", false, "the --url values are nodes of one relay: spread each case's connections over them in turn")
+	f.BoolVar(&clustered, "cluster", false, "the --url values are nodes of one relay: spread each case's connections over them in turn (without --url: an embedded 3-node cluster)")
 	return cmd
 }
 

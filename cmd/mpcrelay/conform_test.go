@@ -76,6 +76,7 @@ func TestConformExitCodes(t *testing.T) {
 		// The proxy leads to the same relay, so this two-node "cluster" is one relay indeed.
 		{"cluster", []string{"conform", "--cluster", "--url", inst.URL(), "--url", broken.URL(), "--focus", "4.2/join-returns-group"}, 0, "one relay on 2 nodes"},
 		{"cluster of one node", []string{"conform", "--cluster", "--url", inst.URL()}, 2, ""},
+		{"embedded cluster", []string{"conform", "--cluster", "--focus", "4.7/broadcast-reaches-every-other-party,4.5/signup-event-exactly-at-threshold"}, 0, "one relay on 3 nodes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, _, err := runCmd(t, tc.args...)

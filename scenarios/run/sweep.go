@@ -46,9 +46,12 @@ type SweepStep struct {
 	SessionsFailed        int64          `json:"sessions_failed"`
 	SessionsNotStarted    int64          `json:"sessions_not_started"`
 	GeneratorKept         bool           `json:"generator_kept_schedule"`
-	Usage                 *usage.Report  `json:"usage,omitempty"`
-	Pass                  bool           `json:"pass"`
-	Why                   string         `json:"why"`
+	// GroupsShort: the step failed only because sessions due never started, latencies within
+	// the SLO — the groups, not the target, were the limit.
+	GroupsShort bool          `json:"groups_short,omitempty"`
+	Usage       *usage.Report `json:"usage,omitempty"`
+	Pass        bool          `json:"pass"`
+	Why         string        `json:"why"`
 }
 
 // SweepSeries is the search against one target.
@@ -59,7 +62,8 @@ type SweepSeries struct {
 	KneePerSec  float64        `json:"knee_messages_per_s"`
 	KneeLatency report.Latency `json:"knee_latency"`
 	StopReason  string         `json:"stop_reason"`
-	// GeneratorLimited: the first failing step had the generator behind its schedule, so the
+	// GeneratorLimited: the first failing step had the generator behind its schedule, or too
+	// few groups for its rate (SweepStep.GroupsShort), so the
 	// knee is a lower bound set by the generator, not the target.
 	GeneratorLimited bool `json:"generator_limited"`
 }
@@ -205,7 +209,7 @@ func (s *sweeper) step(ctx context.Context, o SweepOptions) error {
 	} else if s.firstFail == 0 || rate < s.firstFail {
 		s.firstFail = rate
 		if s.lastPass < s.firstFail {
-			s.series.GeneratorLimited = !st.GeneratorKept
+			s.series.GeneratorLimited = !st.GeneratorKept || st.GroupsShort
 			s.series.StopReason = fmt.Sprintf("at %.4g sessions/s: %s", rate, st.Why)
 		}
 	}
@@ -252,6 +256,9 @@ func judgeStep(target string, r *replay.Result, slo time.Duration) SweepStep {
 	}
 	if st.SessionsNotStarted > 0 {
 		why = append(why, fmt.Sprintf("%d sessions due never started", st.SessionsNotStarted))
+		// Nothing else wrong: the relay answered in time, but a group runs one session at a
+		// time and there were too few of them for the rate.
+		st.GroupsShort = len(why) == 1
 	}
 	if r.Delivered == 0 {
 		why = append(why, "nothing delivered")
@@ -259,6 +266,9 @@ func judgeStep(target string, r *replay.Result, slo time.Duration) SweepStep {
 	st.Pass = len(why) == 0
 	if !st.Pass && !st.GeneratorKept {
 		why = append(why, "and the generator fell behind its schedule (its CPU)")
+	}
+	if st.GroupsShort {
+		why = append(why, "with every latency within the SLO: too few --groups for this rate (a group runs one session at a time), not the target's limit")
 	}
 	st.Why = strings.Join(why, "; ")
 	if st.Pass {
@@ -275,7 +285,7 @@ func sweepVerdict(res *SweepResults) (bool, string) {
 		v := fmt.Sprintf("%s: knee %.4g sessions/s = %.0f msgs/s at p99 ≤ %.0f ms (p99 there %.2f ms); stopped %s",
 			name, s.Knee, s.KneePerSec, res.SLOms, s.KneeLatency.P99, s.StopReason)
 		if s.GeneratorLimited {
-			v += " — the generator fell behind first, so this is a lower bound"
+			v += " — the generator (its CPU or its --groups) was the limit first, so this is a lower bound"
 		}
 		return v
 	}

@@ -20,7 +20,7 @@ start() {
 	local name=$1; shift
 	"$@" 2>"$OUT/$name.log" &
 	PID=$!; pids+=("$PID")
-	for _ in $(seq 100); do grep -q 'listening on' "$OUT/$name.log" && break; sleep 0.1; done
+	for _ in $(seq 100); do grep -qs 'listening on' "$OUT/$name.log" && break; sleep 0.1; done
 	URL=$(grep -o 'listening on ws://[^ ]*' "$OUT/$name.log" | head -1 | cut -d' ' -f3)
 }
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -362,37 +361,79 @@ func TestClusterStalledOwnerAnswersWithinWriteWait(t *testing.T) {
 	if err := proc.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// SIGSTOP takes effect thread by thread; the owner could still answer the first request if
+	// the burst left before every thread had stopped.
+	awaitStopped(t, proc.Process.Pid)
 	start := time.Now()
+	// The burst is pipelined on one connection: written back to back, in this order, before any
+	// answer; the answers are read off the wire in the order they arrive.
 	const burst = 5
-	errs := make([]error, burst)
-	var wg sync.WaitGroup
-	order := make(chan int, burst)
+	ids := make([]uint64, burst)
 	for k := range burst {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[k] = b.SessionMessage(ctx, g, s.UUID, protocol.KindSign, protocol.Message{Round: uint16(k), Sender: 1, Receiver: protocol.Receiver(1), UUID: s.UUID, Body: []byte("1")})
-			order <- k
-		}()
-		time.Sleep(5 * time.Millisecond) // sent in this order
+		ids[k] = b.NextID()
+		frame := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"Session.message","params":[%q,%q,"sign",{"round":%d,"sender":1,"receiver":1,"uuid":%q,"body":1}]}`,
+			ids[k], g, s.UUID, k, s.UUID)
+		if err := b.Send(ctx, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	wg.Wait()
+	for k := range burst {
+		var f client.Frame
+		select {
+		case f = <-b.Unmatched():
+		case <-ctx.Done():
+			t.Fatalf("Expected: an answer to message %d / Actual: none within the test's bound", k)
+		}
+		var resp struct {
+			ID    uint64          `json:"id"`
+			Error *protocol.Error `json:"error"`
+		}
+		if err := json.Unmarshal(f.Data, &resp); err != nil {
+			t.Fatalf("answer %d: %v: %s", k, err, f.Data)
+		}
+		if resp.ID != ids[k] {
+			t.Errorf("Expected: answers in request order (id %d) / Actual: id %d answered %d-th", ids[k], resp.ID, k)
+		}
+		if resp.Error == nil || resp.Error.Code != protocol.CodeInternal || !strings.Contains(resp.Error.Message, "did not answer within 1s") {
+			t.Errorf("message %d: Expected: -32603 naming the write wait / Actual: %s", k, f.Data)
+		}
+	}
 	elapsed := time.Since(start)
-	for k, err := range errs {
-		var rpc *client.RPCError
-		if !errors.As(err, &rpc) || rpc.Code != protocol.CodeInternal || !strings.Contains(rpc.Message, "did not answer within 1s") {
-			t.Errorf("message %d: Expected: -32603 naming the write wait / Actual: %v", k, err)
-		}
-	}
-	for k := range burst {
-		if got := <-order; got != k {
-			t.Errorf("Expected: answers in request order / Actual: message %d answered %d-th", got, k)
-		}
-	}
 	if elapsed > writeWait+time.Second {
 		t.Errorf("Expected: every answer within --write-wait (%s) / Actual: %s", writeWait, elapsed)
 	}
 	if _, err := b.GroupCreate(ctx, "still usable", protocol.Parameters{Parties: 2, Threshold: 1}); err != nil {
 		t.Errorf("Expected: the connection still usable / Actual: %v", err)
+	}
+}
+
+// awaitStopped waits until every thread of process pid is stopped (state T in /proc).
+func awaitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopped := true
+		for _, task := range tasks {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if err != nil {
+				continue // the thread has exited
+			}
+			// The state follows the command name, which is in parentheses: "pid (comm) S ...".
+			if i := strings.LastIndexByte(string(stat), ')'); i < 0 || i+2 >= len(stat) || stat[i+2] != 'T' {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Expected: process %d stopped / Actual: still running after 10s", pid)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -13,6 +13,32 @@ type Parameters struct {
 	Threshold uint16 `json:"threshold"`
 }
 
+// UnmarshalJSON requires both members (§2.3: a missing member, or null, is params that do not
+// decode, -32602); encoding/json alone would leave them 0 and turn the error into a rule's -32603.
+// Member names are matched exactly, as the original's decoder does.
+func (p *Parameters) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	if raw == nil {
+		return fmt.Errorf("invalid type: null, expected parameters")
+	}
+	for _, m := range []struct {
+		name string
+		to   *uint16
+	}{{"parties", &p.Parties}, {"threshold", &p.Threshold}} {
+		v, ok := raw[m.name]
+		if !ok || string(v) == "null" {
+			return fmt.Errorf("missing field `%s`", m.name)
+		}
+		if err := json.Unmarshal(v, m.to); err != nil {
+			return fmt.Errorf("%s: %v", m.name, err)
+		}
+	}
+	return nil
+}
+
 // Group as the relay returns it (§3.2). Members and sessions are relay state, never serialised.
 type Group struct {
 	UUID   uuid.UUID  `json:"uuid"`

@@ -1,0 +1,520 @@
+package explore
+
+import (
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"mpcrelay/conformance/model"
+)
+
+// generator makes the steps of a run from its seed alone. It keeps a shadow relay — the model
+// with every choice pinned to the strict reading, answering itself — to aim most requests at
+// things that exist (a member's group, a session with room, a party's number); the real relay's
+// answers never feed back, so the same seed gives the same steps against any relay.
+type generator struct {
+	r      *rand.Rand
+	slots  int
+	shadow *model.Model
+	clock  time.Time
+	conn   []model.Conn // shadow connection of each slot (0 = none yet)
+	nextC  model.Conn
+	refOf  map[int]Ref       // shadow handle → the step that created it
+	uuids  map[Ref]uuid.UUID // the shadow's uuids of references
+	steps  int
+}
+
+func newGenerator(seed int64) *generator {
+	r := rand.New(rand.NewPCG(uint64(seed), 0x6d70637265_6c6179))
+	g := &generator{r: r, slots: 2 + r.IntN(5), shadow: model.New(model.Options{Fixed: model.Strict()}),
+		clock: time.Unix(0, 0), refOf: map[int]Ref{}, uuids: map[Ref]uuid.UUID{}}
+	g.conn = make([]model.Conn, g.slots)
+	return g
+}
+
+func (g *generator) freshUUID() uuid.UUID {
+	var u uuid.UUID
+	for i := range u {
+		u[i] = byte(g.r.UintN(256))
+	}
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return u
+}
+
+// shadowConn is the slot's open shadow connection, dialled when needed.
+func (g *generator) shadowConn(slot int) model.Conn {
+	c := g.conn[slot]
+	if c == 0 || !g.shadow.IsOpen(c) {
+		g.nextC++
+		c = g.nextC
+		g.conn[slot] = c
+		g.shadow.Open(c)
+	}
+	return c
+}
+
+// next makes step number i.
+func (g *generator) next() *Step {
+	i := g.steps
+	g.steps++
+	g.clock = g.clock.Add(time.Millisecond)
+	slot := g.r.IntN(g.slots)
+	if g.r.IntN(50) == 0 && g.conn[slot] != 0 && g.shadow.IsOpen(g.conn[slot]) {
+		kind := CloseFrame
+		if g.r.IntN(2) == 0 {
+			kind = CloseAbrupt
+		}
+		g.shadow.Close(g.conn[slot], g.clock)
+		return &Step{Slot: slot, Close: kind}
+	}
+	c := g.shadowConn(slot)
+	st := &Step{Slot: slot}
+	n := 1
+	if g.r.IntN(10) == 0 {
+		n = 2 + g.r.IntN(3) // a burst: requests pipelined without waiting (§1.3)
+	}
+	for j := range n {
+		f := g.frame(c, j < n-1)
+		st.Frames = append(st.Frames, f)
+		g.feed(c, f, Ref{Step: i, Frame: j})
+		if !g.shadow.IsOpen(c) {
+			break
+		}
+	}
+	return st
+}
+
+// feed runs a generated frame through the shadow relay and remembers what it created.
+func (g *generator) feed(c model.Conn, f *Frame, self Ref) {
+	data := f.render(func(r Ref) (uuid.UUID, bool) { u, ok := g.uuids[r]; return u, ok }, 1)
+	g.shadow.Send(c, data, f.Binary, g.clock)
+	h, creates := g.shadow.Created()
+	g.shadow.Simulate(g.freshUUID)
+	if creates {
+		if u, ok := g.shadow.UUID(h); ok {
+			g.refOf[h] = self
+			g.uuids[self] = u
+		}
+	}
+}
+
+// refTo is a reference to the shadow object h (its uuid sometimes in upper case).
+func (g *generator) refTo(h int) *Val {
+	r := g.refOf[h]
+	if g.r.IntN(12) == 0 {
+		r.Form = Upper
+	}
+	return ref(r)
+}
+
+// frame makes one frame for connection c; inBurst frames are never Group.join (a full group
+// closes the connection, and the frames after it would be read or not at the relay's whim).
+func (g *generator) frame(c model.Conn, inBurst bool) *Frame {
+	v := g.shadow.View()
+	var f *Frame
+	for f == nil {
+		switch x := g.r.IntN(100); {
+		case x < 7:
+			f = g.groupCreate(c, v)
+		case x < 16:
+			if !inBurst {
+				f = g.groupJoin(c, v)
+			}
+		case x < 25:
+			f = g.sessionCreate(c, v)
+		case x < 31:
+			f = g.sessionOp(c, v, "Session.join")
+		case x < 45:
+			f = g.sessionOp(c, v, "Session.signup")
+		case x < 53:
+			f = g.sessionOp(c, v, "Session.load")
+		case x < 72:
+			f = g.sessionOp(c, v, "Session.message")
+		case x < 81:
+			f = g.sessionOp(c, v, "Session.finish")
+		case x < 85:
+			f = g.proposal(c, v)
+		case x < 89:
+			f = g.sessionOp(c, v, "Notify.signed")
+		case x < 91:
+			f = g.request(pick(g.r, []string{"Group.delete", "session.signup", "Session.Signup", "", "rpc.discover", "Notify"}), g.randParams())
+		case x < 95:
+			f = g.malformed()
+		default:
+			if !inBurst {
+				f = g.envelope()
+			}
+		}
+	}
+	return f
+}
+
+// request wraps params into a request, sometimes a notification or with an unusual id.
+func (g *generator) request(method string, params *Val) *Frame {
+	req := &Req{Method: method, Params: params}
+	switch x := g.r.IntN(100); {
+	case x < 7:
+		req.ID = "-"
+	case x < 10:
+		req.ID = pick(g.r, []string{"9007199254740993", "18446744073709551615", "4294967296", `"id-é-1"`, `"7"`})
+	}
+	return &Frame{Req: req}
+}
+
+func (g *generator) randParams() *Val {
+	switch g.r.IntN(4) {
+	case 0:
+		return nil
+	case 1:
+		return arr()
+	case 2:
+		return randValue(g.r, 0)
+	}
+	return arr(randValue(g.r, 1), randValue(g.r, 1))
+}
+
+// groupsOf lists the groups c belongs to (or not).
+func groupsOf(v model.View, c model.Conn, member bool) []model.GroupView {
+	var out []model.GroupView
+	for _, gv := range v.Groups {
+		if slices.Contains(gv.Members, c) == member {
+			out = append(out, gv)
+		}
+	}
+	return out
+}
+
+// groupRef picks a group uuid for c: mostly one it belongs to, sometimes another or none.
+func (g *generator) groupRef(c model.Conn, v model.View) (*Val, *model.GroupView) {
+	mine := groupsOf(v, c, true)
+	others := groupsOf(v, c, false)
+	switch x := g.r.IntN(100); {
+	case x < 80 && len(mine) > 0:
+		gv := mine[g.r.IntN(len(mine))]
+		return g.refTo(gv.Handle), &gv
+	case x < 92 && len(others) > 0:
+		gv := others[g.r.IntN(len(others))]
+		return g.refTo(gv.Handle), &gv
+	case x < 96:
+		return lit(pick(g.r, badUUID)), nil
+	}
+	return litUUID(g.freshUUID()), nil
+}
+
+// u16 is a number for a u16 field: mostly good, at the edges, sometimes past them.
+func (g *generator) u16(good func() int, edges ...int) *Val {
+	switch x := g.r.IntN(100); {
+	case x < 75:
+		return num(int64(good()))
+	case x < 92:
+		edges = append(edges, 0, 1, 65535)
+		return num(int64(edges[g.r.IntN(len(edges))]))
+	}
+	return lit(pick(g.r, badU16))
+}
+
+// §4.1
+func (g *generator) groupCreate(c model.Conn, v model.View) *Frame {
+	if len(groupsOf(v, c, true)) >= 24 {
+		return nil // stay well below relays' per-connection group limits
+	}
+	parties := 2 + g.r.IntN(4)
+	if g.r.IntN(8) == 0 {
+		parties = 2 + g.r.IntN(65534)
+	}
+	threshold := 1 + g.r.IntN(parties-1)
+	p := obj(member("parties", g.u16(func() int { return parties }, 2, 3)),
+		member("threshold", g.u16(func() int { return threshold }, parties-1, parties, parties+1)))
+	switch g.r.IntN(40) {
+	case 0:
+		p = obj(member("parties", num(int64(parties)))) // threshold missing
+	case 1:
+		p = obj(member("threshold", num(int64(threshold))), member("parties", num(int64(parties))), member("extra", randValue(g.r, 2)))
+	case 2:
+		p = arr(num(int64(parties)), num(int64(threshold)))
+	}
+	label := stringVal(g.r, randString(g.r, 40))
+	if g.r.IntN(3) == 0 {
+		label = stringVal(g.r, randString(g.r, 300))
+	}
+	params := arr(label, p)
+	switch g.r.IntN(30) {
+	case 0:
+		params = arr(label)
+	case 1:
+		params = arr(label, p, lit("null"))
+	case 2:
+		params = arr(randValue(g.r, 1), p)
+	}
+	return g.request("Group.create", params)
+}
+
+// §4.2
+func (g *generator) groupJoin(c model.Conn, v model.View) *Frame {
+	if len(groupsOf(v, c, true)) >= 24 {
+		return nil
+	}
+	var params *Val
+	others := groupsOf(v, c, false)
+	var open []model.GroupView
+	for _, gv := range others {
+		if len(gv.Members) < gv.Parties {
+			open = append(open, gv)
+		}
+	}
+	switch x := g.r.IntN(100); {
+	case x < 60 && len(open) > 0:
+		params = g.refTo(open[g.r.IntN(len(open))].Handle)
+	case x < 68 && len(others) > 0:
+		params = g.refTo(others[g.r.IntN(len(others))].Handle) // maybe full: close-connection
+	case x < 80:
+		mine := groupsOf(v, c, true)
+		if len(mine) == 0 {
+			return nil
+		}
+		params = g.refTo(mine[g.r.IntN(len(mine))].Handle) // joining twice (§4.2)
+	case x < 86:
+		params = litUUID(g.freshUUID())
+	case x < 95:
+		params = lit(pick(g.r, badUUID))
+	default:
+		gr, _ := g.groupRef(c, v)
+		params = arr(gr) // an array, not the bare string §4.2 asks for
+	}
+	return g.request("Group.join", params)
+}
+
+// §4.3
+func (g *generator) sessionCreate(c model.Conn, v model.View) *Frame {
+	gr, _ := g.groupRef(c, v)
+	kind := lit(pick(g.r, []string{`"keygen"`, `"sign"`}))
+	if g.r.IntN(20) == 0 {
+		kind = lit(pick(g.r, badKind))
+	}
+	value := lit("null")
+	if g.r.IntN(3) != 0 {
+		value = randPayload(g.r)
+	}
+	params := arr(gr, kind, value)
+	switch g.r.IntN(25) {
+	case 0:
+		params = arr(gr, kind)
+	case 1:
+		params = arr(gr, kind, value, lit("1"))
+	}
+	return g.request("Session.create", params)
+}
+
+// pickSession picks a session for c: mostly one of a group c belongs to.
+func (g *generator) pickSession(c model.Conn, v model.View) (*model.GroupView, *model.SessionView) {
+	var mine, any []struct {
+		g model.GroupView
+		s model.SessionView
+	}
+	for _, gv := range v.Groups {
+		for _, sv := range gv.Sessions {
+			e := struct {
+				g model.GroupView
+				s model.SessionView
+			}{gv, sv}
+			any = append(any, e)
+			if slices.Contains(gv.Members, c) {
+				mine = append(mine, e)
+			}
+		}
+	}
+	switch x := g.r.IntN(100); {
+	case x < 88 && len(mine) > 0:
+		// the newest sessions are where signups and messages happen
+		e := mine[len(mine)-1-min(len(mine)-1, int(g.r.ExpFloat64()*3))]
+		return &e.g, &e.s
+	case x < 96 && len(any) > 0:
+		e := any[g.r.IntN(len(any))]
+		return &e.g, &e.s
+	}
+	return nil, nil
+}
+
+func numberOf(s *model.SessionView, c model.Conn) (uint16, bool) {
+	for _, p := range s.Parties {
+		if p.Conn == c {
+			return p.Number, true
+		}
+	}
+	return 0, false
+}
+
+// sessionOp builds the session methods of §4.4–§4.8 and §4.10.
+func (g *generator) sessionOp(c model.Conn, v model.View, method string) *Frame {
+	gv, sv := g.pickSession(c, v)
+	var gr, sr *Val
+	kind := lit(`"keygen"`)
+	if sv == nil {
+		gr, gv = g.groupRef(c, v)
+		sr = litUUID(g.freshUUID())
+		if g.r.IntN(2) == 0 {
+			kind = lit(`"sign"`)
+		}
+	} else {
+		gr, sr = g.refTo(gv.Handle), g.refTo(sv.Handle)
+		kind = litJSON(sv.Kind)
+		if g.r.IntN(10) == 0 {
+			kind = lit(pick(g.r, []string{`"keygen"`, `"sign"`}))
+		}
+	}
+	if g.r.IntN(40) == 0 {
+		kind = lit(pick(g.r, badKind))
+	}
+	if g.r.IntN(40) == 0 {
+		sr = lit(pick(g.r, badUUID))
+	}
+	parties := 3
+	if gv != nil {
+		parties = gv.Parties
+	}
+	var params *Val
+	switch method {
+	case "Session.join", "Session.signup":
+		params = arr(gr, sr, kind)
+	case "Session.load":
+		params = arr(gr, sr, kind, g.u16(func() int { return g.loadNumber(sv, parties) }, parties, parties+1))
+	case "Session.message":
+		params = arr(gr, sr, kind, g.message(c, sv, sr, parties))
+	case "Session.finish":
+		params = arr(gr, sr, g.u16(func() int { return g.finishNumber(c, sv) }, parties, parties+1))
+	case "Notify.signed":
+		params = arr(gr, sr, randPayload(g.r))
+	}
+	if g.r.IntN(40) == 0 {
+		params = g.mangleArity(params)
+	}
+	return g.request(method, params)
+}
+
+func (g *generator) mangleArity(p *Val) *Val {
+	if len(p.Arr) > 1 && g.r.IntN(2) == 0 {
+		return arr(p.Arr[:len(p.Arr)-1]...)
+	}
+	if g.r.IntN(3) == 0 {
+		return obj(member("group", p.Arr[0]))
+	}
+	return arr(append(slices.Clone(p.Arr), lit("null"))...)
+}
+
+// loadNumber is a number to claim: mostly free, sometimes taken.
+func (g *generator) loadNumber(sv *model.SessionView, parties int) int {
+	taken := map[int]bool{}
+	if sv != nil {
+		for _, p := range sv.Parties {
+			taken[int(p.Number)] = true
+		}
+	}
+	if len(taken) > 0 && g.r.IntN(5) == 0 {
+		for n := range taken {
+			return n
+		}
+	}
+	for range 8 {
+		n := 1 + g.r.IntN(min(parties, 8))
+		if parties > 8 && g.r.IntN(3) == 0 {
+			n = 1 + g.r.IntN(parties)
+		}
+		if !taken[n] {
+			return n
+		}
+	}
+	return 1 + g.r.IntN(parties)
+}
+
+func (g *generator) finishNumber(c model.Conn, sv *model.SessionView) int {
+	if sv == nil || len(sv.Parties) == 0 {
+		return 1 + g.r.IntN(3)
+	}
+	if n, ok := numberOf(sv, c); ok && g.r.IntN(5) != 0 {
+		return int(n)
+	}
+	return int(sv.Parties[g.r.IntN(len(sv.Parties))].Number)
+}
+
+// message builds a §3.5 message.
+func (g *generator) message(c model.Conn, sv *model.SessionView, sr *Val, parties int) *Val {
+	sender := 1 + g.r.IntN(3)
+	if sv != nil {
+		if n, ok := numberOf(sv, c); ok {
+			sender = int(n)
+		}
+	}
+	ms := []Member{
+		member("round", g.u16(func() int { return 1 + g.r.IntN(9) })),
+		member("sender", g.u16(func() int { return sender })),
+	}
+	switch x := g.r.IntN(100); {
+	case x < 35: // broadcast, receiver absent
+	case x < 50:
+		ms = append(ms, member("receiver", lit("null")))
+	default:
+		to := 1 + g.r.IntN(parties+1)
+		if sv != nil && len(sv.Parties) > 0 && x < 92 {
+			to = int(sv.Parties[g.r.IntN(len(sv.Parties))].Number)
+		}
+		ms = append(ms, member("receiver", g.u16(func() int { return to }, parties+1)))
+	}
+	if g.r.IntN(10) != 0 {
+		ms = append(ms, member("uuid", sr))
+	}
+	if g.r.IntN(15) != 0 {
+		ms = append(ms, member("body", randPayload(g.r)))
+	}
+	g.r.Shuffle(len(ms), func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
+	return obj(ms...)
+}
+
+// §4.9
+func (g *generator) proposal(c model.Conn, v model.View) *Frame {
+	gr, gv := g.groupRef(c, v)
+	sr := litUUID(g.freshUUID())
+	if gv != nil && len(gv.Sessions) > 0 {
+		sr = g.refTo(gv.Sessions[g.r.IntN(len(gv.Sessions))].Handle)
+	}
+	params := arr(gr, sr, stringVal(g.r, randString(g.r, 30)), stringVal(g.r, randString(g.r, 200)))
+	switch g.r.IntN(20) {
+	case 0:
+		params = arr(gr, sr, num(7), stringVal(g.r, "x"))
+	case 1:
+		params = arr(gr, sr, stringVal(g.r, "p"))
+	}
+	return g.request("Notify.proposal", params)
+}
+
+// malformed frames: not JSON, not a request, batches, binary (§1.2, §1.4).
+func (g *generator) malformed() *Frame {
+	switch g.r.IntN(9) {
+	case 0:
+		return &Frame{Binary: true, Raw: string([]byte{0xde, 0xad, byte(g.r.IntN(256))})}
+	case 1:
+		return &Frame{Raw: `{"jsonrpc":"2.0","id":1,"method":`}
+	case 2:
+		return &Frame{Raw: pick(g.r, []string{"[]", `[{"jsonrpc":"2.0","id":99,"method":"Group.join","params":"x"}]`, `[1,2]`})}
+	case 3:
+		return &Frame{Raw: pick(g.r, []string{`"just a string"`, "42", "null", "true"})}
+	case 4:
+		return &Frame{Raw: pick(g.r, []string{"{}", `{"jsonrpc":"2.0"}`, `{"jsonrpc":"2.0","id":5}`, `{"id":5,"method":"Group.create"}`})}
+	case 5:
+		return &Frame{Raw: "not json at all " + randString(g.r, 20)}
+	case 6:
+		return &Frame{Raw: `{"jsonrpc":"2.0","id":1,"method":"Group.create","params":[]} trailing`}
+	case 7:
+		return &Frame{Raw: " \n\t" + `{"jsonrpc":"2.0","method":"Explore.padded"}`}
+	}
+	return &Frame{Raw: `{"jsonrpc":"2.0","id":{"x":1},"method":"Group.create"}`}
+}
+
+// envelope is a request with a broken envelope (§1.4, §2.1).
+func (g *generator) envelope() *Frame {
+	f := g.request("Group.create", arr(litJSON("x"), obj(member("parties", num(2)), member("threshold", num(1)))))
+	f.Req.Envelope = pick(g.r, []string{`{"jsonrpc":"1.0"`, `{"jsonrpc":2.0`, `{"jsonrpc":null`, `{"json-rpc":"2.0"`, `{"x":1`})
+	return f
+}

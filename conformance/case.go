@@ -99,7 +99,7 @@ func register(number, title string, cases ...*Case) {
 		switch {
 		case slices.Contains(c.Labels, "crypto"):
 			c.cost = costCrypto
-		case slices.Contains(c.Labels, "slow"), slices.Contains(c.Labels, "browser"):
+		case slices.Contains(c.Labels, "slow"), slices.Contains(c.Labels, "browser"), slices.Contains(c.Labels, "explore"):
 			c.cost = costSlow
 		default:
 			c.cost = costPlain
@@ -110,12 +110,18 @@ func register(number, title string, cases ...*Case) {
 	slices.SortStableFunc(sections, func(a, b *Section) int { return compareSection(a.Number, b.Number) })
 }
 
-// compareSection orders "4.10" after "4.9".
+// compareSection orders "4.10" after "4.9", and named sections ("explore") after numbered ones.
 func compareSection(a, b string) int {
 	as, bs := strings.Split(a, "."), strings.Split(b, ".")
 	for i := 0; i < len(as) && i < len(bs); i++ {
-		x, _ := strconv.Atoi(as[i])
-		y, _ := strconv.Atoi(bs[i])
+		x, errx := strconv.Atoi(as[i])
+		y, erry := strconv.Atoi(bs[i])
+		if (errx == nil) != (erry == nil) {
+			if errx == nil {
+				return -1
+			}
+			return 1
+		}
 		if x != y {
 			return x - y
 		}
@@ -135,8 +141,11 @@ func Cases() []*Case {
 	return out
 }
 
-// Lookup finds a case by id.
+// Lookup finds a case by id (an exploration of any seed too: "explore/123").
 func Lookup(id string) (*Case, bool) {
+	if c, ok := exploreCase(id); ok {
+		return c, true
+	}
 	c, ok := byID[id]
 	return c, ok
 }

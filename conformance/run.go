@@ -47,6 +47,8 @@ type Options struct {
 	// Pairs, when set, chooses which of the cases run against which target (the self-test
 	// runs each breakage against the cases of its rule); nil runs every case against every target.
 	Pairs func(t Target, c *Case) bool
+	// Explore bounds the exploration cases (zero: DefaultExplore).
+	Explore ExploreSettings
 }
 
 var errDataRace = errors.New("data race detected")
@@ -76,6 +78,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	if opts.Repeat < 1 {
 		opts.Repeat = 1
+	}
+	if opts.Explore.Steps == 0 && opts.Explore.Duration == 0 {
+		opts.Explore = DefaultExplore
 	}
 	for _, tg := range opts.Targets {
 		for _, u := range tg.urls() {
@@ -197,6 +202,7 @@ func runShard(ctx context.Context, opts Options, dir string, i int, specs []spec
 		Timeout: opts.Config.Timeout, QuietWindow: opts.Config.QuietWindow,
 		ResultFile: filepath.Join(dir, fmt.Sprintf("results-%d.jsonl", i)),
 		Seed:       time.Now().UnixNano() + int64(i),
+		Explore:    opts.Explore,
 	}
 	planFile := filepath.Join(dir, fmt.Sprintf("plan-%d.json", i))
 	data, err := json.Marshal(p)

@@ -45,7 +45,7 @@ func TestSelfTest(t *testing.T) {
 	}
 	defer compatRelay.Shutdown(context.Background())
 
-	light, err := Select("!crypto && !slow && !browser", nil)
+	light, err := Select("!crypto && !slow && !browser && !explore", nil) // the explorer has its own self-test (package explore)
 	if err != nil {
 		t.Fatal(err)
 	}

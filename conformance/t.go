@@ -33,6 +33,7 @@ type T struct {
 	g      gomega.Gomega
 	mu     sync.Mutex
 	conns  []*Conn
+	replay string   // the conform flags that select this target (for replay commands)
 	notes  []string // INFO: behaviours the relay chose
 	devs   []string // SHOULD/COMPAT deviations
 	nextID int
@@ -226,6 +227,9 @@ func (t *T) TryDial(name string, opts ...client.Option) (*Conn, error) {
 		return nil, fmt.Errorf("%s: %w", url, err)
 	}
 	c.Client, c.sub = cl, cl.Subscribe(client.Filter{})
+	if t.tr.keepsRaw() {
+		go func() { <-cl.Done(); t.tr.rawEnd(name, time.Now()) }()
+	}
 	c.wg.Add(1)
 	go c.collect()
 	t.mu.Lock()

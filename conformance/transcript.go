@@ -18,6 +18,31 @@ type Transcript struct {
 	start time.Time
 	mu    sync.Mutex
 	lines []transcriptLine
+	// raw keeps every frame whole, and each connection's end, when keepRaw is set (the model's
+	// replay test reads them).
+	keepRaw bool
+	raw     []rawFrame
+}
+
+// rawFrame is a frame as it crossed the wire ("→" sent, "←" received), or "x": the connection ended.
+type rawFrame struct {
+	at     time.Time
+	conn   string
+	dir    string
+	binary bool
+	data   []byte
+}
+
+func (tr *Transcript) keepsRaw() bool {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.keepRaw
+}
+
+func (tr *Transcript) rawEnd(conn string, at time.Time) {
+	tr.mu.Lock()
+	tr.raw = append(tr.raw, rawFrame{at: at, conn: conn, dir: "x"})
+	tr.mu.Unlock()
 }
 
 type transcriptLine struct {
@@ -43,6 +68,9 @@ func (tr *Transcript) frame(conn, dir string, binary bool, data []byte, at time.
 	}
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
+	if tr.keepRaw {
+		tr.raw = append(tr.raw, rawFrame{at: at, conn: conn, dir: dir, binary: binary, data: append([]byte(nil), data...)})
+	}
 	// The client reports a sent frame once its write returned, which can be after the response
 	// was read: put a request before the response that carries its id.
 	if dir == "→" && line.id != "" {
@@ -66,6 +94,13 @@ func frameID(data []byte) string {
 		return ""
 	}
 	return string(f.ID)
+}
+
+// noteAt adds a note stamped at (for transcripts recorded elsewhere, such as an exploration's).
+func (tr *Transcript) noteAt(at time.Time, text string) {
+	tr.mu.Lock()
+	tr.lines = append(tr.lines, transcriptLine{at: at, dir: "#", text: text})
+	tr.mu.Unlock()
 }
 
 func (tr *Transcript) note(format string, args ...any) {

@@ -27,6 +27,9 @@ type Target struct {
 	// Embedded marks the kit's own reference relay, so cases that check the reference relay's
 	// serve options (the browser's wss://, origin and static cases) run against it.
 	Embedded bool `json:"embedded,omitempty"`
+	// Replay holds the conform flags that select this target ("--url ws://...", "--compat"), for
+	// the replay commands of failing explorations.
+	Replay string `json:"replay,omitempty"`
 }
 
 // ClusterTarget is one relay served by every URL in urls (mpcrelay conform --cluster).
@@ -49,12 +52,13 @@ type specRef struct {
 
 // plan is what the parent hands a worker.
 type plan struct {
-	Targets     []Target      `json:"targets"`
-	Specs       []specRef     `json:"specs"`
-	Timeout     time.Duration `json:"timeout"`
-	QuietWindow time.Duration `json:"quiet_window"`
-	ResultFile  string        `json:"result_file"`
-	Seed        int64         `json:"seed"`
+	Targets     []Target        `json:"targets"`
+	Specs       []specRef       `json:"specs"`
+	Timeout     time.Duration   `json:"timeout"`
+	QuietWindow time.Duration   `json:"quiet_window"`
+	ResultFile  string          `json:"result_file"`
+	Seed        int64           `json:"seed"`
+	Explore     ExploreSettings `json:"explore"`
 }
 
 // specResult is one line of a worker's result file.
@@ -89,6 +93,9 @@ type ginkgoT struct{ failed bool }
 func (g *ginkgoT) Fail() { g.failed = true }
 
 func caseTimeout(c *Case, cfg Config) time.Duration {
+	if c.section != nil && c.section.Number == "explore" {
+		return exploreTimeout(cfg)
+	}
 	if c.cost >= costCrypto {
 		return 5 * time.Minute
 	}
@@ -110,6 +117,7 @@ func runWorker(path string) error {
 	}
 	defer out.Close()
 	cfg := Config{Timeout: p.Timeout, QuietWindow: p.QuietWindow}
+	exploreSettings = p.Explore
 
 	var mu sync.Mutex
 	results := map[string]*specResult{} // by spec text
@@ -124,6 +132,7 @@ func runWorker(path string) error {
 		ginkgo.It(text, ginkgo.Label(c.AllLabels()...), ginkgo.SpecTimeout(caseTimeout(c, cfg)), func(ctx ginkgo.SpecContext) {
 			t := newT(ctx, target, cfg, c)
 			t.embedded = target.Embedded
+			t.replay = target.Replay
 			outcome, detail := t.run()
 			res := &specResult{Target: ref.Target, Case: c.ID, Outcome: outcome, Detail: detail}
 			if outcome != Pass {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"os"
 	"os/signal"
 	"strings"
@@ -36,6 +37,12 @@ func newConformCmd() *cobra.Command {
 		browser     bool
 		coverage    bool
 		clustered   bool
+		exploreOnly bool
+		seeds       []int64
+		steps       int
+		duration    time.Duration
+		keep        []int
+		shrink      time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "conform [--url ws://...]... [--cluster]",
@@ -57,7 +64,11 @@ func newConformCmd() *cobra.Command {
 			"reported flaky (console, results.json, junit.xml, report.html) and exits 1.\n\n" +
 			"--baseline FILE compares the run with an earlier results.json (as `mpcrelay report\n" +
 			"diff` does), prints the changes, writes diff.json beside the reports, and then exits\n" +
-			"1 only on regressions (0 otherwise, 2 if the harness failed).\n" + regressionHelp,
+			"1 only on regressions (0 otherwise, 2 if the harness failed).\n" + regressionHelp +
+			"\nEvery run includes a bounded model-based exploration (cases explore/<seed>, label\n" +
+			"explore: fixed seeds, a step budget). --explore runs only the exploration, longer, with\n" +
+			"fresh seeds (printed) or the --seed values; a failing exploration prints the command\n" +
+			"that replays its shrunk run (--explore --seed S --steps N --keep i,j.k,...).\n",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if conformance.RunWorkerIfRequested() {
@@ -78,8 +89,23 @@ func newConformCmd() *cobra.Command {
 			if repeat < 1 {
 				return usage("--repeat must be at least 1, got %d", repeat)
 			}
-			cases, err := conformance.Select(labelFilter, splitList(focus))
-			if err != nil {
+			exploreFlags := cmd.Flags().Changed("seed") || cmd.Flags().Changed("steps") || cmd.Flags().Changed("duration") ||
+				cmd.Flags().Changed("keep") || cmd.Flags().Changed("shrink-budget")
+			if exploreFlags && !exploreOnly {
+				return usage("--seed, --steps, --duration, --keep and --shrink-budget go with --explore")
+			}
+			var cases []*conformance.Case
+			var err error
+			settings := conformance.DefaultExplore
+			if exploreOnly {
+				if labelFilter != "" || len(focus) > 0 {
+					return usage("--explore runs only the exploration; --label-filter and --focus do not apply")
+				}
+				if settings, seeds, err = exploreSettings(cmd, seeds, steps, duration, keep, shrink, parallel); err != nil {
+					return usage("%v", err)
+				}
+				cases = conformance.ExploreCases(seeds)
+			} else if cases, err = conformance.Select(labelFilter, splitList(focus)); err != nil {
 				return usage("%v", err)
 			}
 			selected := len(cases)
@@ -123,7 +149,7 @@ func newConformCmd() *cobra.Command {
 					return usage("--url %s given twice", u)
 				}
 				seen[u] = true
-				targets = append(targets, conformance.Target{Name: u, URL: u})
+				targets = append(targets, conformance.Target{Name: u, URL: u, Replay: "--url " + u})
 			}
 			switch {
 			case clustered && len(targets) == 0:
@@ -159,11 +185,15 @@ func newConformCmd() *cobra.Command {
 					name += " (compat)"
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "no --url: checking the %s at %s\n", name, inst.URL())
-				targets = append(targets, conformance.Target{Name: inst.URL(), URL: inst.URL(), Embedded: true})
+				replay := ""
+				if compat {
+					replay = "--compat"
+				}
+				targets = append(targets, conformance.Target{Name: inst.URL(), URL: inst.URL(), Embedded: true, Replay: replay})
 			}
 			opts := conformance.Options{
 				Targets: targets, Cases: cases, Parallel: parallel, Strict: strict, Expect: expect,
-				Config: conformance.Config{Timeout: timeout, QuietWindow: quiet}, Repeat: repeat,
+				Config: conformance.Config{Timeout: timeout, QuietWindow: quiet}, Repeat: repeat, Explore: settings,
 			}
 			if repeat > 1 {
 				opts.Progress = func(run, of int, r *conformance.Report) {
@@ -229,6 +259,12 @@ func newConformCmd() *cobra.Command {
 	f.IntVar(&repeat, "repeat", 1, "run the selection N times against the same targets; a case whose outcome differs between runs is reported flaky (exit 1)")
 	f.BoolVar(&coverage, "coverage", false, "print the rule table (each rule of PROTOCOL.md, its level, the cases that check it and the self-test breakages that prove they catch it) and exit; exit 1 if a MUST rule lacks a case or a breakage")
 	f.BoolVar(&clustered, "cluster", false, "the --url values are nodes of one relay: spread each case's connections over them in turn (without --url: an embedded 3-node cluster)")
+	f.BoolVar(&exploreOnly, "explore", false, "run only the model-based exploration, longer, with fresh seeds (or --seed)")
+	f.Int64SliceVar(&seeds, "seed", nil, "with --explore: explore these seeds (comma-separated or repeated); default: -p fresh seeds")
+	f.IntVar(&steps, "steps", 0, "with --explore: steps per seed (default: as many as --duration allows)")
+	f.DurationVar(&duration, "duration", 30*time.Second, "with --explore: how long each seed explores (when --steps is not given)")
+	f.IntSliceVar(&keep, "keep", nil, "with --explore, one --seed and --steps: replay only these steps (a shrunk run)")
+	f.DurationVar(&shrink, "shrink-budget", time.Minute, "with --explore: how long to shrink a failing run")
 	return cmd
 }
 
@@ -241,6 +277,39 @@ func writeCoverage(cmd *cobra.Command) error {
 		return &exitError{1, fmt.Errorf("coverage: %d of %d MUST rules have a case, %d a breakage", s.MustWithCase, s.Must, s.MustWithBreakage)}
 	}
 	return nil
+}
+
+// exploreSettings checks the --explore flags and picks fresh seeds when none are given.
+func exploreSettings(cmd *cobra.Command, seeds []int64, steps int, duration time.Duration, keep []int, shrink time.Duration, parallel int) (conformance.ExploreSettings, []int64, error) {
+	s := conformance.ExploreSettings{Steps: steps, Keep: keep, ShrinkBudget: shrink}
+	if steps < 0 || duration <= 0 || shrink < 0 {
+		return s, nil, fmt.Errorf("--steps must not be negative, --duration must be positive, --shrink-budget must not be negative")
+	}
+	if steps == 0 || cmd.Flags().Changed("duration") {
+		s.Duration = duration
+	}
+	if len(keep) > 0 {
+		if len(seeds) != 1 || steps == 0 {
+			return s, nil, fmt.Errorf("--keep replays one run: give one --seed and its --steps")
+		}
+		for _, k := range keep {
+			if k < 0 || k >= steps {
+				return s, nil, fmt.Errorf("--keep %d is not a step of a %d-step run", k, steps)
+			}
+		}
+		s.Duration, s.ShrinkBudget = 0, 0
+	}
+	if len(seeds) == 0 {
+		for range parallel {
+			seeds = append(seeds, mrand.Int64N(1<<40))
+		}
+		var list []string
+		for _, sd := range seeds {
+			list = append(list, fmt.Sprint(sd))
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "explore: seeds %s (replay one with --explore --seed S)\n", strings.Join(list, ", "))
+	}
+	return s, seeds, nil
 }
 
 // splitList accepts "4.5,4.7" as well as repeated flags.

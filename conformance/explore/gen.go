@@ -193,7 +193,7 @@ func (g *generator) groupRef(c model.Conn, v model.View) (*Val, *model.GroupView
 	others := groupsOf(v, c, false)
 	switch x := g.r.IntN(100); {
 	case x < 80 && len(mine) > 0:
-		gv := mine[g.r.IntN(len(mine))]
+		gv := mine[g.recent(len(mine))]
 		return g.refTo(gv.Handle), &gv
 	case x < 92 && len(others) > 0:
 		gv := others[g.r.IntN(len(others))]
@@ -204,14 +204,26 @@ func (g *generator) groupRef(c model.Conn, v model.View) (*Val, *model.GroupView
 	return litUUID(g.freshUUID()), nil
 }
 
-// u16 is a number for a u16 field: mostly good, at the edges, sometimes past them.
+// recent picks an index of n items, most often one of the last (the newest groups and sessions
+// are where a run's action is).
+func (g *generator) recent(n int) int {
+	return n - 1 - min(n-1, int(g.r.ExpFloat64()*2))
+}
+
+// widthEdges are the limits of the integer types implementations store u16 fields in by mistake.
+var widthEdges = []int{127, 128, 255, 256, 32767, 32768, 65534}
+
+// u16 is a number for a u16 field: mostly good, at the edges (the field's own, the protocol's
+// and those of narrower integer types), sometimes past them.
 func (g *generator) u16(good func() int, edges ...int) *Val {
 	switch x := g.r.IntN(100); {
 	case x < 75:
 		return num(int64(good()))
-	case x < 92:
+	case x < 85:
 		edges = append(edges, 0, 1, 65535)
 		return num(int64(edges[g.r.IntN(len(edges))]))
+	case x < 92:
+		return num(int64(widthEdges[g.r.IntN(len(widthEdges))]))
 	}
 	return lit(pick(g.r, badU16))
 }
@@ -222,8 +234,11 @@ func (g *generator) groupCreate(c model.Conn, v model.View) *Frame {
 		return nil // stay well below relays' per-connection group limits
 	}
 	parties := 2 + g.r.IntN(4)
-	if g.r.IntN(8) == 0 {
+	switch g.r.IntN(10) {
+	case 0:
 		parties = 2 + g.r.IntN(65534)
+	case 1:
+		parties = widthEdges[g.r.IntN(len(widthEdges))] + g.r.IntN(3) - 1
 	}
 	threshold := 1 + g.r.IntN(parties-1)
 	p := obj(member("parties", g.u16(func() int { return parties }, 2, 3)),
@@ -259,17 +274,19 @@ func (g *generator) groupJoin(c model.Conn, v model.View) *Frame {
 	}
 	var params *Val
 	others := groupsOf(v, c, false)
-	var open []model.GroupView
+	var open, full []model.GroupView
 	for _, gv := range others {
 		if len(gv.Members) < gv.Parties {
 			open = append(open, gv)
+		} else {
+			full = append(full, gv)
 		}
 	}
 	switch x := g.r.IntN(100); {
 	case x < 60 && len(open) > 0:
-		params = g.refTo(open[g.r.IntN(len(open))].Handle)
-	case x < 68 && len(others) > 0:
-		params = g.refTo(others[g.r.IntN(len(others))].Handle) // maybe full: close-connection
+		params = g.refTo(open[g.recent(len(open))].Handle)
+	case x < 68 && len(full) > 0:
+		params = g.refTo(full[g.r.IntN(len(full))].Handle) // §2.5: refused with close-connection
 	case x < 80:
 		mine := groupsOf(v, c, true)
 		if len(mine) == 0 {
@@ -308,34 +325,46 @@ func (g *generator) sessionCreate(c model.Conn, v model.View) *Frame {
 	return g.request("Session.create", params)
 }
 
-// pickSession picks a session for c: mostly one of a group c belongs to.
-func (g *generator) pickSession(c model.Conn, v model.View) (*model.GroupView, *model.SessionView) {
-	var mine, any []struct {
+// pickSession picks a session for c: mostly one of a group c belongs to, preferably one where
+// prefer holds (c is a party, the session has room).
+func (g *generator) pickSession(c model.Conn, v model.View, prefer func(*model.GroupView, *model.SessionView) bool) (*model.GroupView, *model.SessionView) {
+	type entry struct {
 		g model.GroupView
 		s model.SessionView
 	}
+	var mine, preferred, any []entry
 	for _, gv := range v.Groups {
 		for _, sv := range gv.Sessions {
-			e := struct {
-				g model.GroupView
-				s model.SessionView
-			}{gv, sv}
+			e := entry{gv, sv}
 			any = append(any, e)
 			if slices.Contains(gv.Members, c) {
 				mine = append(mine, e)
+				if prefer != nil && prefer(&e.g, &e.s) {
+					preferred = append(preferred, e)
+				}
 			}
 		}
 	}
 	switch x := g.r.IntN(100); {
+	case x < 60 && len(preferred) > 0:
+		e := preferred[g.recent(len(preferred))]
+		return &e.g, &e.s
 	case x < 88 && len(mine) > 0:
-		// the newest sessions are where signups and messages happen
-		e := mine[len(mine)-1-min(len(mine)-1, int(g.r.ExpFloat64()*3))]
+		e := mine[g.recent(len(mine))]
 		return &e.g, &e.s
 	case x < 96 && len(any) > 0:
 		e := any[g.r.IntN(len(any))]
 		return &e.g, &e.s
 	}
 	return nil, nil
+}
+
+// requiredOf is the party count that completes the session (§4.5).
+func requiredOf(gv *model.GroupView, sv *model.SessionView) int {
+	if sv.Kind == "sign" {
+		return gv.Threshold + 1
+	}
+	return gv.Parties
 }
 
 func numberOf(s *model.SessionView, c model.Conn) (uint16, bool) {
@@ -349,7 +378,14 @@ func numberOf(s *model.SessionView, c model.Conn) (uint16, bool) {
 
 // sessionOp builds the session methods of §4.4–§4.8 and §4.10.
 func (g *generator) sessionOp(c model.Conn, v model.View, method string) *Frame {
-	gv, sv := g.pickSession(c, v)
+	var prefer func(*model.GroupView, *model.SessionView) bool
+	switch method {
+	case "Session.signup", "Session.load":
+		prefer = func(gv *model.GroupView, sv *model.SessionView) bool { return len(sv.Parties) < requiredOf(gv, sv) }
+	case "Session.message", "Session.finish":
+		prefer = func(_ *model.GroupView, sv *model.SessionView) bool { _, ok := numberOf(sv, c); return ok }
+	}
+	gv, sv := g.pickSession(c, v, prefer)
 	var gr, sr *Val
 	kind := lit(`"keygen"`)
 	if sv == nil {
@@ -421,6 +457,9 @@ func (g *generator) loadNumber(sv *model.SessionView, parties int) int {
 		n := 1 + g.r.IntN(min(parties, 8))
 		if parties > 8 && g.r.IntN(3) == 0 {
 			n = 1 + g.r.IntN(parties)
+			if e := widthEdges[g.r.IntN(len(widthEdges))]; e <= parties && g.r.IntN(2) == 0 {
+				n = e
+			}
 		}
 		if !taken[n] {
 			return n

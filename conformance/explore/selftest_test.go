@@ -3,6 +3,8 @@ package explore_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +44,15 @@ func TestExplorerCatchesEveryBreakage(t *testing.T) {
 	for _, b := range breakage.All {
 		targets = append(targets, target{b, strict})
 	}
+	for _, b := range breakage.Realistic {
+		targets = append(targets, target{b, strict})
+	}
+	for _, b := range breakage.RealisticOnCompat {
+		targets = append(targets, target{b, compat})
+	}
+	if only := os.Getenv("BREAKAGE"); only != "" {
+		targets = slices.DeleteFunc(targets, func(tg target) bool { return tg.b.Name != only })
+	}
 	type outcome struct {
 		res   *explore.Result
 		steps int
@@ -79,5 +90,4 @@ func TestExplorerCatchesEveryBreakage(t *testing.T) {
 		}
 	}
 	t.Logf("\n%s", strings.Join(lines, "\n"))
-	_ = compat
 }

@@ -1,0 +1,292 @@
+package breakage
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"mpcrelay/faultproxy"
+	"mpcrelay/relay/protocol"
+)
+
+// Realistic lists implementation bugs of the kind that ship (issue #12): state keyed a little
+// too coarsely, a limit nobody wrote down, a count of calls taken for a count of parties, a value
+// cut or re-typed on its way, routing that works only in the common order, a loop that stops at
+// the first closed connection. Each breaks a MUST of PROTOCOL.md in a situation no hand-written
+// case sets up; the model-based explorer (package explore) must catch each. They sit behind the
+// strict reference relay, except RealisticOnCompat, which need the original's COMPAT behaviour
+// (closed parties' numbers left in their sessions, §6.1).
+var Realistic = []Breakage{
+	{Name: "numbers-per-group", Description: "§3.6/§4.5 party numbers counted per group, not per session: a group's second session continues the first one's numbering", Rules: numbersPerGroup},
+	{Name: "session-cap", Description: "§4.3 a limit nobody wrote down: a group holds at most 4 sessions (a fixed-size table), the 5th Session.create is refused", Rules: sessionCap},
+	{Name: "finish-counts-calls", Description: "§4.8 sessionClosed fires when the count of finish calls reaches the count of parties, so a party finishing twice closes the session early", Rules: finishCountsCalls},
+	{Name: "body-numbers-as-float64", Description: "§4.7 message bodies decoded into float64 and encoded again: integers above 2^53 arrive altered", Rules: bodyAsFloat64},
+	{Name: "label-cut-64-bytes", Description: "§3.2 group labels kept in a 64-byte column: Group.join returns longer labels cut (a cut character replaced)", Rules: labelCut},
+	{Name: "load-number-as-byte", Description: "§4.6 party numbers kept in a byte: Session.load of a number above 255 answers it modulo 256", Rules: loadAsByte},
+	{Name: "proposal-text-as-latin1", Description: "§4.9 proposal texts read as Latin-1: each byte of a non-ASCII character arrives as its own character", Rules: proposalLatin1},
+	{Name: "p2p-before-complete-dropped", Description: "§4.7 peer-to-peer routes built when the session completes: a message to a party before that (or to one who came later) is answered but never delivered", Rules: p2pBeforeComplete},
+}
+
+// RealisticOnCompat lists the realistic breakages that show only behind the compat relay.
+var RealisticOnCompat = []Breakage{
+	{Name: "broadcast-stops-at-closed-party", Description: "§4.7/§6.1 the broadcast loop stops at the first party whose connection closed (compat relays keep their numbers): later parties miss the message", Rules: broadcastStopsAtClosed},
+}
+
+// numbersPerGroup rewrites Session.signup answers as a relay whose "last number issued" lives
+// on the group would issue them.
+func numbersPerGroup() []faultproxy.Rule {
+	last := map[uuid.UUID]uint16{} // group → last number issued or loaded in any of its sessions
+	return []faultproxy.Rule{{Name: "per-group", Dir: faultproxy.ToClient, Match: faultproxy.All(ok, func(f *faultproxy.Frame) bool {
+		return f.RPC.IsResponseTo(protocol.MethodSessionSignup) || f.RPC.IsResponseTo(protocol.MethodSessionLoad)
+	}), Apply: func(f *faultproxy.Frame) {
+		var n uint16
+		if json.Unmarshal(f.RPC.Result, &n) != nil {
+			return
+		}
+		if f.RPC.Method == protocol.MethodSessionLoad {
+			var p protocol.SessionLoadParams
+			if json.Unmarshal(f.RPC.Params, &p) == nil {
+				last[p.GroupID] = n
+			}
+			return
+		}
+		var p protocol.SessionParams
+		if json.Unmarshal(f.RPC.Params, &p) != nil {
+			return
+		}
+		last[p.GroupID]++
+		if last[p.GroupID] != n {
+			success(f, last[p.GroupID])
+		}
+	}}}
+}
+
+// sessionCap refuses a group's 5th session before the relay sees it.
+func sessionCap() []faultproxy.Rule {
+	count := map[uuid.UUID]int{}
+	return []faultproxy.Rule{
+		{Name: "count", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionCreate), ok), Apply: func(f *faultproxy.Frame) {
+			var p protocol.SessionCreateParams
+			if json.Unmarshal(f.RPC.Params, &p) == nil {
+				count[p.GroupID]++
+			}
+		}},
+		{Name: "cap", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodSessionCreate), Apply: func(f *faultproxy.Frame) {
+			var p protocol.SessionCreateParams
+			if json.Unmarshal(f.RPC.Params, &p) != nil || count[p.GroupID] < 4 {
+				return
+			}
+			f.Drop()
+			if f.RPC.ID != nil {
+				err := &protocol.Error{Code: protocol.CodeInternal, Message: fmt.Sprintf("group %s has no room for another session", p.GroupID)}
+				f.Inject(f.Conn, faultproxy.ToClient, protocol.EncodeError(f.RPC.ID, err))
+			}
+		}},
+	}
+}
+
+// finishCountsCalls sends sessionClosed once the successful finish calls of a session number its
+// parties, and drops the relay's own (later) sessionClosed of that session.
+func finishCountsCalls() []faultproxy.Rule {
+	tr := faultproxy.NewTracker()
+	calls := map[uuid.UUID]int{}
+	early := map[uuid.UUID]map[*faultproxy.Conn]int{} // sessionClosed copies already sent early, to drop
+	return []faultproxy.Rule{tr.Rule(),
+		{Name: "count", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionFinish), ok), Apply: func(f *faultproxy.Frame) {
+			var p protocol.SessionFinishParams
+			if json.Unmarshal(f.RPC.Params, &p) != nil {
+				return
+			}
+			s := tr.Session(p.SessionID)
+			calls[p.SessionID]++
+			if s == nil || calls[p.SessionID] != len(s.Parties) || len(s.Finished) == len(s.Parties) {
+				return
+			}
+			early[p.SessionID] = map[*faultproxy.Conn]int{}
+			for _, n := range s.Numbers() {
+				c := s.Parties[n]
+				f.Inject(c, faultproxy.ToClient, event(protocol.EventSessionClosed, s.Numbers()))
+				early[p.SessionID][c]++
+			}
+		}},
+		{Name: "drop-late", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionClosed), Apply: func(f *faultproxy.Frame) {
+			for sid, conns := range early {
+				if conns[f.Conn] > 0 && tr.Session(sid) != nil && tr.Session(sid).IsParty(f.Conn) {
+					conns[f.Conn]--
+					f.Drop()
+					return
+				}
+			}
+		}},
+	}
+}
+
+// bodyAsFloat64 re-encodes sessionMessage bodies the way json.Unmarshal into any and
+// json.Marshal do.
+func bodyAsFloat64() []faultproxy.Rule {
+	return []faultproxy.Rule{{Name: "retype", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionMessage), Apply: func(f *faultproxy.Frame) {
+		var m protocol.Message
+		if json.Unmarshal(f.RPC.Payload, &m) != nil {
+			return
+		}
+		var v any
+		if json.Unmarshal(m.Body, &v) != nil {
+			return
+		}
+		b, err := json.Marshal(v)
+		if err != nil || string(b) == string(m.Body) {
+			return
+		}
+		m.Body = b
+		f.Replace(event(protocol.EventSessionMessage, m))
+	}}}
+}
+
+// labelCut cuts the label of Group.join results to 64 bytes.
+func labelCut() []faultproxy.Rule {
+	return []faultproxy.Rule{{Name: "cut", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupJoin), ok), Apply: func(f *faultproxy.Frame) {
+		var g protocol.Group
+		if json.Unmarshal(f.RPC.Result, &g) == nil && len(g.Label) > 64 {
+			g.Label = strings.ToValidUTF8(g.Label[:64], string(utf8.RuneError))
+			success(f, g)
+		}
+	}}}
+}
+
+// loadAsByte answers Session.load with the number modulo 256.
+func loadAsByte() []faultproxy.Rule {
+	return []faultproxy.Rule{{Name: "byte", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionLoad), ok), Apply: func(f *faultproxy.Frame) {
+		var n uint16
+		if json.Unmarshal(f.RPC.Result, &n) == nil && n > 255 {
+			success(f, uint16(uint8(n)))
+		}
+	}}}
+}
+
+// proposalLatin1 turns each byte of the proposal's message into a character.
+func proposalLatin1() []faultproxy.Rule {
+	return []faultproxy.Rule{{Name: "latin1", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventNotifyProposal), Apply: func(f *faultproxy.Frame) {
+		var p protocol.Proposal
+		if json.Unmarshal(f.RPC.Payload, &p) != nil {
+			return
+		}
+		var b strings.Builder
+		for i := 0; i < len(p.Message); i++ {
+			b.WriteRune(rune(p.Message[i]))
+		}
+		if b.String() != p.Message {
+			p.Message = b.String()
+			f.Replace(event(protocol.EventNotifyProposal, p))
+		}
+	}}}
+}
+
+// p2pBeforeComplete drops peer-to-peer messages of a session that has not completed yet (no
+// sessionSignup/sessionLoad sent), or to a party that came after it completed.
+func p2pBeforeComplete() []faultproxy.Rule {
+	tr := faultproxy.NewTracker()
+	routes := map[uuid.UUID]map[*faultproxy.Conn]bool{} // session → the parties when it completed
+	drops := map[msgTo]int{}
+	return []faultproxy.Rule{tr.Rule(),
+		{Name: "routes", Dir: faultproxy.ToClient, Match: faultproxy.All(ok, func(f *faultproxy.Frame) bool {
+			return f.RPC.IsResponseTo(protocol.MethodSessionSignup) || f.RPC.IsResponseTo(protocol.MethodSessionLoad)
+		}), Apply: func(f *faultproxy.Frame) {
+			var p protocol.SessionParams
+			if json.Unmarshal(f.RPC.Params, &p) != nil { // Session.load: one element more
+				var lp protocol.SessionLoadParams
+				if json.Unmarshal(f.RPC.Params, &lp) != nil {
+					return
+				}
+				p.SessionID = lp.SessionID
+			}
+			s := tr.Session(p.SessionID)
+			if routes[p.SessionID] != nil || s == nil || len(s.Parties) < tr.Required(s) {
+				return
+			}
+			routes[p.SessionID] = map[*faultproxy.Conn]bool{} // complete: the routes are built now
+			for _, c := range s.PartyConns() {
+				routes[p.SessionID][c] = true
+			}
+		}},
+		{Name: "no-route", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodSessionMessage), Apply: func(f *faultproxy.Frame) {
+			var p protocol.SessionMessageParams
+			if json.Unmarshal(f.RPC.Params, &p) != nil || p.Message.Broadcast() {
+				return
+			}
+			s := tr.Session(p.SessionID)
+			if s == nil || s.Parties[*p.Message.Receiver] == nil {
+				return
+			}
+			if to := s.Parties[*p.Message.Receiver]; !routes[p.SessionID][to] {
+				drops[msgTo{to, messageKey(p.Message)}]++
+			}
+		}},
+		dropMarked(drops),
+	}
+}
+
+// msgTo is a sessionMessage on its way to one connection.
+type msgTo struct {
+	conn *faultproxy.Conn
+	msg  string
+}
+
+func messageKey(m protocol.Message) string {
+	return fmt.Sprintf("%s/%d/%d/%v/%s", m.UUID, m.Round, m.Sender, m.Receiver != nil, m.Body)
+}
+
+// dropMarked drops the sessionMessage events marked in drops (once per mark).
+func dropMarked(drops map[msgTo]int) faultproxy.Rule {
+	return faultproxy.Rule{Name: "drop", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionMessage), Apply: func(f *faultproxy.Frame) {
+		var m protocol.Message
+		if json.Unmarshal(f.RPC.Payload, &m) != nil {
+			return
+		}
+		if k := (msgTo{f.Conn, messageKey(m)}); drops[k] > 0 {
+			drops[k]--
+			f.Drop()
+		}
+	}}
+}
+
+// broadcastStopsAtClosed: at each broadcast, the parties after the first closed one (in
+// signup/load order, the caller skipped) get nothing.
+func broadcastStopsAtClosed() []faultproxy.Rule {
+	order := map[uuid.UUID][]*faultproxy.Conn{} // session → the connection of each party, in order
+	drops := map[msgTo]int{}
+	return []faultproxy.Rule{
+		{Name: "order", Dir: faultproxy.ToClient, Match: faultproxy.All(ok, func(f *faultproxy.Frame) bool {
+			return f.RPC.IsResponseTo(protocol.MethodSessionSignup) || f.RPC.IsResponseTo(protocol.MethodSessionLoad)
+		}), Apply: func(f *faultproxy.Frame) {
+			var p protocol.SessionParams
+			if json.Unmarshal(f.RPC.Params, &p) != nil { // Session.load: one element more
+				var lp protocol.SessionLoadParams
+				if json.Unmarshal(f.RPC.Params, &lp) != nil {
+					return
+				}
+				p.SessionID = lp.SessionID
+			}
+			order[p.SessionID] = append(order[p.SessionID], f.Conn)
+		}},
+		{Name: "stop", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodSessionMessage), Apply: func(f *faultproxy.Frame) {
+			var p protocol.SessionMessageParams
+			if json.Unmarshal(f.RPC.Params, &p) != nil || !p.Message.Broadcast() {
+				return
+			}
+			stopped := false
+			for _, c := range order[p.SessionID] {
+				switch {
+				case c == f.Conn:
+				case stopped:
+					drops[msgTo{c, messageKey(p.Message)}]++
+				case c.Closed():
+					stopped = true
+				}
+			}
+		}},
+		dropMarked(drops),
+	}
+}

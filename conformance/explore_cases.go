@@ -19,7 +19,7 @@ import (
 type ExploreSettings struct {
 	Steps        int           `json:"steps,omitempty"`         // steps per seed (0: until Duration)
 	Duration     time.Duration `json:"duration,omitempty"`      // per seed
-	Keep         []int         `json:"keep,omitempty"`          // replay only these steps
+	Keep         []string      `json:"keep,omitempty"`          // replay only these steps ("12") or frames ("12.1")
 	ShrinkBudget time.Duration `json:"shrink_budget,omitempty"` // bound of shrinking a failing run
 }
 
@@ -113,7 +113,7 @@ func runExplore(t *T, seed int64) {
 		}
 		shrunk := "not shrunk"
 		if res.Shrunk {
-			shrunk = fmt.Sprintf("shrunk to %d steps (%d runs, %.1fs)", len(res.Minimal), res.Runs, res.ShrinkFor.Seconds())
+			shrunk = fmt.Sprintf("shrunk to %d steps (%d frames; %d runs, %.1fs)", res.MinimalSteps(), len(res.Minimal), res.Runs, res.ShrinkFor.Seconds())
 		}
 		t.fail(fmt.Sprintf("Expected: %s\nActual:   %s\n\nseed %d failed at step %d of %d; %s.\nReplay: %s\nMinimal steps:\n  %s",
 			res.Expected, res.Actual, seed, res.FailStep, res.Steps, shrunk, replay, strings.Join(res.MinSteps, "\n  ")))

@@ -173,10 +173,17 @@ func (t *T) closeAll() {
 	t.conns = nil
 	t.mu.Unlock()
 	for _, c := range conns {
-		_ = c.Client.Close()
+		_ = c.Close()
 		c.sub.Close()
 		c.wg.Wait()
 	}
+}
+
+// Close closes the connection from the client side (recorded, so that a transcript tells the
+// client's closes from the relay's).
+func (c *Conn) Close() error {
+	c.t.tr.rawEnd(c.Name, "c", time.Now())
+	return c.Client.Close()
 }
 
 // Dial opens a connection to the target named name ("A", "B", ...) with its frames recorded in
@@ -228,7 +235,7 @@ func (t *T) TryDial(name string, opts ...client.Option) (*Conn, error) {
 	}
 	c.Client, c.sub = cl, cl.Subscribe(client.Filter{})
 	if t.tr.keepsRaw() {
-		go func() { <-cl.Done(); t.tr.rawEnd(name, time.Now()) }()
+		go func() { <-cl.Done(); t.tr.rawEnd(name, "x", time.Now()) }()
 	}
 	c.wg.Add(1)
 	go c.collect()

@@ -24,7 +24,8 @@ type Transcript struct {
 	raw     []rawFrame
 }
 
-// rawFrame is a frame as it crossed the wire ("→" sent, "←" received), or "x": the connection ended.
+// rawFrame is a frame as it crossed the wire ("→" sent, "←" received), "c": the client closes the
+// connection, or "x": the connection ended.
 type rawFrame struct {
 	at     time.Time
 	conn   string
@@ -39,9 +40,11 @@ func (tr *Transcript) keepsRaw() bool {
 	return tr.keepRaw
 }
 
-func (tr *Transcript) rawEnd(conn string, at time.Time) {
+func (tr *Transcript) rawEnd(conn, dir string, at time.Time) {
 	tr.mu.Lock()
-	tr.raw = append(tr.raw, rawFrame{at: at, conn: conn, dir: "x"})
+	if tr.keepRaw {
+		tr.raw = append(tr.raw, rawFrame{at: at, conn: conn, dir: dir})
+	}
 	tr.mu.Unlock()
 }
 

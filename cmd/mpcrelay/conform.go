@@ -14,6 +14,7 @@ import (
 
 	"mpcrelay/conformance"
 	"mpcrelay/conformance/breakage"
+	"mpcrelay/conformance/explore"
 )
 
 func init() { subcommands = append(subcommands, newConformCmd) }
@@ -41,7 +42,7 @@ func newConformCmd() *cobra.Command {
 		seeds       []int64
 		steps       int
 		duration    time.Duration
-		keep        []int
+		keep        []string
 		shrink      time.Duration
 	)
 	cmd := &cobra.Command{
@@ -263,7 +264,7 @@ func newConformCmd() *cobra.Command {
 	f.Int64SliceVar(&seeds, "seed", nil, "with --explore: explore these seeds (comma-separated or repeated); default: -p fresh seeds")
 	f.IntVar(&steps, "steps", 0, "with --explore: steps per seed (default: as many as --duration allows)")
 	f.DurationVar(&duration, "duration", 30*time.Second, "with --explore: how long each seed explores (when --steps is not given)")
-	f.IntSliceVar(&keep, "keep", nil, "with --explore, one --seed and --steps: replay only these steps (a shrunk run)")
+	f.StringSliceVar(&keep, "keep", nil, `with --explore, one --seed and --steps: replay only these steps ("12") or frames ("12.1") — a shrunk run`)
 	f.DurationVar(&shrink, "shrink-budget", time.Minute, "with --explore: how long to shrink a failing run")
 	return cmd
 }
@@ -280,7 +281,7 @@ func writeCoverage(cmd *cobra.Command) error {
 }
 
 // exploreSettings checks the --explore flags and picks fresh seeds when none are given.
-func exploreSettings(cmd *cobra.Command, seeds []int64, steps int, duration time.Duration, keep []int, shrink time.Duration, parallel int) (conformance.ExploreSettings, []int64, error) {
+func exploreSettings(cmd *cobra.Command, seeds []int64, steps int, duration time.Duration, keep []string, shrink time.Duration, parallel int) (conformance.ExploreSettings, []int64, error) {
 	s := conformance.ExploreSettings{Steps: steps, Keep: keep, ShrinkBudget: shrink}
 	if steps < 0 || duration <= 0 || shrink < 0 {
 		return s, nil, fmt.Errorf("--steps must not be negative, --duration must be positive, --shrink-budget must not be negative")
@@ -292,10 +293,8 @@ func exploreSettings(cmd *cobra.Command, seeds []int64, steps int, duration time
 		if len(seeds) != 1 || steps == 0 {
 			return s, nil, fmt.Errorf("--keep replays one run: give one --seed and its --steps")
 		}
-		for _, k := range keep {
-			if k < 0 || k >= steps {
-				return s, nil, fmt.Errorf("--keep %d is not a step of a %d-step run", k, steps)
-			}
+		if _, err := explore.ParseKeep(explore.Generate(seeds[0], steps), keep); err != nil {
+			return s, nil, err
 		}
 		s.Duration, s.ShrinkBudget = 0, 0
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -77,6 +78,13 @@ func TestConformExitCodes(t *testing.T) {
 		{"cluster", []string{"conform", "--cluster", "--url", inst.URL(), "--url", broken.URL(), "--focus", "4.2/join-returns-group"}, 0, "one relay on 2 nodes"},
 		{"cluster of one node", []string{"conform", "--cluster", "--url", inst.URL()}, 2, ""},
 		{"embedded cluster", []string{"conform", "--cluster", "--focus", "4.7/broadcast-reaches-every-other-party,4.5/signup-event-exactly-at-threshold"}, 0, "one relay on 3 nodes"},
+		{"explore pass", []string{"conform", "--url", inst.URL(), "--explore", "--seed", "2", "--steps", "100"}, 0, "0 fail"},
+		{"explore fail", []string{"conform", "--url", broken.URL(), "--explore", "--seed", "1", "--steps", "200", "--shrink-budget", "10s",
+			"--report-dir", filepath.Join(dir, "explore")}, 1, "Replay: mpcrelay conform --explore --seed 1 --steps"},
+		{"explore flags need --explore", []string{"conform", "--seed", "1"}, 2, ""},
+		{"keep needs one seed and steps", []string{"conform", "--explore", "--seed", "1", "--keep", "3"}, 2, ""},
+		{"explore with focus", []string{"conform", "--explore", "--focus", "4.5"}, 2, ""},
+		{"dry run lists the exploration", []string{"conform", "--dry-run", "--focus", "explore"}, 0, "explore/1 "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, _, err := runCmd(t, tc.args...)
@@ -92,6 +100,23 @@ func TestConformExitCodes(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "rep", f)); err != nil {
 			t.Errorf("report file: %v", err)
 		}
+	}
+	// the failing exploration's replay command, as printed, fails again the same way
+	data, err := os.ReadFile(filepath.Join(dir, "explore", "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Cases []struct{ ID, Outcome, Detail, Transcript string }
+	}
+	if err := json.Unmarshal(data, &rep); err != nil || len(rep.Cases) != 1 || rep.Cases[0].ID != "explore/1" || rep.Cases[0].Outcome != "fail" || rep.Cases[0].Transcript == "" {
+		t.Fatalf("results.json of the failing exploration: %v %+v", err, rep.Cases)
+	}
+	line := rep.Cases[0].Detail[strings.Index(rep.Cases[0].Detail, "Replay: mpcrelay ")+len("Replay: mpcrelay "):]
+	args := strings.Fields(line[:strings.Index(line, "\n")])
+	out, _, err := runCmd(t, args...)
+	if exitCode(err) != 1 || !strings.Contains(out, "FAIL explore/1") {
+		t.Fatalf("replay %v: exit %d\n%s", args, exitCode(err), out)
 	}
 }
 

@@ -3,7 +3,7 @@ package explore
 import (
 	"context"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 )
 
@@ -15,6 +15,7 @@ var (
 
 const (
 	DefaultSteps        = 400
+	DefaultQuiet        = 250 * time.Millisecond // the conformance suite's quiet window
 	DefaultShrinkBudget = 30 * time.Second
 	shrinkTimeoutFloor  = 500 * time.Millisecond
 )
@@ -25,7 +26,7 @@ type Config struct {
 	Seed     int64
 	Steps    int           // steps to generate; 0 = until Duration
 	Duration time.Duration // stop generating after this (with Steps 0); 0 = Steps only
-	Keep     []int         // run only these steps of the generated ones (a shrunk run, replayed)
+	Keep     []string      // run only these steps ("12") or frames ("12.1") of the generated ones (a shrunk run, replayed)
 	Timeout  time.Duration // bound of every wait for an expected frame
 	Quiet    time.Duration // quiet window of negative checks
 	// ShrinkBudget bounds shrinking a failing run (0: do not shrink).
@@ -45,24 +46,24 @@ type Result struct {
 	FailStep  int  // index of the step that failed, in the generated run
 	Expected  string
 	Actual    string
-	Minimal   []int // the failing steps after shrinking (all steps up to FailStep when not shrunk)
-	Shrunk    bool  // Minimal was confirmed by a run with the full timeout
-	Runs      int   // runs made while shrinking
+	Minimal   []Unit // the failing frames after shrinking (every one up to FailStep when not shrunk)
+	Keep      string // Minimal as --keep reads it ("" when it is the whole run up to FailStep)
+	Shrunk    bool   // Minimal is smaller than the failing run, confirmed with the full timeout
+	Runs      int    // runs made while shrinking
 	ShrinkFor time.Duration
 	MinSteps  []string // the minimal steps, described
 	Lines     []Line   // transcript of the minimal failing run (or of the failing run)
 	Learned   []string // the choices the relay showed (passing runs)
 }
 
+// MinimalSteps is the number of steps of the minimal failing run.
+func (r *Result) MinimalSteps() int { return len(r.MinSteps) }
+
 // Replay is the flags of `mpcrelay conform --explore` that replay the minimal failing run.
 func (r *Result) Replay() string {
 	s := fmt.Sprintf("--explore --seed %d --steps %d", r.Seed, r.FailStep+1)
-	if len(r.Minimal) > 0 && len(r.Minimal) < r.FailStep+1 {
-		var ks []string
-		for _, k := range r.Minimal {
-			ks = append(ks, fmt.Sprint(k))
-		}
-		s += " --keep " + strings.Join(ks, ",")
+	if r.Keep != "" {
+		s += " --keep " + r.Keep
 	}
 	return s
 }
@@ -81,46 +82,34 @@ func Generate(seed int64, n int) []*Step {
 func Run(ctx context.Context, cfg Config) *Result {
 	res := &Result{Seed: cfg.Seed}
 	started := time.Now()
-	var steps []*Step
-	var idx []int
 	if len(cfg.Keep) > 0 {
 		all := Generate(cfg.Seed, cfg.Steps)
-		for _, k := range cfg.Keep {
-			if k >= 0 && k < len(all) {
-				steps = append(steps, all[k])
-				idx = append(idx, k)
-			}
-		}
-		t := newTrial(cfg.URL, cfg.Timeout, cfg.Quiet, true)
-		f := t.run(ctx, steps, idx)
-		res.Steps, res.Frames, res.Elapsed = len(steps), t.frames, time.Since(started)
-		res.Lines = t.tr.lines
-		if f == nil {
-			res.Learned = t.m.Learned()
+		us, err := ParseKeep(all, cfg.Keep)
+		if err != nil {
+			res.Failed, res.Harness, res.Actual = true, true, err.Error()
 			return res
 		}
-		res.fail(f, idx)
-		res.Minimal = idx[:f.step+1]
-		res.describe(steps[:f.step+1], idx)
+		ok := res.confirm(ctx, cfg, all, us)
+		res.Elapsed = time.Since(started)
+		if !ok {
+			res.Failed = false
+		}
 		return res
 	}
 
 	// the run itself: generate as we go, so --duration can bound it
 	g := newGenerator(cfg.Seed)
 	t := newTrial(cfg.URL, cfg.Timeout, cfg.Quiet, false)
+	var all []*Step
 	var f *failure
 	func() {
 		defer t.stop()
 		for i := 0; cfg.Steps == 0 || i < cfg.Steps; i++ {
-			if cfg.Steps == 0 && time.Since(started) >= cfg.Duration {
-				break
-			}
-			if cfg.Duration > 0 && cfg.Steps > 0 && time.Since(started) >= cfg.Duration {
+			if cfg.Duration > 0 && time.Since(started) >= cfg.Duration {
 				break
 			}
 			st := g.next()
-			steps = append(steps, st)
-			idx = append(idx, i)
+			all = append(all, st)
 			if err := ctx.Err(); err != nil {
 				f = &failure{step: i, harness: true, expected: "the run to finish", actual: err.Error()}
 				return
@@ -134,78 +123,88 @@ func Run(ctx context.Context, cfg Config) *Result {
 			}
 		}
 		if f = t.quietWindow(); f != nil {
-			f.step = len(steps) - 1
+			f.step = len(all) - 1
 		}
 	}()
-	res.Steps, res.Frames, res.Elapsed = len(steps), t.frames, time.Since(started)
+	res.Steps, res.Frames, res.Elapsed = len(all), t.frames, time.Since(started)
 	if f == nil {
 		res.Learned = t.m.Learned()
 		return res
 	}
-	res.fail(f, idx)
+	res.Failed, res.Harness = true, f.harness
+	res.FailStep, res.Expected, res.Actual = f.step, f.expected, f.actual
 	if f.harness {
 		return res
 	}
-	failing := idx[:f.step+1]
-	res.Minimal = failing
+	idx := make([]int, f.step+1)
+	for i := range idx {
+		idx[i] = i
+	}
+	failing := units(all, idx)
 	// shrink, then confirm the minimal run with the full timeout and record its transcript
 	if cfg.ShrinkBudget > 0 {
 		shrinkTimeout := min(cfg.Timeout, max(shrinkTimeoutFloor, 50*t.maxStep))
-		sh := &shrinker{ctx: ctx, cfg: cfg, all: steps, timeout: shrinkTimeout, deadline: time.Now().Add(cfg.ShrinkBudget), sig: f.sig}
+		sh := &shrinker{ctx: ctx, cfg: cfg, all: all, timeout: shrinkTimeout, deadline: time.Now().Add(cfg.ShrinkBudget),
+			sig: f.sig, tested: map[string]bool{}}
 		began := time.Now()
 		small := sh.ddmin(failing)
 		res.Runs, res.ShrinkFor = sh.runs, time.Since(began)
-		if len(small) < len(failing) {
-			if conf := res.confirm(ctx, cfg, steps, small); conf {
-				return res
-			}
+		if len(small) < len(failing) && res.confirm(ctx, cfg, all, small) {
+			return res
 		}
 	}
 	// not shrunk (or the minimal run did not fail again with the full timeout): the whole run
-	res.confirm(ctx, cfg, steps, failing)
+	res.confirm(ctx, cfg, all, failing)
 	return res
 }
 
-// confirm reruns the steps at idx with the full timeout, recording the transcript; when it
-// fails, it becomes the reported failure.
-func (r *Result) confirm(ctx context.Context, cfg Config, all []*Step, idx []int) bool {
-	steps := pickSteps(all, idx)
+// confirm runs the units with the full timeout, recording the transcript; when they fail, that
+// failure becomes the reported one.
+func (r *Result) confirm(ctx context.Context, cfg Config, all []*Step, us []Unit) bool {
+	steps, idx, first := assemble(all, us)
 	t := newTrial(cfg.URL, cfg.Timeout, cfg.Quiet, true)
 	f := t.run(ctx, steps, idx)
-	if f == nil || f.harness {
+	r.Steps, r.Frames, r.Lines = len(steps), t.frames, t.tr.lines
+	if f == nil {
+		r.Learned = t.m.Learned()
 		return false
 	}
-	r.Minimal = idx[:f.step+1]
-	r.Shrunk = len(r.Minimal) < r.FailStep+1
+	if f.harness {
+		r.Failed, r.Harness, r.Actual = true, true, f.actual
+		return false
+	}
+	end := len(us)
+	if f.step+1 < len(first) {
+		end = first[f.step+1]
+	}
+	r.Failed = true
+	r.Minimal = us[:end]
+	r.FailStep = idx[f.step]
 	r.Expected, r.Actual = f.expected, f.actual
-	r.Lines = t.tr.lines
-	r.describe(steps[:f.step+1], r.Minimal)
+	whole := units(all, seq(r.FailStep+1))
+	r.Shrunk = len(r.Minimal) < len(whole)
+	r.Keep = ""
+	if !slices.Equal(r.Minimal, whole) {
+		r.Keep = FormatKeep(all, r.Minimal)
+	}
+	r.MinSteps = nil
+	for k, st := range steps[:f.step+1] {
+		r.MinSteps = append(r.MinSteps, st.describe(idx[k]))
+	}
 	return true
 }
 
-func (r *Result) fail(f *failure, idx []int) {
-	r.Failed, r.Harness = true, f.harness
-	r.FailStep = idx[f.step]
-	r.Expected, r.Actual = f.expected, f.actual
-}
-
-func (r *Result) describe(steps []*Step, idx []int) {
-	r.MinSteps = nil
-	for k, st := range steps {
-		r.MinSteps = append(r.MinSteps, st.describe(idx[k]))
-	}
-}
-
-func pickSteps(all []*Step, idx []int) []*Step {
-	out := make([]*Step, len(idx))
-	for k, i := range idx {
-		out[k] = all[i]
+func seq(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
 	}
 	return out
 }
 
-// shrinker reduces a failing run by delta debugging (Zeller's ddmin): it tries halves, then
-// complements, then finer pieces, keeping any subsequence that still fails.
+// shrinker reduces a failing run by delta debugging (Zeller's ddmin) over its frames: it tries
+// halves, then complements, then finer pieces, keeping any subsequence that still fails the same
+// way.
 type shrinker struct {
 	ctx      context.Context
 	cfg      Config
@@ -213,25 +212,33 @@ type shrinker struct {
 	timeout  time.Duration
 	deadline time.Time
 	sig      string // the original failure's signature: a smaller run must fail the same way
+	tested   map[string]bool
 	runs     int
 }
 
-// fails runs the subsequence with the shrinking timeout; it returns the failing prefix.
-func (s *shrinker) fails(idx []int) ([]int, bool) {
-	if time.Now().After(s.deadline) || s.ctx.Err() != nil {
+// fails runs the units with the shrinking timeout; it returns the failing prefix.
+func (s *shrinker) fails(us []Unit) ([]Unit, bool) {
+	key := fmt.Sprint(us)
+	if s.tested[key] || time.Now().After(s.deadline) || s.ctx.Err() != nil {
 		return nil, false
 	}
+	s.tested[key] = true
 	s.runs++
+	steps, idx, first := assemble(s.all, us)
 	t := newTrial(s.cfg.URL, s.timeout, s.cfg.Quiet, false)
-	f := t.run(s.ctx, pickSteps(s.all, idx), idx)
+	f := t.run(s.ctx, steps, idx)
 	if f == nil || f.harness || f.sig != s.sig {
 		return nil, false
 	}
-	return idx[:f.step+1], true
+	end := len(us)
+	if f.step+1 < len(first) {
+		end = first[f.step+1]
+	}
+	return us[:end], true
 }
 
-func (s *shrinker) ddmin(c []int) []int {
-	// first the slice of steps the failing step can depend on: often most of the way
+func (s *shrinker) ddmin(c []Unit) []Unit {
+	// first the slice of frames the failing one can depend on: often most of the way
 	if near := s.slice(c); len(near) < len(c) {
 		if p, ok := s.fails(near); ok {
 			c = p
@@ -249,8 +256,7 @@ func (s *shrinker) ddmin(c []int) []int {
 		}
 		if !reduced {
 			for i := range chunks {
-				comp := complement(chunks, i)
-				if p, ok := s.fails(comp); ok {
+				if p, ok := s.fails(complement(chunks, i)); ok {
 					c, n, reduced = p, max(n-1, 2), true
 					break
 				}
@@ -266,16 +272,16 @@ func (s *shrinker) ddmin(c []int) []int {
 	return c
 }
 
-// slice keeps, walking back from the last step, the steps that name (or create) a group or
-// session a kept step names, and the closes of kept steps' connection slots.
-func (s *shrinker) slice(c []int) []int {
+// slice keeps, walking back from the last frame, the frames that name (or create) a group or
+// session a kept frame names, and the closes of kept frames' connection slots.
+func (s *shrinker) slice(c []Unit) []Unit {
 	refs := map[[2]int]bool{}
 	slots := map[int]bool{}
 	keep := make([]bool, len(c))
 	for k := len(c) - 1; k >= 0; k-- {
-		i := c[k]
-		st := s.all[i]
-		names := stepRefs(i, st)
+		u := c[k]
+		st := s.all[u.Step]
+		names := unitRefs(u, st)
 		hit := k == len(c)-1 || st.Close != 0 && slots[st.Slot]
 		for _, r := range names {
 			hit = hit || refs[r]
@@ -289,17 +295,20 @@ func (s *shrinker) slice(c []int) []int {
 			refs[r] = true
 		}
 	}
-	var out []int
-	for k, i := range c {
+	var out []Unit
+	for k, u := range c {
 		if keep[k] {
-			out = append(out, i)
+			out = append(out, u)
 		}
 	}
 	return out
 }
 
-// stepRefs lists the objects a step names or creates, as (step, frame) of their creation.
-func stepRefs(i int, st *Step) [][2]int {
+// unitRefs lists the objects a frame names or creates, as (step, frame) of their creation.
+func unitRefs(u Unit, st *Step) [][2]int {
+	if u.Frame < 0 {
+		return nil
+	}
 	var out [][2]int
 	var walk func(v *Val)
 	walk = func(v *Val) {
@@ -316,22 +325,19 @@ func stepRefs(i int, st *Step) [][2]int {
 			walk(m.Val)
 		}
 	}
-	for j, f := range st.Frames {
-		if f.creates() {
-			out = append(out, [2]int{i, j})
-		}
-		if f.Req != nil {
-			walk(f.Req.Params)
-		}
+	f := st.Frames[u.Frame]
+	if f.creates() {
+		out = append(out, [2]int{u.Step, u.Frame})
+	}
+	if f.Req != nil {
+		walk(f.Req.Params)
 	}
 	return out
 }
 
-func split(c []int, n int) [][]int {
-	var out [][]int
-	size := len(c) / n
-	rest := len(c) % n
-	at := 0
+func split[T any](c []T, n int) [][]T {
+	var out [][]T
+	size, rest, at := len(c)/n, len(c)%n, 0
 	for i := 0; i < n; i++ {
 		k := size
 		if i < rest {
@@ -345,8 +351,8 @@ func split(c []int, n int) [][]int {
 	return out
 }
 
-func complement(chunks [][]int, skip int) []int {
-	var out []int
+func complement[T any](chunks [][]T, skip int) []T {
+	var out []T
 	for i, ch := range chunks {
 		if i != skip {
 			out = append(out, ch...)

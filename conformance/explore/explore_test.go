@@ -3,18 +3,18 @@ package explore_test
 import (
 	"context"
 	"os"
+	"reflect"
 	"strconv"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"mpcrelay/conformance/breakage"
 	"mpcrelay/conformance/explore"
 	"mpcrelay/faultproxy"
 	"mpcrelay/relay"
 )
 
-func startRelay(t *testing.T, compat bool) string {
+func startRelay(t testing.TB, compat bool) string {
 	t.Helper()
 	cfg := relay.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
@@ -27,60 +27,98 @@ func startRelay(t *testing.T, compat bool) string {
 	return inst.URL()
 }
 
-func TestDevRun(t *testing.T) {
-	seed, _ := strconv.ParseInt(os.Getenv("SEED"), 10, 64)
-	steps, _ := strconv.Atoi(os.Getenv("STEPS"))
-	if steps == 0 {
-		steps = 300
+// cleanTargets are the relays every exploration must pass: the reference relay in both modes
+// and the bare fault-injecting proxy (no rules) in front of the strict one.
+func cleanTargets(t testing.TB) map[string]string {
+	strict := startRelay(t, false)
+	p, err := faultproxy.Start(strict, faultproxy.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	url := startRelay(t, os.Getenv("COMPAT") != "")
-	res := explore.Run(context.Background(), explore.Config{URL: url, Seed: seed, Steps: steps, Timeout: 2 * time.Second, Quiet: 100 * time.Millisecond, ShrinkBudget: 20 * time.Second})
-	t.Logf("seed %d: %d steps %d frames in %s (%.0f steps/s); learned %v", seed, res.Steps, res.Frames, res.Elapsed, float64(res.Steps)/res.Elapsed.Seconds(), res.Learned)
-	if res.Failed {
-		t.Errorf("failed at step %d (replay %s), shrunk to %d in %d runs\n%s\n%s\nsteps:\n%s\ntranscript:\n%s", res.FailStep, res.Replay(), len(res.Minimal), res.Runs, res.Expected, res.Actual, res.MinSteps, explore.FormatTranscript(res.Lines))
+	t.Cleanup(func() { p.Close() })
+	return map[string]string{"strict": strict, "compat": startRelay(t, true), "bare-proxy": p.URL()}
+}
+
+// TestSameSeedSameSteps: a run's steps depend on its seed alone.
+func TestSameSeedSameSteps(t *testing.T) {
+	for _, seed := range []int64{7, 1 << 40} {
+		if a, b := explore.Generate(seed, 1000), explore.Generate(seed, 1000); !reflect.DeepEqual(a, b) {
+			t.Fatalf("two generations of seed %d differ", seed)
+		}
+	}
+	a := explore.Generate(7, 300)
+	if reflect.DeepEqual(a, explore.Generate(8, 300)) {
+		t.Fatal("seeds 7 and 8 give the same run")
 	}
 }
 
-func TestDevKeep(t *testing.T) {
-	seed, _ := strconv.ParseInt(os.Getenv("SEED"), 10, 64)
-	steps, _ := strconv.Atoi(os.Getenv("STEPS"))
-	var keep []int
-	for _, k := range strings.Split(os.Getenv("KEEP"), ",") {
-		n, _ := strconv.Atoi(k)
-		keep = append(keep, n)
-	}
-	url := startRelay(t, os.Getenv("COMPAT") != "")
-	res := explore.Run(context.Background(), explore.Config{URL: url, Seed: seed, Steps: steps, Keep: keep, Timeout: 2 * time.Second, Quiet: 100 * time.Millisecond})
-	if res.Failed {
-		t.Errorf("failed at step %d\n%s\n%s\ntranscript:\n%s", res.FailStep, res.Expected, res.Actual, explore.FormatTranscript(res.Lines))
+// TestDefaultExplorationIsClean runs the default exploration (its seeds and step budget, as
+// `mpcrelay conform` does) against the reference relay in both modes and the bare proxy: no
+// frame may differ from the model.
+func TestDefaultExplorationIsClean(t *testing.T) {
+	for name, url := range cleanTargets(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			steps := 0
+			var learned []string
+			for _, seed := range explore.DefaultSeeds {
+				res := explore.Run(context.Background(), explore.Config{URL: url, Seed: seed, Steps: explore.DefaultSteps,
+					Timeout: 5 * time.Second * raceSlowdown, Quiet: explore.DefaultQuiet})
+				if res.Failed {
+					t.Fatalf("seed %d failed at step %d:\n%s\n%s\n%s", seed, res.FailStep, res.Expected, res.Actual, explore.FormatTranscript(res.Lines))
+				}
+				steps += res.Steps
+				learned = res.Learned
+			}
+			t.Logf("%d steps clean; the relay showed %v", steps, learned)
+		})
 	}
 }
 
-func TestDevKeepBreakage(t *testing.T) {
-	seed, _ := strconv.ParseInt(os.Getenv("SEED"), 10, 64)
-	steps, _ := strconv.Atoi(os.Getenv("STEPS"))
-	var keep []int
-	for _, k := range strings.Split(os.Getenv("KEEP"), ",") {
-		n, _ := strconv.Atoi(k)
-		keep = append(keep, n)
+// TestManySeedsAreClean is the long clean run: MPCRELAY_EXPLORE_SEEDS=1000 explores seeds
+// 1..1000 (MPCRELAY_EXPLORE_FIRST moves the start) against each clean target.
+func TestManySeedsAreClean(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("MPCRELAY_EXPLORE_SEEDS"))
+	if n <= 0 {
+		t.Skip("set MPCRELAY_EXPLORE_SEEDS=1000 to explore that many seeds against the clean targets")
 	}
-	url := startRelay(t, os.Getenv("COMPAT") != "")
-	for _, b := range breakage.All {
-		if b.Name != os.Getenv("BREAKAGE") {
-			continue
-		}
-		p, err := faultproxy.Start(url, faultproxy.Options{}, b.Rules()...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
-		url = p.URL()
+	first, _ := strconv.ParseInt(os.Getenv("MPCRELAY_EXPLORE_FIRST"), 10, 64)
+	if first == 0 {
+		first = 1
 	}
-	for range 5 {
-		res := explore.Run(context.Background(), explore.Config{URL: url, Seed: seed, Steps: steps, Keep: keep, Timeout: 2 * time.Second, Quiet: 100 * time.Millisecond})
-		t.Logf("failed %v at %d: %s / %s", res.Failed, res.FailStep, res.Expected, res.Actual)
-		if os.Getenv("V") != "" {
-			t.Logf("%s", explore.FormatTranscript(res.Lines))
-		}
+	for name, url := range cleanTargets(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			started := time.Now()
+			var mu sync.Mutex
+			steps, clean := 0, 0
+			seeds := make(chan int64)
+			var wg sync.WaitGroup
+			for range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for seed := range seeds {
+						res := explore.Run(context.Background(), explore.Config{URL: url, Seed: seed, Steps: explore.DefaultSteps,
+							Timeout: 5 * time.Second * raceSlowdown, Quiet: explore.DefaultQuiet})
+						mu.Lock()
+						steps += res.Steps
+						if res.Failed {
+							t.Errorf("seed %d failed at step %d (replay: %s):\n%s\n%s", seed, res.FailStep, res.Replay(), res.Expected, res.Actual)
+						} else {
+							clean++
+						}
+						mu.Unlock()
+					}
+				}()
+			}
+			for s := first; s < first+int64(n); s++ {
+				seeds <- s
+			}
+			close(seeds)
+			wg.Wait()
+			el := time.Since(started)
+			t.Logf("%s: %d of %d seeds clean (%d..%d), %d steps in %s (%.0f steps/s)", name, clean, n, first, first+int64(n)-1, steps, el.Round(time.Second), float64(steps)/el.Seconds())
+		})
 	}
 }

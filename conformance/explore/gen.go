@@ -89,7 +89,7 @@ func (g *generator) next() *Step {
 
 // feed runs a generated frame through the shadow relay and remembers what it created.
 func (g *generator) feed(c model.Conn, f *Frame, self Ref) {
-	data := f.render(func(r Ref) (uuid.UUID, bool) { u, ok := g.uuids[r]; return u, ok }, 1)
+	data := f.render(func(r Ref) (uuid.UUID, bool) { u, ok := g.uuids[r]; return u, ok }, 1, true)
 	g.shadow.Send(c, data, f.Binary, g.clock)
 	h, creates := g.shadow.Created()
 	g.shadow.Simulate(g.freshUUID)
@@ -447,10 +447,8 @@ func (g *generator) loadNumber(sv *model.SessionView, parties int) int {
 		for _, p := range sv.Parties {
 			taken[int(p.Number)] = true
 		}
-	}
-	if len(taken) > 0 && g.r.IntN(5) == 0 {
-		for n := range taken {
-			return n
+		if len(sv.Parties) > 0 && g.r.IntN(5) == 0 {
+			return int(sv.Parties[g.r.IntN(len(sv.Parties))].Number)
 		}
 	}
 	for range 8 {

@@ -3,6 +3,7 @@ package explore
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,6 +15,107 @@ type Step struct {
 	Slot   int       // the connection slot (A, B, ...); a closed slot is dialled again when used
 	Close  CloseKind // a closing step when not 0
 	Frames []*Frame  // frames written back to back (a burst when several)
+	// frameIDs are the frames' positions in the generated step, when this is a shrunk part of it
+	// (references name objects by the generated step and frame that created them).
+	frameIDs []int
+}
+
+// frameID is the position frame j had in the generated step.
+func (s *Step) frameID(j int) int {
+	if s.frameIDs != nil {
+		return s.frameIDs[j]
+	}
+	return j
+}
+
+// Unit is one frame of a generated run (Frame -1: a closing step), the grain of shrinking and
+// of --keep ("12" = every frame of step 12, "12.1" = its second frame).
+type Unit struct{ Step, Frame int }
+
+// units lists the units of steps idx of all.
+func units(all []*Step, idx []int) []Unit {
+	var out []Unit
+	for _, i := range idx {
+		if all[i].Close != 0 {
+			out = append(out, Unit{i, -1})
+			continue
+		}
+		for j := range all[i].Frames {
+			out = append(out, Unit{i, j})
+		}
+	}
+	return out
+}
+
+// assemble builds the steps that run the given units: consecutive units of one generated step
+// stay one step (one burst), keeping their frames' generated positions.
+func assemble(all []*Step, us []Unit) (steps []*Step, idx []int, firstUnit []int) {
+	for k, u := range us {
+		st := all[u.Step]
+		if u.Frame < 0 {
+			steps, idx, firstUnit = append(steps, st), append(idx, u.Step), append(firstUnit, k)
+			continue
+		}
+		if n := len(steps); n > 0 && idx[n-1] == u.Step && steps[n-1].Close == 0 {
+			last := steps[n-1]
+			last.Frames = append(last.Frames, st.Frames[u.Frame])
+			last.frameIDs = append(last.frameIDs, u.Frame)
+			continue
+		}
+		part := &Step{Slot: st.Slot, Frames: []*Frame{st.Frames[u.Frame]}, frameIDs: []int{u.Frame}}
+		steps, idx, firstUnit = append(steps, part), append(idx, u.Step), append(firstUnit, k)
+	}
+	return steps, idx, firstUnit
+}
+
+// FormatKeep writes units the way --keep reads them: whole steps as "i", parts as "i.j".
+func FormatKeep(all []*Step, us []Unit) string {
+	var parts []string
+	for k := 0; k < len(us); {
+		u := us[k]
+		n := 1
+		for k+n < len(us) && us[k+n].Step == u.Step {
+			n++
+		}
+		whole := u.Frame < 0 || n == len(all[u.Step].Frames)
+		if whole {
+			parts = append(parts, strconv.Itoa(u.Step))
+		} else {
+			for _, v := range us[k : k+n] {
+				parts = append(parts, fmt.Sprintf("%d.%d", v.Step, v.Frame))
+			}
+		}
+		k += n
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseKeep reads --keep tokens ("12", "12.1") into units of the steps of all.
+func ParseKeep(all []*Step, tokens []string) ([]Unit, error) {
+	var out []Unit
+	for _, tok := range tokens {
+		step, frame, part := strings.Cut(strings.TrimSpace(tok), ".")
+		i, err := strconv.Atoi(step)
+		if err != nil || i < 0 || i >= len(all) {
+			return nil, fmt.Errorf("--keep %q: not a step of a %d-step run", tok, len(all))
+		}
+		if !part {
+			out = append(out, units(all, []int{i})...)
+			continue
+		}
+		j, err := strconv.Atoi(frame)
+		if err != nil || j < 0 || j >= len(all[i].Frames) {
+			return nil, fmt.Errorf("--keep %q: step %d has no frame %s", tok, i, frame)
+		}
+		out = append(out, Unit{i, j})
+	}
+	slices.SortStableFunc(out, func(a, b Unit) int {
+		if a.Step != b.Step {
+			return a.Step - b.Step
+		}
+		return a.Frame - b.Frame
+	})
+	return slices.Compact(out), nil
 }
 
 // CloseKind is how a client leaves.
@@ -94,7 +196,7 @@ func missing(r Ref) uuid.UUID {
 // resolver gives references their uuids in one run.
 type resolver func(Ref) (uuid.UUID, bool)
 
-func (v *Val) render(b *strings.Builder, res resolver) {
+func (v *Val) render(b *strings.Builder, res resolver, short bool) {
 	switch {
 	case v.Ref != nil:
 		u, ok := res(*v.Ref)
@@ -106,6 +208,8 @@ func (v *Val) render(b *strings.Builder, res resolver) {
 			s = strings.ToUpper(s)
 		}
 		b.WriteString(`"` + s + `"`)
+	case v.Big != nil && short:
+		b.WriteString(`"big"`) // the shadow relay: a big string changes nothing but time
 	case v.Big != nil:
 		writeBig(b, *v.Big)
 	case v.arr:
@@ -114,7 +218,7 @@ func (v *Val) render(b *strings.Builder, res resolver) {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			e.render(b, res)
+			e.render(b, res, short)
 		}
 		b.WriteByte(']')
 	case v.obj:
@@ -126,7 +230,7 @@ func (v *Val) render(b *strings.Builder, res resolver) {
 			k, _ := json.Marshal(m.Key)
 			b.Write(k)
 			b.WriteByte(':')
-			m.Val.render(b, res)
+			m.Val.render(b, res, short)
 		}
 		b.WriteByte('}')
 	default:
@@ -154,7 +258,8 @@ func writeBig(b *strings.Builder, g Big) {
 }
 
 // render writes the frame's bytes; id is the id to use when the request takes the run's next.
-func (f *Frame) render(res resolver, id uint64) []byte {
+// short writes big strings as a short one (for the generator's shadow relay).
+func (f *Frame) render(res resolver, id uint64, short bool) []byte {
 	if f.Req == nil {
 		return []byte(f.Raw)
 	}
@@ -177,7 +282,7 @@ func (f *Frame) render(res resolver, id uint64) []byte {
 	b.Write(m)
 	if r.Params != nil {
 		b.WriteString(`,"params":`)
-		r.Params.render(&b, res)
+		r.Params.render(&b, res, short)
 	}
 	b.WriteByte('}')
 	return []byte(b.String())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -132,10 +131,10 @@ func (t *trial) step(ctx context.Context, st *Step, index int) *failure {
 			t.nextID++
 			id = t.nextID
 		}
-		data := f.render(res, id)
+		data := f.render(res, id, false)
 		t.send(c, data, f.Binary)
 		if h, ok := t.m.Created(); ok && f.creates() {
-			created = append(created, creation{Ref{Step: index, Frame: j}, h})
+			created = append(created, creation{Ref{Step: index, Frame: st.frameID(j)}, h})
 		}
 	}
 	barrier := !last.answered()
@@ -158,9 +157,6 @@ func (t *trial) send(c *wsConn, data []byte, binary bool) {
 	t.frames++
 	_ = c.write(data, binary) // a failed write shows as the relay's close, which the model judges
 	t.m.Send(c.id, data, binary, time.Now())
-	if os.Getenv("EXPLORE_DEBUG") != "" && t.m.Worlds() > 40 {
-		fmt.Fprintf(os.Stderr, "after send on %s: %s\n", c.name, t.m.Debug())
-	}
 }
 
 // sendBarrier writes a request of an unknown method: its -32601 comes after everything the

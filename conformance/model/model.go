@@ -514,12 +514,3 @@ func (m *Model) Learned() []string {
 
 // Worlds is the number of candidate worlds (for tests and diagnostics).
 func (m *Model) Worlds() int { return len(m.worlds) }
-
-// Debug describes the worlds (for development).
-func (m *Model) Debug() string {
-	var b strings.Builder
-	for _, w := range m.worlds {
-		fmt.Fprintf(&b, "[choices %v pending %v groups %d idle %v] ", w.choices, w.pending, len(w.groups), w.idle())
-	}
-	return b.String()
-}

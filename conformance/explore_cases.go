@@ -118,6 +118,6 @@ func runExplore(t *T, seed int64) {
 		t.fail(fmt.Sprintf("Expected: %s\nActual:   %s\n\nseed %d failed at step %d of %d; %s.\nReplay: %s\nMinimal steps:\n  %s",
 			res.Expected, res.Actual, seed, res.FailStep, res.Steps, shrunk, replay, strings.Join(res.MinSteps, "\n  ")))
 	}
-	t.Info("seed %d: %d steps, %d frames in %.1fs, every frame as the model predicts; the relay showed: %s",
-		seed, res.Steps, res.Frames, res.Elapsed.Seconds(), strings.Join(res.Learned, "; "))
+	t.Info("seed %d: %d steps, %d frames in %.1fs (%.0f steps/s), every frame as the model predicts; the relay showed: %s",
+		seed, res.Steps, res.Frames, res.Elapsed.Seconds(), float64(res.Steps)/max(res.Elapsed.Seconds(), 1e-9), strings.Join(res.Learned, "; "))
 }

@@ -316,6 +316,9 @@ func CheckRules() []string {
 		}
 	}
 	for _, c := range Cases() {
+		if c.section.Number == "explore" {
+			continue // the exploration checks every frame against the model, not one rule
+		}
 		if !listed[c.ID] {
 			problems = append(problems, fmt.Sprintf("case %s checks no rule of the table", c.ID))
 		}

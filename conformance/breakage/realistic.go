@@ -21,12 +21,11 @@ import (
 // (closed parties' numbers left in their sessions, §6.1).
 var Realistic = []Breakage{
 	{Name: "numbers-per-group", Description: "§3.6/§4.5 party numbers counted per group, not per session: a group's second session continues the first one's numbering", Rules: numbersPerGroup},
-	{Name: "session-cap", Description: "§4.3 a limit nobody wrote down: a group holds at most 4 sessions (a fixed-size table), the 5th Session.create is refused", Rules: sessionCap},
 	{Name: "finish-counts-calls", Description: "§4.8 sessionClosed fires when the count of finish calls reaches the count of parties, so a party finishing twice closes the session early", Rules: finishCountsCalls},
-	{Name: "body-numbers-as-float64", Description: "§4.7 message bodies decoded into float64 and encoded again: integers above 2^53 arrive altered", Rules: bodyAsFloat64},
 	{Name: "label-cut-64-bytes", Description: "§3.2 group labels kept in a 64-byte column: Group.join returns longer labels cut (a cut character replaced)", Rules: labelCut},
 	{Name: "load-number-as-byte", Description: "§4.6 party numbers kept in a byte: Session.load of a number above 255 answers it modulo 256", Rules: loadAsByte},
-	{Name: "proposal-text-as-latin1", Description: "§4.9 proposal texts read as Latin-1: each byte of a non-ASCII character arrives as its own character", Rules: proposalLatin1},
+	{Name: "groups-per-connection-cap", Description: "§4.1/§4.2 a limit nobody wrote down: a connection belongs to at most 16 groups (a fixed-size array), its 17th Group.create or Group.join is refused", Rules: groupsPerConnectionCap},
+	{Name: "parties-counted-per-connection", Description: "§4.5/§4.6 the required count compared with the connections of the session, not its party numbers: a connection holding two numbers delays sessionSignup/sessionLoad", Rules: partiesCountedPerConnection},
 	{Name: "p2p-before-complete-dropped", Description: "§4.7 peer-to-peer routes built when the session completes: a message to a party before that (or to one who came later) is answered but never delivered", Rules: p2pBeforeComplete},
 }
 
@@ -62,30 +61,6 @@ func numbersPerGroup() []faultproxy.Rule {
 			success(f, last[p.GroupID])
 		}
 	}}}
-}
-
-// sessionCap refuses a group's 5th session before the relay sees it.
-func sessionCap() []faultproxy.Rule {
-	count := map[uuid.UUID]int{}
-	return []faultproxy.Rule{
-		{Name: "count", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionCreate), ok), Apply: func(f *faultproxy.Frame) {
-			var p protocol.SessionCreateParams
-			if json.Unmarshal(f.RPC.Params, &p) == nil {
-				count[p.GroupID]++
-			}
-		}},
-		{Name: "cap", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodSessionCreate), Apply: func(f *faultproxy.Frame) {
-			var p protocol.SessionCreateParams
-			if json.Unmarshal(f.RPC.Params, &p) != nil || count[p.GroupID] < 4 {
-				return
-			}
-			f.Drop()
-			if f.RPC.ID != nil {
-				err := &protocol.Error{Code: protocol.CodeInternal, Message: fmt.Sprintf("group %s has no room for another session", p.GroupID)}
-				f.Inject(f.Conn, faultproxy.ToClient, protocol.EncodeError(f.RPC.ID, err))
-			}
-		}},
-	}
 }
 
 // finishCountsCalls sends sessionClosed once the successful finish calls of a session number its
@@ -124,27 +99,6 @@ func finishCountsCalls() []faultproxy.Rule {
 	}
 }
 
-// bodyAsFloat64 re-encodes sessionMessage bodies the way json.Unmarshal into any and
-// json.Marshal do.
-func bodyAsFloat64() []faultproxy.Rule {
-	return []faultproxy.Rule{{Name: "retype", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionMessage), Apply: func(f *faultproxy.Frame) {
-		var m protocol.Message
-		if json.Unmarshal(f.RPC.Payload, &m) != nil {
-			return
-		}
-		var v any
-		if json.Unmarshal(m.Body, &v) != nil {
-			return
-		}
-		b, err := json.Marshal(v)
-		if err != nil || string(b) == string(m.Body) {
-			return
-		}
-		m.Body = b
-		f.Replace(event(protocol.EventSessionMessage, m))
-	}}}
-}
-
 // labelCut cuts the label of Group.join results to 64 bytes.
 func labelCut() []faultproxy.Rule {
 	return []faultproxy.Rule{{Name: "cut", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupJoin), ok), Apply: func(f *faultproxy.Frame) {
@@ -162,24 +116,6 @@ func loadAsByte() []faultproxy.Rule {
 		var n uint16
 		if json.Unmarshal(f.RPC.Result, &n) == nil && n > 255 {
 			success(f, uint16(uint8(n)))
-		}
-	}}}
-}
-
-// proposalLatin1 turns each byte of the proposal's message into a character.
-func proposalLatin1() []faultproxy.Rule {
-	return []faultproxy.Rule{{Name: "latin1", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventNotifyProposal), Apply: func(f *faultproxy.Frame) {
-		var p protocol.Proposal
-		if json.Unmarshal(f.RPC.Payload, &p) != nil {
-			return
-		}
-		var b strings.Builder
-		for i := 0; i < len(p.Message); i++ {
-			b.WriteRune(rune(p.Message[i]))
-		}
-		if b.String() != p.Message {
-			p.Message = b.String()
-			f.Replace(event(protocol.EventNotifyProposal, p))
 		}
 	}}}
 }
@@ -288,5 +224,94 @@ func broadcastStopsAtClosed() []faultproxy.Rule {
 			}
 		}},
 		dropMarked(drops),
+	}
+}
+
+// groupsPerConnectionCap refuses a connection's 17th group before the relay sees the request.
+func groupsPerConnectionCap() []faultproxy.Rule {
+	groups := map[*faultproxy.Conn]map[uuid.UUID]bool{}
+	member := func(f *faultproxy.Frame, g uuid.UUID) {
+		if groups[f.Conn] == nil {
+			groups[f.Conn] = map[uuid.UUID]bool{}
+		}
+		groups[f.Conn][g] = true
+	}
+	return []faultproxy.Rule{
+		{Name: "count", Dir: faultproxy.ToClient, Match: ok, Apply: func(f *faultproxy.Frame) {
+			switch f.RPC.Method {
+			case protocol.MethodGroupCreate:
+				var id uuid.UUID
+				if json.Unmarshal(f.RPC.Result, &id) == nil {
+					member(f, id)
+				}
+			case protocol.MethodGroupJoin:
+				var g protocol.Group
+				if json.Unmarshal(f.RPC.Result, &g) == nil {
+					member(f, g.UUID)
+				}
+			}
+		}},
+		{Name: "cap", Dir: faultproxy.ToRelay, Match: func(f *faultproxy.Frame) bool {
+			return f.RPC.IsRequest(protocol.MethodGroupCreate) || f.RPC.IsRequest(protocol.MethodGroupJoin)
+		}, Apply: func(f *faultproxy.Frame) {
+			if len(groups[f.Conn]) < 16 {
+				return
+			}
+			if f.RPC.Method == protocol.MethodGroupJoin {
+				var p protocol.GroupJoinParams
+				if json.Unmarshal(f.RPC.Params, &p) != nil || groups[f.Conn][p.GroupID] {
+					return // a join that fails to decode, or a re-join, is the relay's business
+				}
+			} else {
+				var p protocol.GroupCreateParams
+				if json.Unmarshal(f.RPC.Params, &p) != nil || p.Params.Parties <= 1 || p.Params.Threshold == 0 || p.Params.Threshold >= p.Params.Parties {
+					return
+				}
+			}
+			f.Drop()
+			if f.RPC.ID != nil {
+				err := &protocol.Error{Code: protocol.CodeInternal, Message: "this connection has no room for another group"}
+				f.Inject(f.Conn, faultproxy.ToClient, protocol.EncodeError(f.RPC.ID, err))
+			}
+		}},
+	}
+}
+
+// partiesCountedPerConnection drops the relay's sessionSignup/sessionLoad and sends its own when
+// the session's distinct connections, not its party numbers, reach the required count.
+func partiesCountedPerConnection() []faultproxy.Rule {
+	tr := faultproxy.NewTracker()
+	fired := map[uuid.UUID]bool{}
+	return []faultproxy.Rule{tr.Rule(),
+		{Name: "drop", Dir: faultproxy.ToClient, Match: func(f *faultproxy.Frame) bool {
+			return f.RPC.IsEvent(protocol.EventSessionSignup) || f.RPC.IsEvent(protocol.EventSessionLoad)
+		}, Apply: (*faultproxy.Frame).Drop},
+		{Name: "count-connections", Dir: faultproxy.ToClient, Match: faultproxy.All(ok, func(f *faultproxy.Frame) bool {
+			return f.RPC.IsResponseTo(protocol.MethodSessionSignup) || f.RPC.IsResponseTo(protocol.MethodSessionLoad)
+		}), Apply: func(f *faultproxy.Frame) {
+			var p protocol.SessionParams
+			name := protocol.EventSessionSignup
+			if f.RPC.Method == protocol.MethodSessionLoad {
+				var lp protocol.SessionLoadParams
+				if json.Unmarshal(f.RPC.Params, &lp) != nil {
+					return
+				}
+				p.SessionID, name = lp.SessionID, protocol.EventSessionLoad
+			} else if json.Unmarshal(f.RPC.Params, &p) != nil {
+				return
+			}
+			s := tr.Session(p.SessionID)
+			if s == nil || fired[p.SessionID] {
+				return
+			}
+			conns := s.PartyConns()
+			if len(conns) != tr.Required(s) {
+				return
+			}
+			fired[p.SessionID] = true
+			for _, c := range conns {
+				f.Inject(c, faultproxy.ToClient, event(name, p.SessionID))
+			}
+		}},
 	}
 }

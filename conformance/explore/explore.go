@@ -14,7 +14,7 @@ var (
 )
 
 const (
-	DefaultSteps        = 400
+	DefaultSteps        = 750
 	DefaultQuiet        = 250 * time.Millisecond // the conformance suite's quiet window
 	DefaultShrinkBudget = 30 * time.Second
 	shrinkTimeoutFloor  = 500 * time.Millisecond
@@ -40,6 +40,7 @@ type Result struct {
 	Seed      int64
 	Steps     int           // steps run
 	Frames    int           // frames the client wrote
+	Settles   int           // quiet windows waited where candidate behaviours differed in frames still to come
 	Elapsed   time.Duration // the run, without shrinking
 	Failed    bool
 	Harness   bool // the harness could not run (the relay could not be reached)
@@ -126,7 +127,7 @@ func Run(ctx context.Context, cfg Config) *Result {
 			f.step = len(all) - 1
 		}
 	}()
-	res.Steps, res.Frames, res.Elapsed = len(all), t.frames, time.Since(started)
+	res.Steps, res.Frames, res.Settles, res.Elapsed = len(all), t.frames, t.settles, time.Since(started)
 	if f == nil {
 		res.Learned = t.m.Learned()
 		return res

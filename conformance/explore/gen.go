@@ -15,15 +15,20 @@ import (
 // things that exist (a member's group, a session with room, a party's number); the real relay's
 // answers never feed back, so the same seed gives the same steps against any relay.
 type generator struct {
-	r      *rand.Rand
-	slots  int
-	shadow *model.Model
-	clock  time.Time
-	conn   []model.Conn // shadow connection of each slot (0 = none yet)
-	nextC  model.Conn
-	refOf  map[int]Ref       // shadow handle → the step that created it
-	uuids  map[Ref]uuid.UUID // the shadow's uuids of references
-	steps  int
+	r     *rand.Rand
+	slots int
+	// the run's current phase, redrawn every phaseSteps steps: how often a connection closes
+	// (1 in closeEvery steps) and how much of the traffic creates and joins groups, so that a
+	// run has stretches of long-lived connections in many groups and stretches of churn
+	closeEvery int
+	groupy     int
+	shadow     *model.Model
+	clock      time.Time
+	conn       []model.Conn // shadow connection of each slot (0 = none yet)
+	nextC      model.Conn
+	refOf      map[int]Ref       // shadow handle → the step that created it
+	uuids      map[Ref]uuid.UUID // the shadow's uuids of references
+	steps      int
 }
 
 func newGenerator(seed int64) *generator {
@@ -56,13 +61,19 @@ func (g *generator) shadowConn(slot int) model.Conn {
 	return c
 }
 
+// phaseSteps is the length of a phase of a run (see closeEvery).
+const phaseSteps = 100
+
 // next makes step number i.
 func (g *generator) next() *Step {
 	i := g.steps
 	g.steps++
+	if i%phaseSteps == 0 {
+		g.closeEvery, g.groupy = []int{20, 50, 200}[g.r.IntN(3)], 1+g.r.IntN(2)
+	}
 	g.clock = g.clock.Add(time.Millisecond)
 	slot := g.r.IntN(g.slots)
-	if g.r.IntN(50) == 0 && g.conn[slot] != 0 && g.shadow.IsOpen(g.conn[slot]) {
+	if g.r.IntN(g.closeEvery) == 0 && g.conn[slot] != 0 && g.shadow.IsOpen(g.conn[slot]) {
 		kind := CloseFrame
 		if g.r.IntN(2) == 0 {
 			kind = CloseAbrupt
@@ -116,7 +127,11 @@ func (g *generator) frame(c model.Conn, inBurst bool) *Frame {
 	v := g.shadow.View()
 	var f *Frame
 	for f == nil {
-		switch x := g.r.IntN(100); {
+		x := g.r.IntN(100)
+		if g.groupy > 1 && g.r.IntN(6) == 0 {
+			x = g.r.IntN(16) // a group-heavy run: more creates and joins
+		}
+		switch {
 		case x < 7:
 			f = g.groupCreate(c, v)
 		case x < 16:

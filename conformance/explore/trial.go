@@ -29,6 +29,8 @@ type trial struct {
 	tr         *transcript // nil = not recorded
 	maxStep    time.Duration
 	frames     int
+	settles    int // quiet windows waited to tell "one frame" from "more"
+	stepBytes  int // bytes the current step wrote
 }
 
 // failure is how a trial failed.
@@ -111,6 +113,7 @@ func (t *trial) step(ctx context.Context, st *Step, index int) *failure {
 		t.note("%s closed by the client", c.name)
 		return nil
 	}
+	t.stepBytes = 0
 	c, err := t.conn(ctx, st.Slot)
 	if err != nil {
 		return &failure{harness: true, expected: "a connection to " + t.url, actual: err.Error()}
@@ -155,6 +158,7 @@ func (t *trial) step(ctx context.Context, st *Step, index int) *failure {
 func (t *trial) send(c *wsConn, data []byte, binary bool) {
 	t.frame(c, "→", data, binary, time.Now())
 	t.frames++
+	t.stepBytes += len(data)
 	_ = c.write(data, binary) // a failed write shows as the relay's close, which the model judges
 	t.m.Send(c.id, data, binary, time.Now())
 }
@@ -185,7 +189,7 @@ func (t *trial) await(caller *wsConn, mayBarrier bool) *failure {
 				mayBarrier = false
 				continue
 			}
-			quiet = time.NewTimer(t.quiet)
+			quiet = time.NewTimer(t.settleWait())
 			quietC = quiet.C
 		}
 		select {
@@ -195,6 +199,7 @@ func (t *trial) await(caller *wsConn, mayBarrier bool) *failure {
 			}
 			deadline.Reset(t.timeout)
 		case <-quietC:
+			t.settles++
 			t.m.Settle()
 		case <-deadline.C:
 			return &failure{expected: t.m.Missing() + fmt.Sprintf(" (within %s)", t.timeout), actual: "nothing more arrived",
@@ -204,6 +209,14 @@ func (t *trial) await(caller *wsConn, mayBarrier bool) *failure {
 			quiet.Stop()
 		}
 	}
+}
+
+// settleWait is how long a step waits for frames only some candidate behaviours predict: the
+// quiet window, plus the time big frames may take on a loaded machine (4 µs a byte written:
+// 3.4 s for a 850 KB body), within the timeout. It is rarely needed: once a behaviour is
+// learned, candidates agree.
+func (t *trial) settleWait() time.Duration {
+	return t.quiet + min(t.timeout, time.Duration(t.stepBytes)*4*time.Microsecond)
 }
 
 func (t *trial) receive(a arrival) *failure {

@@ -84,8 +84,8 @@ func escapeAll(s string) string {
 }
 
 func randNumber(r *rand.Rand) *Val {
-	switch r.IntN(3) {
-	case 0:
+	switch r.IntN(4) {
+	case 0, 3:
 		return lit(numberLits[r.IntN(len(numberLits))])
 	case 1:
 		return lit(strconv.FormatInt(r.Int64N(1<<40)-1<<39, 10))

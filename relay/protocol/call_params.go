@@ -284,23 +284,27 @@ func keep(first *error, err error) (stop bool) {
 	return false
 }
 
-// parameters reads §3.1 {"parties": n, "threshold": t}; null leaves a field as it is.
+// parameters reads §3.1 {"parties": n, "threshold": t}; null leaves a field as it is, but both
+// members are required: the last member naming each must be a number (§2.3: missing → -32602,
+// not a rule's -32603 about a zero filled in).
 func (cd *callDecoder) parameters(p *Parameters) error {
 	if err := cd.openObject("struct Parameters"); err != nil {
 		return err
 	}
 	var first error
+	var has [2]bool
 	for {
 		name, err := cd.nextName()
 		if err != nil || name == nil {
-			return cmp.Or(err, first)
+			return cmp.Or(err, first, missingParameter(has))
 		}
 		var target *uint16
+		var i int
 		switch {
 		case nameIs(name, "PARTIES"):
-			target = &p.Parties
+			target, i = &p.Parties, 0
 		case nameIs(name, "THRESHOLD"):
-			target = &p.Threshold
+			target, i = &p.Threshold, 1
 		default:
 			if cd.d.SkipValue() != nil {
 				return errNotJSON
@@ -311,10 +315,21 @@ func (cd *callDecoder) parameters(p *Parameters) error {
 		if set {
 			*target = n
 		}
+		has[i] = set
 		if keep(&first, err) {
 			return first
 		}
 	}
+}
+
+// missingParameter names the first member of §3.1 that is missing (or null), if any.
+func missingParameter(has [2]bool) error {
+	for i, name := range []string{"parties", "threshold"} {
+		if !has[i] {
+			return fmt.Errorf("missing field `%s`", name)
+		}
+	}
+	return nil
 }
 
 // message reads a §3.5 message: round, sender and uuid required, receiver null or absent for

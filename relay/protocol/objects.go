@@ -1,8 +1,10 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 )
@@ -13,30 +15,35 @@ type Parameters struct {
 	Threshold uint16 `json:"threshold"`
 }
 
-// UnmarshalJSON requires both members (§2.3: a missing member, or null, is params that do not
-// decode, -32602); encoding/json alone would leave them 0 and turn the error into a rule's -32603.
-// Member names are matched exactly, as the original's decoder does.
+// UnmarshalJSON is encoding/json's decoding of the struct (names matched case-insensitively,
+// null leaving a field as it is) that also requires both members: the last member naming each
+// must not be null (§2.3: missing → -32602, not a rule's -32603 about a zero filled in).
 func (p *Parameters) UnmarshalJSON(b []byte) error {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
+	type plain Parameters
+	if err := json.Unmarshal(b, (*plain)(p)); err != nil {
 		return err
 	}
-	if raw == nil {
-		return fmt.Errorf("invalid type: null, expected parameters")
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return fmt.Errorf("invalid type: null, expected struct Parameters")
 	}
-	for _, m := range []struct {
-		name string
-		to   *uint16
-	}{{"parties", &p.Parties}, {"threshold", &p.Threshold}} {
-		v, ok := raw[m.name]
-		if !ok || string(v) == "null" {
-			return fmt.Errorf("missing field `%s`", m.name)
+	var has [2]bool
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
 		}
-		if err := json.Unmarshal(v, m.to); err != nil {
-			return fmt.Errorf("%s: %v", m.name, err)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		for i, name := range []string{"parties", "threshold"} {
+			if key, _ := tok.(string); strings.EqualFold(key, name) {
+				has[i] = string(v) != "null"
+			}
 		}
 	}
-	return nil
+	return missingParameter(has)
 }
 
 // Group as the relay returns it (§3.2). Members and sessions are relay state, never serialised.

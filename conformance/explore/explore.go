@@ -100,7 +100,8 @@ func Run(ctx context.Context, cfg Config) *Result {
 
 	// the run itself: generate as we go, so --duration can bound it
 	g := newGenerator(cfg.Seed)
-	t := newTrial(cfg.URL, cfg.Timeout, cfg.Quiet, false)
+	// a bounded run keeps its transcript, for when its failure cannot be shrunk
+	t := newTrial(cfg.URL, cfg.Timeout, cfg.Quiet, cfg.Steps > 0 && cfg.Steps <= maxRecordedSteps)
 	var all []*Step
 	var f *failure
 	func() {
@@ -155,9 +156,19 @@ func Run(ctx context.Context, cfg Config) *Result {
 		}
 	}
 	// not shrunk (or the minimal run did not fail again with the full timeout): the whole run
-	res.confirm(ctx, cfg, all, failing)
+	if t.tr == nil {
+		res.confirm(ctx, cfg, all, failing)
+		return res
+	}
+	res.Minimal, res.Keep, res.Lines = failing, "", t.tr.lines
+	for i, st := range all[:f.step+1] {
+		res.MinSteps = append(res.MinSteps, st.describe(i))
+	}
 	return res
 }
+
+// maxRecordedSteps bounds the runs that keep their transcript while they run.
+const maxRecordedSteps = 10000
 
 // confirm runs the units with the full timeout, recording the transcript; when they fail, that
 // failure becomes the reported one.
@@ -239,10 +250,15 @@ func (s *shrinker) fails(us []Unit) ([]Unit, bool) {
 }
 
 func (s *shrinker) ddmin(c []Unit) []Unit {
-	// first the slice of frames the failing one can depend on: often most of the way
-	if near := s.slice(c); len(near) < len(c) {
-		if p, ok := s.fails(near); ok {
-			c = p
+	// first the slice of frames the failing one can depend on, then that slice with every frame
+	// of the failing step's connection (for failures that count, say, a connection's groups):
+	// often most of the way
+	for _, withSlot := range []bool{false, true} {
+		if near := s.slice(c, withSlot); len(near) < len(c) {
+			if p, ok := s.fails(near); ok {
+				c = p
+				break
+			}
 		}
 	}
 	n := 2
@@ -274,16 +290,18 @@ func (s *shrinker) ddmin(c []Unit) []Unit {
 }
 
 // slice keeps, walking back from the last frame, the frames that name (or create) a group or
-// session a kept frame names, and the closes of kept frames' connection slots.
-func (s *shrinker) slice(c []Unit) []Unit {
+// session a kept frame names, and the closes of kept frames' connection slots; withSlot keeps
+// every frame of the last frame's slot too.
+func (s *shrinker) slice(c []Unit, withSlot bool) []Unit {
 	refs := map[[2]int]bool{}
 	slots := map[int]bool{}
+	last := s.all[c[len(c)-1].Step].Slot
 	keep := make([]bool, len(c))
 	for k := len(c) - 1; k >= 0; k-- {
 		u := c[k]
 		st := s.all[u.Step]
 		names := unitRefs(u, st)
-		hit := k == len(c)-1 || st.Close != 0 && slots[st.Slot]
+		hit := k == len(c)-1 || st.Close != 0 && slots[st.Slot] || withSlot && st.Slot == last
 		for _, r := range names {
 			hit = hit || refs[r]
 		}

@@ -49,12 +49,16 @@ func (f *failure) String() string {
 func newTrial(url string, timeout, quiet time.Duration, record bool) *trial {
 	t := &trial{url: url, timeout: timeout, quiet: quiet, inbox: make(chan arrival, 256),
 		slots: map[int]*wsConn{}, generation: map[int]int{}, refs: map[Ref]uuid.UUID{},
-		m: model.New(model.Options{CloseGrace: timeout})}
+		m: model.New(model.Options{CloseGrace: closeGrace(timeout)})}
 	if record {
 		t.tr = &transcript{start: time.Now()}
 	}
 	return t
 }
+
+// closeGrace is how long after a close the relay may still act as if the connection were there
+// (§6.1 names no moment): twice the timeout, since one step may itself wait up to the timeout.
+func closeGrace(timeout time.Duration) time.Duration { return 2 * timeout }
 
 // run executes steps (whose indices in the generated run are idx) and returns the failure, if any.
 func (t *trial) run(ctx context.Context, steps []*Step, idx []int) *failure {

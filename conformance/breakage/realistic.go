@@ -20,7 +20,7 @@ import (
 // strict reference relay, except RealisticOnCompat, which need the original's COMPAT behaviour
 // (closed parties' numbers left in their sessions, §6.1).
 var Realistic = []Breakage{
-	{Name: "numbers-per-group", Description: "§3.6/§4.5 party numbers counted per group, not per session: a group's second session continues the first one's numbering", Rules: numbersPerGroup},
+	{Name: "numbers-per-group", Description: "§3.6/§4.5 party numbers counted per group, not per session (reset when a session closes): a session opened while another is running continues its numbering", Rules: numbersPerGroup},
 	{Name: "finish-counts-calls", Description: "§4.8 sessionClosed fires when the count of finish calls reaches the count of parties, so a party finishing twice closes the session early", Rules: finishCountsCalls},
 	{Name: "label-cut-64-bytes", Description: "§3.2 group labels kept in a 64-byte column: Group.join returns longer labels cut (a cut character replaced)", Rules: labelCut},
 	{Name: "load-number-as-byte", Description: "§4.6 party numbers kept in a byte: Session.load of a number above 255 answers it modulo 256", Rules: loadAsByte},
@@ -35,30 +35,37 @@ var RealisticOnCompat = []Breakage{
 }
 
 // numbersPerGroup rewrites Session.signup answers as a relay whose "last number issued" lives
-// on the group would issue them.
+// on the group, reset when a session closes, would issue them: sessions run one after another
+// (keygen, then signing) are numbered right; sessions open at the same time are not.
 func numbersPerGroup() []faultproxy.Rule {
+	tr := faultproxy.NewTracker()
 	last := map[uuid.UUID]uint16{} // group → last number issued or loaded in any of its sessions
-	return []faultproxy.Rule{{Name: "per-group", Dir: faultproxy.ToClient, Match: faultproxy.All(ok, func(f *faultproxy.Frame) bool {
-		return f.RPC.IsResponseTo(protocol.MethodSessionSignup) || f.RPC.IsResponseTo(protocol.MethodSessionLoad)
-	}), Apply: func(f *faultproxy.Frame) {
-		var n uint16
-		if json.Unmarshal(f.RPC.Result, &n) != nil {
-			return
-		}
-		if f.RPC.Method == protocol.MethodSessionLoad {
+	return []faultproxy.Rule{tr.Rule(), {Name: "per-group", Dir: faultproxy.ToClient, Match: ok, Apply: func(f *faultproxy.Frame) {
+		switch f.RPC.Method {
+		case protocol.MethodSessionLoad:
 			var p protocol.SessionLoadParams
-			if json.Unmarshal(f.RPC.Params, &p) == nil {
+			var n uint16
+			if json.Unmarshal(f.RPC.Params, &p) == nil && json.Unmarshal(f.RPC.Result, &n) == nil {
 				last[p.GroupID] = n
 			}
-			return
-		}
-		var p protocol.SessionParams
-		if json.Unmarshal(f.RPC.Params, &p) != nil {
-			return
-		}
-		last[p.GroupID]++
-		if last[p.GroupID] != n {
-			success(f, last[p.GroupID])
+		case protocol.MethodSessionSignup:
+			var p protocol.SessionParams
+			var n uint16
+			if json.Unmarshal(f.RPC.Params, &p) != nil || json.Unmarshal(f.RPC.Result, &n) != nil {
+				return
+			}
+			last[p.GroupID]++
+			if last[p.GroupID] != n {
+				success(f, last[p.GroupID])
+			}
+		case protocol.MethodSessionFinish:
+			var p protocol.SessionFinishParams
+			if json.Unmarshal(f.RPC.Params, &p) != nil {
+				return
+			}
+			if s := tr.Session(p.SessionID); s != nil && len(s.Finished) == len(s.Parties) {
+				last[p.GroupID] = 0 // the session closed: the group's counter starts again
+			}
 		}
 	}}}
 }

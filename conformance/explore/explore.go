@@ -91,7 +91,7 @@ func Run(ctx context.Context, cfg Config) *Result {
 			return res
 		}
 		ok := res.confirm(ctx, cfg, all, us)
-		res.Elapsed = time.Since(started)
+		res.Steps, res.Elapsed = len(assembleCount(all, us)), time.Since(started)
 		if !ok {
 			res.Failed = false
 		}
@@ -176,7 +176,7 @@ func (r *Result) confirm(ctx context.Context, cfg Config, all []*Step, us []Unit
 	steps, idx, first := assemble(all, us)
 	t := newTrial(cfg.URL, cfg.Timeout, cfg.Quiet, true)
 	f := t.run(ctx, steps, idx)
-	r.Steps, r.Frames, r.Lines = len(steps), t.frames, t.tr.lines
+	r.Lines = t.tr.lines
 	if f == nil {
 		r.Learned = t.m.Learned()
 		return false
@@ -204,6 +204,12 @@ func (r *Result) confirm(ctx context.Context, cfg Config, all []*Step, us []Unit
 		r.MinSteps = append(r.MinSteps, st.describe(idx[k]))
 	}
 	return true
+}
+
+// assembleCount is the steps that run the units.
+func assembleCount(all []*Step, us []Unit) []*Step {
+	steps, _, _ := assemble(all, us)
+	return steps
 }
 
 func seq(n int) []int {

@@ -57,8 +57,10 @@ func newTrial(url string, timeout, quiet time.Duration, record bool) *trial {
 }
 
 // closeGrace is how long after a close the relay may still act as if the connection were there
-// (§6.1 names no moment): twice the timeout, since one step may itself wait up to the timeout.
-func closeGrace(timeout time.Duration) time.Duration { return 2 * timeout }
+// (§6.1 names no moment): twice the timeout (one step may itself wait that long), and at least
+// 30 s — behind a proxy on a heavily loaded machine a relay was seen to take more than 10 s.
+// (Checking that closes are processed at all is the hand-written 6.1 cases' job.)
+func closeGrace(timeout time.Duration) time.Duration { return max(2*timeout, 30*time.Second) }
 
 // run executes steps (whose indices in the generated run are idx) and returns the failure, if any.
 func (t *trial) run(ctx context.Context, steps []*Step, idx []int) *failure {

@@ -60,7 +60,7 @@ func TestModelPredictsHandWrittenCases(t *testing.T) {
 					defer wg.Done()
 					sem <- struct{}{}
 					defer func() { <-sem }()
-					ct := newT(ctx, inst.URL(), cfg, c)
+					ct := newT(ctx, Target{URL: inst.URL()}, cfg, c)
 					ct.tr.keepRaw = true
 					outcome, detail := ct.run()
 					if outcome == Fail || outcome == Error {
@@ -212,7 +212,7 @@ func TestModelRejectsWhatCasesReject(t *testing.T) {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				ct := newT(ctx, p.URL(), cfg, c)
+				ct := newT(ctx, Target{URL: p.URL()}, cfg, c)
 				ct.tr.keepRaw = true
 				if outcome, _ := ct.run(); outcome != Fail {
 					return

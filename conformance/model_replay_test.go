@@ -134,6 +134,9 @@ func replayThroughModel(tr *Transcript) error {
 		case "→":
 			m.Send(c, f.data, f.binary, f.at)
 		case "←":
+			if closedByClient[f.conn] {
+				continue // after the client closed it, a frame still in flight is not judged
+			}
 			if err := m.Receive(c, model.Frame{Data: f.data, Binary: f.binary}); err != nil {
 				return describeReplay(err, raw, i)
 			}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,7 +79,7 @@ func runRoundsOf(b *testing.B, senders, readers []*benchConn, n, batch int) {
 	runtime.GC()
 	runtime.ReadMemStats(&ms0)
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	errs := make(chan error, len(senders)+len(readers))
 	for range rounds {
 		var wg sync.WaitGroup
@@ -114,11 +115,12 @@ func runRoundsOf(b *testing.B, senders, readers []*benchConn, n, batch int) {
 		default:
 		}
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	b.StopTimer()
 	runtime.ReadMemStats(&ms1)
 	msgs := float64(rounds * perRound)
 	b.ReportMetric(msgs/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/1e3/msgs, "cpu-µs/msg")
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/msgs, "allocs/msg")
 	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/msgs, "B/msg")
 }
@@ -273,6 +275,17 @@ func serveChild(kind string) {
 		runtime.ReadMemStats(&ms)
 		fmt.Println(ms.HeapInuse+ms.StackInuse, rssBytes(), runtime.NumGoroutine())
 	}
+}
+
+// cpuTime is the CPU time this process used so far (user and system, every goroutine: relay,
+// NATS and clients alike). CPU per message is much steadier than a rate on a machine that other
+// work shares: it does not count the time the process waited for a core.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func rssBytes() uint64 {

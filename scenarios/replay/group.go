@@ -399,12 +399,21 @@ func (g *group) open(ctx context.Context, r *run) error {
 	}
 	r.setID(id)
 	g.setCurrent(r)
+	// Every member's signup is written before any answer is awaited (one wake-up for all).
+	calls := make([]pendingCall, k)
 	for j := range k {
-		n, err := g.peers[j].w.sessionSignup(ctx, g.idStr, r.idStr, r.plan.kind)
+		if calls[j], err = g.peers[j].w.startSignup(g.idStr, r.idStr, r.plan.kind); err != nil {
+			return err
+		}
+	}
+	for j := range k {
+		res, err := calls[j].wait(ctx)
 		if err != nil {
 			return err
 		}
-		r.numbers[j] = n
+		if r.numbers[j], err = signupNumber(res); err != nil {
+			return err
+		}
 	}
 	for j := range k {
 		select {
@@ -423,12 +432,15 @@ func (g *group) closeSession(ctx context.Context, r *run) error {
 		return nil
 	}
 	k := len(r.members)
-	errs := make(chan error, k)
+	calls := make([]pendingCall, k)
 	for j := range k {
-		go func() { errs <- g.peers[j].w.sessionFinish(ctx, g.idStr, r.idStr, r.numbers[j]) }()
+		var err error
+		if calls[j], err = g.peers[j].w.startFinish(g.idStr, r.idStr, r.numbers[j]); err != nil {
+			return err
+		}
 	}
-	for range k {
-		if err := <-errs; err != nil {
+	for j := range k {
+		if _, err := calls[j].wait(ctx); err != nil {
 			return err
 		}
 	}

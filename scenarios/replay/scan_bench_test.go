@@ -13,8 +13,9 @@ import (
 
 // BenchmarkReadDelivery compares, in one run, reading one sessionMessage event the way the
 // generator did before (the SDK's decoding: envelope, event, message, then the body compared as
-// JSON) with the scanner and byte comparison it uses now, for a small frame and for the
-// 178 KB ECDSA keygen broadcast. go test -run '^$' -bench ReadDelivery ./scenarios/replay
+// JSON) with the scanner and byte comparison it uses now, and with the jsontext tokenizer
+// relay/protocol uses (one pass, in place, the body validated and compared), for a small frame
+// and for the 178 KB ECDSA keygen broadcast. go test -run '^$' -bench ReadDelivery ./scenarios/replay
 func BenchmarkReadDelivery(b *testing.B) {
 	for _, size := range []int{300, 178428} {
 		body, _ := replayBody(0, &trace.Message{Size: size}, false)
@@ -53,6 +54,16 @@ func BenchmarkReadDelivery(b *testing.B) {
 					b.Fatal("no payload")
 				}
 				m, ok := scanMessage(payload, func(int) []byte { return body })
+				if !ok || m.slowBody || string(m.uuid) != id.String() {
+					b.Fatal("not intact")
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("size=%d/jsontext", size), func(b *testing.B) {
+			b.SetBytes(int64(len(frame)))
+			var jr jsonReader
+			for range b.N {
+				m, ok := jr.delivery(frame, func(int) []byte { return body })
 				if !ok || m.slowBody || string(m.uuid) != id.String() {
 					b.Fatal("not intact")
 				}

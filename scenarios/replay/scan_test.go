@@ -52,6 +52,12 @@ func TestScanEventMatchesEncodingJSON(t *testing.T) {
 		if m.round != wantMsg.Round || m.sender != wantMsg.Sender || m.receiver != rcv || string(m.uuid) != wantMsg.UUID.String() || !jsonEqual(m.body, wantMsg.Body) {
 			t.Errorf("Expected: %+v\nActual:   %+v (body %s)", wantMsg, m, m.body)
 		}
+		// The jsontext candidate BenchmarkReadDelivery measures reads the same.
+		var jr jsonReader
+		jm, ok := jr.delivery([]byte(f), func(k int) []byte { return body })
+		if !ok || jm.round != m.round || jm.sender != m.sender || jm.receiver != m.receiver || string(jm.uuid) != string(m.uuid) || !jsonEqual(jm.body, m.body) {
+			t.Errorf("jsontext\nExpected: %+v\nActual:   %+v %v", m, jm, ok)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/google/uuid"
 )
 
@@ -29,6 +30,8 @@ type run struct {
 	closedEv    []chan []uint16 // the member's sessionClosed payload
 	readyAt     atomic.Int64    // when the set-up was done (engine clock)
 
+	// wake is signalled when a member the driver waits for has its inputs (closed loop).
+	wake      chan struct{}
 	remaining atomic.Int64
 	failed    atomic.Bool
 	done      chan struct{}
@@ -42,13 +45,12 @@ type memberState struct {
 	mu     sync.Mutex
 	got    []uint8 // per expected delivery: times received
 	prefix int     // deliveries 0..prefix-1 have all arrived
-	// waitFor is the prefix the member's sender waits for (0: it is not waiting); the reader
+	// waitFor is the prefix the session's driver waits for (0: it is not waiting); the reader
 	// wakes it only when that is reached, not at every delivery.
 	waitFor int
-	wake    chan struct{}
 }
 
-// ready reports whether the first need deliveries have arrived; if not, the sender will be
+// ready reports whether the first need deliveries have arrived; if not, the driver will be
 // woken when they have.
 func (m *memberState) ready(need int) bool {
 	m.mu.Lock()
@@ -69,13 +71,14 @@ func (g *group) replayOnce(ctx context.Context, due int64) error {
 	r := &run{g: g, plan: p, numbers: make([]uint16, k), due: make([]atomic.Int64, len(p.msgs)),
 		sentAt: make([]atomic.Int64, len(p.msgs)), members: make([]*memberState, k),
 		memberOf: make([]int, len(g.peers)), signedUp: make([]chan struct{}, k),
-		signupOnce: make([]sync.Once, k), closedEv: make([]chan []uint16, k), done: make(chan struct{})}
+		signupOnce: make([]sync.Once, k), closedEv: make([]chan []uint16, k), done: make(chan struct{}),
+		wake: make(chan struct{}, 1)}
 	for i := range r.memberOf {
 		r.memberOf[i] = -1
 	}
 	for j := range k {
 		r.memberOf[j] = j // members are the first k connections of the group
-		r.members[j] = &memberState{got: make([]uint8, p.slots[j]), wake: make(chan struct{}, 1)}
+		r.members[j] = &memberState{got: make([]uint8, p.slots[j])}
 		r.signedUp[j] = make(chan struct{})
 		r.closedEv[j] = make(chan []uint16, 1)
 	}
@@ -101,29 +104,16 @@ func (g *group) replayOnce(ctx context.Context, due int64) error {
 		return fmt.Errorf("session %s: %w", p.s.ID, err)
 	}
 	r.readyAt.Store(g.e.since(time.Now()))
-	var wg sync.WaitGroup
-	sendErr := make(chan error, k)
-	for j := range k {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := r.sendAll(sctx, j, due >= 0); err != nil {
-				sendErr <- err
-				cancel()
-			}
-		}()
-	}
-	var err error
-	select {
-	case <-r.done:
-	case <-sctx.Done():
-		err = fmt.Errorf("session %s: %w with %d of %d deliveries missing", p.s.ID, sctx.Err(), r.remaining.Load(), p.total)
-	}
-	wg.Wait()
-	select {
-	case e := <-sendErr:
-		err = fmt.Errorf("session %s: send: %w", p.s.ID, e)
-	default:
+	err := r.drive(sctx, due >= 0)
+	if err != nil {
+		cancel()
+		err = fmt.Errorf("session %s: send: %w", p.s.ID, err)
+	} else {
+		select {
+		case <-r.done:
+		case <-sctx.Done():
+			err = fmt.Errorf("session %s: %w with %d of %d deliveries missing", p.s.ID, sctx.Err(), r.remaining.Load(), p.total)
+		}
 	}
 	if err != nil {
 		// Frames may still arrive; they then count as late, not as delivered.
@@ -142,12 +132,18 @@ func (g *group) replayOnce(ctx context.Context, due int64) error {
 	return nil
 }
 
-// sendAll sends member j's messages: in the closed loop each once its inputs have arrived, in
-// the open loop each at its due time, answered or not.
-func (r *run) sendAll(ctx context.Context, j int, open bool) error {
+// maxBatch bounds the frames of one party written together.
+const maxBatch = 64
+
+// drive sends every member's messages, on the group's goroutine: in the closed loop each once
+// its sender has its inputs, in the open loop each at its due time, answered or not. A
+// member's messages that can go at the same moment (inputs all in, or all due) go in one
+// write. One goroutine for all the members (not one each) means one wake-up when deliveries
+// for several members arrive together, and no goroutine started per session.
+func (r *run) drive(ctx context.Context, open bool) error {
 	e := r.g.e
-	ms := r.members[j]
-	pc := r.g.peers[j]
+	k := len(r.members)
+	next := make([]int, k) // per member: its first message not yet sent (index into sends)
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -155,64 +151,104 @@ func (r *run) sendAll(ctx context.Context, j int, open bool) error {
 		}
 	}()
 	var lastWriteEnd int64
-	for _, i := range r.plan.sends[j] {
-		m := &r.plan.msgs[i]
-		if open {
-			due := r.due[i].Load()
-			if wait := time.Duration(due - e.since(time.Now())); wait > 0 {
-				if timer == nil {
-					timer = time.NewTimer(wait)
-				} else {
-					timer.Reset(wait)
-				}
-				select {
-				case <-timer.C:
-				case <-ctx.Done():
-					return nil // the session's bound reports it
-				}
-			}
-			// The generator's own lag: only where nothing else held the message back (the
-			// set-up and this party's previous write were done before it was due).
-			if now := e.since(time.Now()); r.readyAt.Load() <= due && lastWriteEnd <= due {
-				e.sendLag.Record(r.g.index, time.Duration(now-due))
-			}
-		} else {
-			for !ms.ready(m.need) {
-				select {
-				case <-ms.wake:
-				case <-ctx.Done():
-					return nil // the session's timeout reports it
-				}
-			}
-		}
-		receiver := -1
-		if m.receiver >= 0 {
-			receiver = int(r.numbers[m.receiver])
-			e.p2p.Add(1)
-		} else {
-			e.bcast.Add(1)
-		}
-		bp := frameBufs.Get().(*[]byte)
-		frame := r.plan.appendFrame((*bp)[:0], i, pc.w.nextID.Add(1), r.g.idStr, r.idStr, r.numbers[j], receiver)
+	var frames [][]byte
+	var bufs []*[]byte
+	for {
+		left, cut := false, false
+		var wait time.Duration // open loop: until the earliest due message
 		now := e.since(time.Now())
-		r.sentAt[i].Store(now)
-		if !open {
-			r.due[i].Store(now)
+		for j := range k {
+			sends := r.plan.sends[j]
+			first := next[j]
+			end := first
+			for end < len(sends) && end-first < maxBatch {
+				i := sends[end]
+				if open {
+					if d := time.Duration(r.due[i].Load() - now); d > 0 {
+						if wait == 0 || d < wait {
+							wait = d
+						}
+						break
+					}
+				} else if !r.members[j].ready(r.plan.msgs[i].need) {
+					break
+				}
+				end++
+			}
+			if end < len(sends) {
+				left = true
+				cut = cut || end-first == maxBatch
+			}
+			if end == first {
+				continue
+			}
+			frames, bufs = frames[:0], bufs[:0]
+			n := 0
+			for _, i := range sends[first:end] {
+				m := &r.plan.msgs[i]
+				if open {
+					// The generator's own lag: only where nothing else held the message back
+					// (the set-up and the group's previous write were done before it was due).
+					if due := r.due[i].Load(); r.readyAt.Load() <= due && lastWriteEnd <= due {
+						e.sendLag.Record(r.g.index, time.Duration(now-due))
+					}
+				}
+				receiver := -1
+				if m.receiver >= 0 {
+					receiver = int(r.numbers[m.receiver])
+					e.p2p.Add(1)
+				} else {
+					e.bcast.Add(1)
+				}
+				bp := outBufs.Get().(*[]byte)
+				b := r.plan.appendFrame(beginFrame(*bp), i, r.g.peers[j].w.nextID.Add(1), r.g.idStr, r.idStr, r.numbers[j], receiver)
+				n += len(b) - headroom
+				*bp = b
+				bufs = append(bufs, bp)
+				frames = append(frames, sealFrame(b, ws.OpText))
+				r.sentAt[i].Store(now)
+				if !open {
+					r.due[i].Store(now)
+				}
+			}
+			err := r.g.peers[j].w.write(frames...)
+			lastWriteEnd = e.since(time.Now())
+			now = lastWriteEnd
+			for _, bp := range bufs {
+				putOut(bp, *bp)
+			}
+			if err != nil {
+				return err
+			}
+			e.framesSent.Add(int64(end - first))
+			e.bytesSent.Add(int64(n))
+			next[j] = end
 		}
-		err := pc.w.send(frame)
-		lastWriteEnd = e.since(time.Now())
-		n := len(frame)
-		if cap(frame) <= maxPooledIn {
-			*bp = frame[:0]
-			frameBufs.Put(bp)
+		if !left {
+			return nil
 		}
-		if err != nil {
-			return err
+		if cut {
+			continue // a member had more than one batch ready
 		}
-		e.framesSent.Add(1)
-		e.bytesSent.Add(int64(n))
+		if open {
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return nil // the session's bound reports it
+			}
+			continue
+		}
+		select {
+		case <-r.wake:
+		case <-ctx.Done():
+			return nil // the session's timeout reports it
+		}
 	}
-	return nil
 }
 
 // deliver checks one received Session.message against the plan (§4.7: exactly the addressed
@@ -265,7 +301,7 @@ func (r *run) deliver(pc *peer, msg *wireMessage, at time.Time, forwarder bool, 
 	}
 	if wake {
 		select {
-		case ms.wake <- struct{}{}:
+		case r.wake <- struct{}{}:
 		default:
 		}
 	}

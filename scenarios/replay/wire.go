@@ -3,27 +3,34 @@ package replay
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/google/uuid"
-	"github.com/gorilla/websocket"
 
 	"mpcrelay/relay/protocol"
 )
 
-// wire is the generator's own connection: one goroutine reads and handles every frame in place
-// (no queues, no hand-offs between goroutines), senders write under a mutex, calls wait on a
-// channel per request id. The SDK's client is built for correctness over speed (every frame is
-// decoded, events fan out through subscription queues); a load generator must be much cheaper
-// than what it measures, so it speaks the few requests it needs itself.
+// wire is the generator's own connection. Its frames are read by a poller (poll_linux.go):
+// a few goroutines, each waiting on one epoll set for many connections, read every readable
+// connection once and handle its frames in place (no goroutine per connection, no queues, no
+// hand-offs); senders write under a mutex, a party's frames that are due together in one
+// write; calls wait on a channel per request id. The SDK's client is built for correctness
+// over speed (every frame is decoded, events fan out through subscription queues); a load
+// generator must be much cheaper than what it measures, so it speaks the few requests it needs
+// itself.
 type wire struct {
-	ws     *websocket.Conn
+	nc     net.Conn
+	rc     syscall.RawConn // nc's, for the poller's reads
 	wmu    sync.Mutex
 	nextID atomic.Uint64
 	// deadlineAt is when the write deadline was last moved (under wmu): it is moved at most
@@ -34,8 +41,16 @@ type wire struct {
 	pending map[uint64]chan reply
 	err     error
 
+	// Read state, owned by the connection's poller (or its reader goroutine).
+	in      inbox
+	at      time.Time // when the bytes being taken apart were read
+	onFrame func(frame []byte, e *envelope, at time.Time)
+	handle  frameHandler // w.frame, bound once
+
 	stopping atomic.Bool
-	ended    chan struct{} // closed when the reader has returned
+	endOnce  sync.Once
+	ended    chan struct{} // closed when the connection is over and its socket closed
+	unwatch  func()        // takes the connection off its poller
 }
 
 // reply is a response to a call: result bytes (copied), an error object, or the connection's end.
@@ -46,31 +61,17 @@ type reply struct {
 }
 
 const (
-	writeWait  = 10 * time.Second // one frame write; loopback writes take microseconds
-	closeGrace = time.Second      // how long stop waits for the peer's close reply
-	readLimit  = 64 << 20         // above any relay's frame limit
-	// Every connection keeps its read buffer; large frames bypass it into the (pooled) frame
-	// buffer. Write buffers are pooled, so they can hold a 178 KB frame whole: one write and one
-	// unfragmented WebSocket frame instead of 64 KB fragments.
-	readBufSize  = 16 << 10
-	writeBufSize = 256 << 10
-	maxPooledIn  = 1 << 20 // frame buffers above this are not kept for reuse
+	writeWait    = 10 * time.Second // one frame write; loopback writes take microseconds
+	closeGrace   = time.Second      // how long stop waits for the peer's close reply
+	readLimit    = 64 << 20         // above any relay's frame limit
+	maxPooledOut = 1 << 20          // frame buffers above this are not kept for reuse
 )
 
-// Write buffers are held only while a frame is written, so thousands of idle connections do
-// not each keep one.
-var writePool sync.Pool
-
-var dialer = websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: readBufSize,
-	WriteBufferSize: writeBufSize, WriteBufferPool: &writePool}
-
-// frameBufs recycles the buffers frames are read into: a frame is handled before the next one
-// is read, so a buffer is free again as soon as its handler returns.
-var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+var dialer = ws.Dialer{Timeout: 10 * time.Second}
 
 // dialWire connects to rawURL (with room as the forwarder's query parameter when not empty)
-// and starts the reader, which calls onFrame for every text frame that is not the response to
-// a call. onFrame must not keep frame: its buffer is reused.
+// and has its frames read: onFrame gets every text frame that is not the response to a call.
+// onFrame must not keep frame: its buffer is reused.
 func dialWire(ctx context.Context, rawURL, room string, onFrame func(frame []byte, e *envelope, at time.Time)) (*wire, error) {
 	target := rawURL
 	if room != "" {
@@ -83,69 +84,84 @@ func dialWire(ctx context.Context, rawURL, room string, onFrame func(frame []byt
 		u.RawQuery = q.Encode()
 		target = u.String()
 	}
-	ws, _, err := dialer.DialContext(ctx, target, nil)
+	nc, br, _, err := dialer.Dial(ctx, target)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", target, err)
 	}
-	ws.SetReadLimit(readLimit)
-	w := &wire{ws: ws, pending: map[uint64]chan reply{}, ended: make(chan struct{})}
-	go w.read(onFrame)
+	w := &wire{nc: nc, pending: map[uint64]chan reply{}, ended: make(chan struct{}), onFrame: onFrame}
+	w.handle = w.frame
+	if br != nil {
+		// Frames the server sent right after the handshake, read with it.
+		early := make([]byte, br.Buffered())
+		_, _ = io.ReadFull(br, early)
+		ws.PutReader(br)
+		if err := w.take(early, time.Now()); err != nil {
+			w.end(err)
+			return nil, fmt.Errorf("dial %s: %w", target, err)
+		}
+	}
+	watch(w)
 	return w, nil
 }
 
-func (w *wire) read(onFrame func([]byte, *envelope, time.Time)) {
-	defer close(w.ended)
-	var cause error
-	for {
-		kind, r, err := w.ws.NextReader()
-		if err != nil {
-			cause = err
-			break
-		}
-		bp := frameBufs.Get().(*[]byte)
-		buf, err := readAll(r, (*bp)[:0])
-		if err != nil {
-			cause = err
-			break
-		}
-		at := time.Now()
-		if kind == websocket.TextMessage {
-			w.handle(buf, at, onFrame)
-		}
-		if cap(buf) <= maxPooledIn {
-			*bp = buf[:0]
-			frameBufs.Put(bp)
-		}
+// take takes apart data, the bytes a read brought (after what an incomplete frame kept), and
+// keeps what is left of an incomplete frame.
+func (w *wire) take(data []byte, at time.Time) error {
+	w.at = at
+	used, err := w.in.feed(data, w.handle)
+	if err != nil {
+		return err
 	}
-	w.mu.Lock()
-	w.err = cause
-	pending := w.pending
-	w.pending = nil
-	w.mu.Unlock()
-	for _, ch := range pending {
-		ch <- reply{err: fmt.Errorf("connection ended: %w", cause)}
-	}
-	_ = w.ws.Close()
+	w.in.keep(data[used:])
+	return nil
 }
 
-// readAll reads one frame into buf, growing it as needed.
-func readAll(r io.Reader, buf []byte) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+// frame handles one complete frame (called by inbox.feed).
+func (w *wire) frame(op ws.OpCode, payload []byte) error {
+	switch op {
+	case ws.OpText:
+		w.dispatch(payload, w.at)
+	case ws.OpPing:
+		// Answered off the poller, which must never wait on a socket's write.
+		p := append([]byte(nil), payload...)
+		go func() { _ = w.writeControl(ws.OpPong, p) }()
+	case ws.OpClose:
+		if w.stopping.Load() {
+			return errClosed
 		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
+		code, reason := ws.ParseCloseFrameData(payload)
+		// Echo the close with its status code (§5.5.1) before the socket goes.
+		_ = w.writeControl(ws.OpClose, payload[:min(len(payload), 2)])
+		return fmt.Errorf("closed by the server: %d %s", code, reason)
 	}
+	return nil // binary frames and pongs are not part of the protocol (§1.2): ignored
 }
 
-func (w *wire) handle(frame []byte, at time.Time, onFrame func([]byte, *envelope, time.Time)) {
+// errClosed is the end of a connection the generator closed itself.
+var errClosed = errors.New("closed")
+
+// end closes the connection once, with cause: calls still waiting get it, the socket is
+// closed, ended is closed.
+func (w *wire) end(cause error) {
+	w.endOnce.Do(func() {
+		w.mu.Lock()
+		w.err = cause
+		pending := w.pending
+		w.pending = nil
+		w.mu.Unlock()
+		for _, ch := range pending {
+			ch <- reply{err: fmt.Errorf("connection ended: %w", cause)}
+		}
+		if w.unwatch != nil {
+			w.unwatch()
+		}
+		_ = w.nc.Close()
+		close(w.ended)
+	})
+}
+
+// dispatch routes a text frame: the response to a waiting call, or onFrame.
+func (w *wire) dispatch(frame []byte, at time.Time) {
 	e, ok := scanEnvelope(frame)
 	if ok && !e.isEvent() && e.method == nil {
 		if id, isNum := e.idNumber(); isNum {
@@ -160,10 +176,10 @@ func (w *wire) handle(frame []byte, at time.Time, onFrame func([]byte, *envelope
 		}
 	}
 	if !ok {
-		onFrame(frame, nil, at)
+		w.onFrame(frame, nil, at)
 		return
 	}
-	onFrame(frame, &e, at)
+	w.onFrame(frame, &e, at)
 }
 
 func replyOf(e *envelope) reply {
@@ -177,15 +193,46 @@ func replyOf(e *envelope) reply {
 	return reply{result: append([]byte(nil), e.result...)}
 }
 
-// send writes one text frame.
+// send writes one text frame with payload frame.
 func (w *wire) send(frame []byte) error {
+	bp := outBufs.Get().(*[]byte)
+	b := append(beginFrame(*bp), frame...)
+	err := w.write(sealFrame(b, ws.OpText))
+	putOut(bp, b)
+	return err
+}
+
+// write writes frames (sealed) in one system call.
+func (w *wire) write(frames ...[]byte) error {
+	ioRelease()
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	if now := time.Now(); now.Sub(w.deadlineAt) > time.Second {
 		w.deadlineAt = now
-		_ = w.ws.SetWriteDeadline(now.Add(writeWait))
+		_ = w.nc.SetWriteDeadline(now.Add(writeWait))
 	}
-	return w.ws.WriteMessage(websocket.TextMessage, frame)
+	if len(frames) == 1 {
+		_, err := w.nc.Write(frames[0])
+		return err
+	}
+	bufs := net.Buffers(frames)
+	_, err := bufs.WriteTo(w.nc)
+	return err
+}
+
+// writeControl writes a control frame (§5.5).
+func (w *wire) writeControl(op ws.OpCode, payload []byte) error {
+	var buf [headroom + 125]byte
+	b := append(beginFrame(buf[:0]), payload...)
+	return w.write(sealFrame(b, op))
+}
+
+// putOut returns an outgoing frame's buffer (b, grown from *bp) to the pool.
+func putOut(bp *[]byte, b []byte) {
+	if cap(b) <= maxPooledOut {
+		*bp = b[:0]
+		outBufs.Put(bp)
+	}
 }
 
 // call sends a request and waits for its response (§2.2, §2.3).
@@ -199,33 +246,57 @@ func (w *wire) call(ctx context.Context, method string, params any) ([]byte, err
 
 // callRaw is call with the params already encoded.
 func (w *wire) callRaw(ctx context.Context, method string, raw []byte) ([]byte, error) {
-	id := w.nextID.Add(1)
-	frame := appendRequest(nil, id, method, raw)
-	ch := make(chan reply, 1)
+	c, err := w.start(method, raw)
+	if err != nil {
+		return nil, err
+	}
+	return c.wait(ctx)
+}
+
+// pendingCall is a request written and not yet answered: calls on several connections (the
+// members' Session.signup or Session.finish) are all written before any answer is waited for.
+type pendingCall struct {
+	w      *wire
+	method string
+	id     uint64
+	ch     chan reply
+}
+
+// start writes a request; wait then gives its result.
+func (w *wire) start(method string, raw []byte) (pendingCall, error) {
+	c := pendingCall{w: w, method: method, id: w.nextID.Add(1), ch: make(chan reply, 1)}
 	w.mu.Lock()
 	if w.pending == nil {
 		err := w.err
 		w.mu.Unlock()
-		return nil, fmt.Errorf("%s: connection ended: %w", method, err)
+		return c, fmt.Errorf("%s: connection ended: %w", method, err)
 	}
-	w.pending[id] = ch
+	w.pending[c.id] = c.ch
 	w.mu.Unlock()
-	if err := w.send(frame); err != nil {
-		w.forget(id)
-		return nil, fmt.Errorf("%s: write: %w", method, err)
+	bp := outBufs.Get().(*[]byte)
+	b := appendRequest(beginFrame(*bp), c.id, method, raw)
+	err := w.write(sealFrame(b, ws.OpText))
+	putOut(bp, b)
+	if err != nil {
+		w.forget(c.id)
+		return c, fmt.Errorf("%s: write: %w", method, err)
 	}
+	return c, nil
+}
+
+func (c pendingCall) wait(ctx context.Context) ([]byte, error) {
 	select {
-	case r := <-ch:
+	case r := <-c.ch:
 		if r.err != nil {
-			return nil, fmt.Errorf("%s: %w", method, r.err)
+			return nil, fmt.Errorf("%s: %w", c.method, r.err)
 		}
 		if r.rpcErr != nil {
-			return nil, fmt.Errorf("%s: %w", method, r.rpcErr)
+			return nil, fmt.Errorf("%s: %w", c.method, r.rpcErr)
 		}
 		return r.result, nil
 	case <-ctx.Done():
-		w.forget(id)
-		return nil, fmt.Errorf("%s: waiting for the response: %w", method, ctx.Err())
+		c.w.forget(c.id)
+		return nil, fmt.Errorf("%s: waiting for the response: %w", c.method, ctx.Err())
 	}
 }
 
@@ -254,21 +325,22 @@ func (w *wire) closed() bool {
 	}
 }
 
-// stop sends a normal close, waits briefly for the peer's reply and the reader, and closes the
-// socket: every connection the generator opened is closed when the run ends.
+// stop sends a normal close, waits briefly for the peer's reply, and closes the socket: every
+// connection the generator opened is closed when the run ends.
 func (w *wire) stop() {
 	if w.stopping.Swap(true) {
 		<-w.ended
 		return
 	}
 	w.wmu.Lock()
-	_ = w.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(closeGrace))
+	_ = w.nc.SetWriteDeadline(time.Now().Add(closeGrace))
+	w.deadlineAt = time.Now()
 	w.wmu.Unlock()
+	_ = w.writeControl(ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
 	select {
 	case <-w.ended:
 	case <-time.After(closeGrace):
-		_ = w.ws.Close()
-		<-w.ended
+		w.end(errClosed)
 	}
 }
 
@@ -318,11 +390,12 @@ func (w *wire) sessionCreate(ctx context.Context, group string, kind protocol.Se
 	return u, nil
 }
 
-func (w *wire) sessionSignup(ctx context.Context, group, session string, kind protocol.SessionKind) (uint16, error) {
-	res, err := w.callRaw(ctx, protocol.MethodSessionSignup, sessionParams(group, session, string(kind), ""))
-	if err != nil {
-		return 0, err
-	}
+func (w *wire) startSignup(group, session string, kind protocol.SessionKind) (pendingCall, error) {
+	return w.start(protocol.MethodSessionSignup, sessionParams(group, session, string(kind), ""))
+}
+
+// signupNumber reads the result of Session.signup: the party number (§3.4).
+func signupNumber(res []byte) (uint16, error) {
 	n, err := strconv.ParseUint(string(res), 10, 16)
 	if err != nil {
 		return 0, fmt.Errorf("Session.signup result %s: not a party number (§3.4)", res)
@@ -330,9 +403,8 @@ func (w *wire) sessionSignup(ctx context.Context, group, session string, kind pr
 	return uint16(n), nil
 }
 
-func (w *wire) sessionFinish(ctx context.Context, group, session string, number uint16) error {
-	_, err := w.callRaw(ctx, protocol.MethodSessionFinish, sessionParams(group, session, "", strconv.Itoa(int(number))))
-	return err
+func (w *wire) startFinish(group, session string, number uint16) (pendingCall, error) {
+	return w.start(protocol.MethodSessionFinish, sessionParams(group, session, "", strconv.Itoa(int(number))))
 }
 
 // sessionParams appends ["group", "session", "kind", last]: the params of Session.create

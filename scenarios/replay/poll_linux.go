@@ -1,0 +1,184 @@
+package replay
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The generator reads its connections with a few pollers, each a goroutine waiting on its own
+// epoll set (level-triggered) for many connections, rather than with a goroutine per connection:
+// there a read that finds nothing parks the goroutine (an extra read returning EAGAIN per
+// frame), and every frame costs a wake-up of its reader. A poller reads each readable connection
+// once — into one buffer large enough for everything queued — and takes its frames apart in
+// place, so one read and no wake-up serve all the frames that arrived together, and one
+// epoll_wait all the connections that became readable together.
+
+type poller struct {
+	epfd int
+	ep   syscall.RawConn // the epoll fd in the Go runtime's own poller: the poller waits there
+	buf  []byte          // what a read brings when no frame is incomplete
+
+	mu    sync.Mutex
+	wires map[int32]*wire // by the id in their epoll events
+}
+
+const pollBufSize = 256 << 10
+
+var (
+	pollersOnce sync.Once
+	pollers     []*poller
+	pollersErr  error
+	pollNext    atomic.Uint32
+	wireIDs     atomic.Int32
+)
+
+func startPollers() {
+	n := min(runtime.GOMAXPROCS(0), 4)
+	for range n {
+		epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+		if err != nil {
+			pollersErr = fmt.Errorf("epoll: %w", err)
+			return
+		}
+		// The poller waits for its epoll set to become readable in the Go runtime's poller (an
+		// epoll set can itself be watched), parked like any goroutine: a goroutine blocked in
+		// epoll_wait would hold an OS thread in a system call, which the runtime answers with
+		// thread hand-offs and a busy sysmon (measured: a sixth of the generator's CPU).
+		if err := syscall.SetNonblock(epfd, true); err != nil {
+			pollersErr = fmt.Errorf("epoll: %w", err)
+			return
+		}
+		ep, err := os.NewFile(uintptr(epfd), "epoll").SyscallConn()
+		if err != nil {
+			pollersErr = fmt.Errorf("epoll: %w", err)
+			return
+		}
+		p := &poller{epfd: epfd, ep: ep, buf: make([]byte, pollBufSize), wires: map[int32]*wire{}}
+		pollers = append(pollers, p)
+		go p.run()
+	}
+}
+
+// watch has w's frames read: by a poller when w is a TCP socket, else by a goroutine of its own
+// (TLS).
+func watch(w *wire) {
+	pollersOnce.Do(startPollers)
+	rc, ok := syscallConn(w.nc)
+	if !ok || pollersErr != nil {
+		go readLoop(w)
+		return
+	}
+	p := pollers[int(pollNext.Add(1))%len(pollers)]
+	id := wireIDs.Add(1)
+	w.rc = rc
+	w.unwatch = func() {
+		p.mu.Lock()
+		delete(p.wires, id)
+		p.mu.Unlock()
+	}
+	p.mu.Lock()
+	p.wires[id] = w
+	p.mu.Unlock()
+	var err error
+	cerr := rc.Control(func(fd uintptr) {
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: id}
+		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
+	})
+	if err = errors.Join(cerr, err); err != nil {
+		w.end(fmt.Errorf("epoll: %w", err))
+	}
+}
+
+func syscallConn(c net.Conn) (syscall.RawConn, bool) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return nil, false
+	}
+	rc, err := tc.SyscallConn()
+	return rc, err == nil
+}
+
+func (p *poller) run() {
+	events := make([]syscall.EpollEvent, 256)
+	// One RawConn.Read for the poller's life: f is called again each time the runtime reports
+	// the epoll set readable (an edge: a connection got data since the last harvest), so no
+	// wake-up is lost between a harvest and the park.
+	err := p.ep.Read(func(fd uintptr) bool {
+		for {
+			n, err := syscall.EpollWait(int(fd), events, 0)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				panic(fmt.Sprintf("replay: epoll_wait: %v", err)) // only a bad epoll fd gets here
+			}
+			if n == 0 {
+				return false
+			}
+			at := time.Now()
+			again := n == len(events)
+			for _, ev := range events[:n] {
+				p.mu.Lock()
+				w := p.wires[ev.Fd]
+				p.mu.Unlock()
+				if w != nil && p.readable(w, at) {
+					again = true
+				}
+			}
+			// A read that filled its buffer may have left bytes behind, which bring no new
+			// edge (level-triggered: only the next harvest shows them); otherwise everything
+			// that arrives from now on brings an edge, and the poller parks without another
+			// epoll_wait that would find nothing.
+			if !again {
+				return false
+			}
+		}
+	})
+	panic(fmt.Sprintf("replay: epoll set: %v", err)) // never closed
+}
+
+// readable reads w once: into the end of its incomplete frame if it has one (a large frame is
+// read straight into its own buffer), else into the poller's buffer; then takes its frames apart.
+// It reports whether the read filled its buffer (more may be waiting).
+func (p *poller) readable(w *wire, at time.Time) (full bool) {
+	buf := p.buf
+	if w.in.part != nil {
+		buf = w.in.space()
+	}
+	var n int
+	var rerr error
+	err := w.rc.Read(func(fd uintptr) bool {
+		n, rerr = syscall.Read(int(fd), buf)
+		return true // never wait here: the poller waits for all
+	})
+	switch {
+	case err != nil: // closed by stop
+		w.end(err)
+		return false
+	case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
+		return rerr == syscall.EINTR
+	case rerr != nil:
+		w.end(rerr)
+		return false
+	case n == 0:
+		w.end(errEOF)
+		return false
+	}
+	ioAcquire()
+	data := p.buf[:n]
+	if w.in.part != nil {
+		*w.in.part = (*w.in.part)[:len(*w.in.part)+n]
+		data = *w.in.part
+	}
+	if err := w.take(data, at); err != nil {
+		w.end(err)
+	}
+	return n == len(buf)
+}

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package replay
+
+// watch has w's frames read by a goroutine of its own (the pollers use epoll, Linux only).
+func watch(w *wire) { go readLoop(w) }

@@ -1,0 +1,147 @@
+package replay
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// A wire read by the poller against a gorilla server: a fragmented message comes out whole, a
+// ping is answered with a pong, a call gets its response, and a close from the server ends the
+// connection with its reason after the close is echoed.
+func TestWireAgainstGorillaServer(t *testing.T) {
+	big := `{"jsonrpc":"2.0","id":0,"result":["note","` + strings.Repeat("b", 5000) + `"]}`
+	pong := make(chan string, 1)
+	echoed := make(chan int, 1)
+	up := websocket.Upgrader{WriteBufferSize: 1024} // 5 KB goes out in fragments of 1 KB
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(rw, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetPongHandler(func(s string) error { pong <- s; return nil })
+		c.SetCloseHandler(func(code int, _ string) error { echoed <- code; return nil })
+		_, req, err := c.ReadMessage() // the call
+		if err != nil || !strings.Contains(string(req), `"method":"Ping.me"`) {
+			t.Errorf("Expected: the call\nActual:   %s %v", req, err)
+			return
+		}
+		w, _ := c.NextWriter(websocket.TextMessage)
+		_, _ = w.Write([]byte(big))
+		_ = w.Close()
+		_ = c.WriteMessage(websocket.TextMessage, []byte(`{"jsonrpc":"2.0","id":1,"result":"ok"}`))
+		_ = c.WriteControl(websocket.PingMessage, []byte("hi"), time.Now().Add(time.Second))
+		if _, _, err := c.ReadMessage(); err != nil { // reads the pong, then waits
+			_ = err
+		}
+	}))
+	defer srv.Close()
+
+	var mu sync.Mutex
+	var frames []string
+	w, err := dialWire(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), "", func(f []byte, e *envelope, _ time.Time) {
+		mu.Lock()
+		frames = append(frames, string(f))
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.callRaw(context.Background(), "Ping.me", []byte("[]"))
+	if err != nil || string(res) != `"ok"` {
+		t.Fatalf("Expected: \"ok\"\nActual:   %s %v", res, err)
+	}
+	select {
+	case s := <-pong:
+		if s != "hi" {
+			t.Errorf("Expected: pong \"hi\"\nActual:   %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pong")
+	}
+	mu.Lock()
+	if len(frames) != 1 || frames[0] != big {
+		t.Errorf("Expected: the fragmented message whole\nActual:   %d frames", len(frames))
+	}
+	mu.Unlock()
+	w.stop()
+	select {
+	case code := <-echoed:
+		if code != websocket.CloseNormalClosure {
+			t.Errorf("Expected: close 1000\nActual:   %d", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server saw no close")
+	}
+	<-w.ended
+}
+
+// A close from the server ends the wire with the server's reason; calls waiting get it.
+func TestWireEndsOnServerClose(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _, _ = c.ReadMessage()
+		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(time.Second))
+		_, _, _ = c.ReadMessage() // the echo
+	}))
+	defer srv.Close()
+	w, err := dialWire(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), "", func([]byte, *envelope, time.Time) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.callRaw(context.Background(), "Never.answered", []byte("[]"))
+	if err == nil || !strings.Contains(err.Error(), "1001 bye") {
+		t.Fatalf("Expected: the call fails with the server's close\nActual:   %v", err)
+	}
+	select {
+	case <-w.ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the wire did not end")
+	}
+}
+
+// wss:// works: a TLS connection is read by a goroutine of its own (readLoop), not the poller.
+func TestWireOverTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			_, req, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			_ = c.WriteMessage(websocket.TextMessage, []byte(`{"jsonrpc":"2.0","id":1,"result":`+strings.Repeat(" ", 100000)+`"tls"}`))
+			_ = req
+		}
+	}))
+	defer srv.Close()
+	saved := dialer.TLSConfig
+	dialer.TLSConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	defer func() { dialer.TLSConfig = saved }()
+	w, err := dialWire(context.Background(), "wss"+strings.TrimPrefix(srv.URL, "https"), "", func([]byte, *envelope, time.Time) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.stop()
+	if w.rc != nil {
+		t.Fatal("Expected: a TLS wire read by its own goroutine\nActual:   on the poller")
+	}
+	res, err := w.callRaw(context.Background(), "Any", []byte("[]"))
+	if err != nil || strings.TrimSpace(string(res)) != `"tls"` {
+		t.Fatalf("Expected: \"tls\"\nActual:   %.40s %v", res, err)
+	}
+}

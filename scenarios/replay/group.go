@@ -277,8 +277,8 @@ func (g *group) signupEvent(pc *peer, payload []byte) {
 		return
 	}
 	if r := g.lookup(id); r != nil {
-		if j := r.memberOf[pc.index]; j >= 0 {
-			r.signupOnce[j].Do(func() { close(r.signedUp[j]) })
+		if j := r.memberOf[pc.index]; j >= 0 && !r.signedUp[j].Swap(true) {
+			r.signups.tick()
 		}
 	}
 }
@@ -297,11 +297,9 @@ func (g *group) closedEvent(pc *peer, payload []byte) {
 	if r == nil {
 		return
 	}
-	if j := r.memberOf[pc.index]; j >= 0 {
-		select {
-		case r.closedEv[j] <- parties:
-		default:
-		}
+	if j := r.memberOf[pc.index]; j >= 0 && !r.closedSeen[j].Swap(true) {
+		r.closedBy[j] = parties
+		r.closes.tick()
 	}
 }
 
@@ -400,14 +398,17 @@ func (g *group) open(ctx context.Context, r *run) error {
 	r.setID(id)
 	g.setCurrent(r)
 	// Every member's signup is written before any answer is awaited (one wake-up for all).
-	calls := make([]pendingCall, k)
+	a := newAnswers(k)
 	for j := range k {
-		if calls[j], err = g.peers[j].w.startSignup(g.idStr, r.idStr, r.plan.kind); err != nil {
+		if err := g.peers[j].w.startSignup(g.idStr, r.idStr, r.plan.kind, a, j); err != nil {
 			return err
 		}
 	}
+	if err := a.await(ctx); err != nil {
+		return err
+	}
 	for j := range k {
-		res, err := calls[j].wait(ctx)
+		res, err := a.result(j)
 		if err != nil {
 			return err
 		}
@@ -415,14 +416,17 @@ func (g *group) open(ctx context.Context, r *run) error {
 			return err
 		}
 	}
-	for j := range k {
-		select {
-		case <-r.signedUp[j]:
-		case <-ctx.Done():
-			return fmt.Errorf("party %d: waiting for sessionSignup: %w", r.numbers[j], ctx.Err())
+	select {
+	case <-r.signups.done:
+		return nil
+	case <-ctx.Done():
+		for j := range k {
+			if !r.signedUp[j].Load() {
+				return fmt.Errorf("party %d: waiting for sessionSignup: %w", r.numbers[j], ctx.Err())
+			}
 		}
+		return ctx.Err()
 	}
-	return nil
 }
 
 // closeSession finishes a completed session: every member's Session.finish and the
@@ -432,28 +436,35 @@ func (g *group) closeSession(ctx context.Context, r *run) error {
 		return nil
 	}
 	k := len(r.members)
-	calls := make([]pendingCall, k)
+	a := newAnswers(k)
 	for j := range k {
-		var err error
-		if calls[j], err = g.peers[j].w.startFinish(g.idStr, r.idStr, r.numbers[j]); err != nil {
+		if err := g.peers[j].w.startFinish(g.idStr, r.idStr, r.numbers[j], a, j); err != nil {
 			return err
 		}
 	}
+	if err := a.await(ctx); err != nil {
+		return err
+	}
 	for j := range k {
-		if _, err := calls[j].wait(ctx); err != nil {
+		if _, err := a.result(j); err != nil {
 			return err
 		}
+	}
+	select {
+	case <-r.closes.done:
+	case <-ctx.Done():
+		for j := range k {
+			if !r.closedSeen[j].Load() {
+				return fmt.Errorf("party %d: waiting for sessionClosed: %w", r.numbers[j], ctx.Err())
+			}
+		}
+		return ctx.Err()
 	}
 	want := slices.Clone(r.numbers)
 	slices.Sort(want)
 	for j := range k {
-		select {
-		case got := <-r.closedEv[j]:
-			if !slices.Equal(got, want) {
-				return fmt.Errorf("party %d: sessionClosed named %v, want %v (§4.8)", r.numbers[j], got, want)
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("party %d: waiting for sessionClosed: %w", r.numbers[j], ctx.Err())
+		if got := r.closedBy[j]; !slices.Equal(got, want) {
+			return fmt.Errorf("party %d: sessionClosed named %v, want %v (§4.8)", r.numbers[j], got, want)
 		}
 	}
 	return nil

@@ -25,10 +25,12 @@ type run struct {
 	// closed loop a message is due when it is sent.
 	due, sentAt []atomic.Int64
 	members     []*memberState
-	signedUp    []chan struct{} // closed at the member's sessionSignup
-	signupOnce  []sync.Once
-	closedEv    []chan []uint16 // the member's sessionClosed payload
-	readyAt     atomic.Int64    // when the set-up was done (engine clock)
+	signedUp    []atomic.Bool // the member's sessionSignup came
+	signups     countdown     // done when every member's has
+	closedSeen  []atomic.Bool // the member's sessionClosed came,
+	closedBy    [][]uint16    // naming these parties
+	closes      countdown     // done when every member's has
+	readyAt     atomic.Int64  // when the set-up was done (engine clock)
 
 	// wake is signalled when a member the driver waits for has its inputs (closed loop).
 	wake      chan struct{}
@@ -70,17 +72,17 @@ func (g *group) replayOnce(ctx context.Context, due int64) error {
 	k := len(p.s.Members)
 	r := &run{g: g, plan: p, numbers: make([]uint16, k), due: make([]atomic.Int64, len(p.msgs)),
 		sentAt: make([]atomic.Int64, len(p.msgs)), members: make([]*memberState, k),
-		memberOf: make([]int, len(g.peers)), signedUp: make([]chan struct{}, k),
-		signupOnce: make([]sync.Once, k), closedEv: make([]chan []uint16, k), done: make(chan struct{}),
+		memberOf: make([]int, len(g.peers)), signedUp: make([]atomic.Bool, k),
+		closedSeen: make([]atomic.Bool, k), closedBy: make([][]uint16, k), done: make(chan struct{}),
 		wake: make(chan struct{}, 1)}
+	r.signups.init(k)
+	r.closes.init(k)
 	for i := range r.memberOf {
 		r.memberOf[i] = -1
 	}
 	for j := range k {
 		r.memberOf[j] = j // members are the first k connections of the group
 		r.members[j] = &memberState{got: make([]uint8, p.slots[j])}
-		r.signedUp[j] = make(chan struct{})
-		r.closedEv[j] = make(chan []uint16, 1)
 	}
 	span := time.Duration(0)
 	if due >= 0 {

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,7 +39,7 @@ type wire struct {
 	deadlineAt time.Time
 
 	mu      sync.Mutex
-	pending map[uint64]chan reply
+	pending map[uint64]slot
 	err     error
 
 	// Read state, owned by the connection's poller (or its reader goroutine).
@@ -88,7 +89,7 @@ func dialWire(ctx context.Context, rawURL, room string, onFrame func(frame []byt
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", target, err)
 	}
-	w := &wire{nc: nc, pending: map[uint64]chan reply{}, ended: make(chan struct{}), onFrame: onFrame}
+	w := &wire{nc: nc, pending: map[uint64]slot{}, ended: make(chan struct{}), onFrame: onFrame}
 	w.handle = w.frame
 	if br != nil {
 		// Frames the server sent right after the handshake, read with it.
@@ -149,8 +150,8 @@ func (w *wire) end(cause error) {
 		pending := w.pending
 		w.pending = nil
 		w.mu.Unlock()
-		for _, ch := range pending {
-			ch <- reply{err: fmt.Errorf("connection ended: %w", cause)}
+		for _, sl := range pending {
+			sl.a.put(sl.i, reply{err: fmt.Errorf("connection ended: %w", cause)})
 		}
 		if w.unwatch != nil {
 			w.unwatch()
@@ -166,11 +167,11 @@ func (w *wire) dispatch(frame []byte, at time.Time) {
 	if ok && !e.isEvent() && e.method == nil {
 		if id, isNum := e.idNumber(); isNum {
 			w.mu.Lock()
-			ch, waiting := w.pending[id]
+			sl, waiting := w.pending[id]
 			delete(w.pending, id)
 			w.mu.Unlock()
 			if waiting {
-				ch <- replyOf(&e)
+				sl.a.put(sl.i, replyOf(&e))
 				return
 			}
 		}
@@ -246,58 +247,115 @@ func (w *wire) call(ctx context.Context, method string, params any) ([]byte, err
 
 // callRaw is call with the params already encoded.
 func (w *wire) callRaw(ctx context.Context, method string, raw []byte) ([]byte, error) {
-	c, err := w.start(method, raw)
-	if err != nil {
+	a := newAnswers(1)
+	if err := w.start(method, raw, a, 0); err != nil {
 		return nil, err
 	}
-	return c.wait(ctx)
+	if err := a.await(ctx); err != nil {
+		return nil, err
+	}
+	return a.result(0)
 }
 
-// pendingCall is a request written and not yet answered: calls on several connections (the
-// members' Session.signup or Session.finish) are all written before any answer is waited for.
-type pendingCall struct {
+// answers collects the replies to calls written together (the members' Session.signup or
+// Session.finish, each on its member's connection): all are written before any is awaited, and
+// the waiter wakes once, when the last reply is in.
+type answers struct {
+	countdown
+	replies []reply
+	calls   []callRef
+}
+
+type callRef struct {
 	w      *wire
-	method string
 	id     uint64
-	ch     chan reply
+	method string
 }
 
-// start writes a request; wait then gives its result.
-func (w *wire) start(method string, raw []byte) (pendingCall, error) {
-	c := pendingCall{w: w, method: method, id: w.nextID.Add(1), ch: make(chan reply, 1)}
+// slot is where the reply to a call goes.
+type slot struct {
+	a *answers
+	i int
+}
+
+func newAnswers(n int) *answers {
+	a := &answers{replies: make([]reply, n), calls: make([]callRef, n)}
+	a.init(n)
+	return a
+}
+
+func (a *answers) put(i int, r reply) {
+	a.replies[i] = r
+	a.tick()
+}
+
+// await waits for every reply; on giving up, the calls are forgotten.
+func (a *answers) await(ctx context.Context) error {
+	select {
+	case <-a.done:
+		return nil
+	case <-ctx.Done():
+		first := ""
+		for _, c := range a.calls {
+			if c.w != nil {
+				c.w.forget(c.id)
+				first = cmp.Or(first, c.method)
+			}
+		}
+		return fmt.Errorf("%s: waiting for the response: %w", first, ctx.Err())
+	}
+}
+
+// result is the result of call i, once await returned.
+func (a *answers) result(i int) ([]byte, error) {
+	r, method := a.replies[i], a.calls[i].method
+	if r.err != nil {
+		return nil, fmt.Errorf("%s: %w", method, r.err)
+	}
+	if r.rpcErr != nil {
+		return nil, fmt.Errorf("%s: %w", method, r.rpcErr)
+	}
+	return r.result, nil
+}
+
+// countdown is closed when its last part is in.
+type countdown struct {
+	left atomic.Int32
+	done chan struct{}
+}
+
+func (c *countdown) init(n int) {
+	c.done = make(chan struct{})
+	c.left.Store(int32(n))
+}
+
+func (c *countdown) tick() {
+	if c.left.Add(-1) == 0 {
+		close(c.done)
+	}
+}
+
+// start writes a request whose reply goes to a's slot i.
+func (w *wire) start(method string, raw []byte, a *answers, i int) error {
+	id := w.nextID.Add(1)
 	w.mu.Lock()
 	if w.pending == nil {
 		err := w.err
 		w.mu.Unlock()
-		return c, fmt.Errorf("%s: connection ended: %w", method, err)
+		return fmt.Errorf("%s: connection ended: %w", method, err)
 	}
-	w.pending[c.id] = c.ch
+	a.calls[i] = callRef{w: w, id: id, method: method}
+	w.pending[id] = slot{a, i}
 	w.mu.Unlock()
 	bp := outBufs.Get().(*[]byte)
-	b := appendRequest(beginFrame(*bp), c.id, method, raw)
+	b := appendRequest(beginFrame(*bp), id, method, raw)
 	err := w.write(sealFrame(b, ws.OpText))
 	putOut(bp, b)
 	if err != nil {
-		w.forget(c.id)
-		return c, fmt.Errorf("%s: write: %w", method, err)
+		w.forget(id)
+		return fmt.Errorf("%s: write: %w", method, err)
 	}
-	return c, nil
-}
-
-func (c pendingCall) wait(ctx context.Context) ([]byte, error) {
-	select {
-	case r := <-c.ch:
-		if r.err != nil {
-			return nil, fmt.Errorf("%s: %w", c.method, r.err)
-		}
-		if r.rpcErr != nil {
-			return nil, fmt.Errorf("%s: %w", c.method, r.rpcErr)
-		}
-		return r.result, nil
-	case <-ctx.Done():
-		c.w.forget(c.id)
-		return nil, fmt.Errorf("%s: waiting for the response: %w", c.method, ctx.Err())
-	}
+	return nil
 }
 
 func (w *wire) forget(id uint64) {
@@ -390,8 +448,8 @@ func (w *wire) sessionCreate(ctx context.Context, group string, kind protocol.Se
 	return u, nil
 }
 
-func (w *wire) startSignup(group, session string, kind protocol.SessionKind) (pendingCall, error) {
-	return w.start(protocol.MethodSessionSignup, sessionParams(group, session, string(kind), ""))
+func (w *wire) startSignup(group, session string, kind protocol.SessionKind, a *answers, i int) error {
+	return w.start(protocol.MethodSessionSignup, sessionParams(group, session, string(kind), ""), a, i)
 }
 
 // signupNumber reads the result of Session.signup: the party number (§3.4).
@@ -403,8 +461,8 @@ func signupNumber(res []byte) (uint16, error) {
 	return uint16(n), nil
 }
 
-func (w *wire) startFinish(group, session string, number uint16) (pendingCall, error) {
-	return w.start(protocol.MethodSessionFinish, sessionParams(group, session, "", strconv.Itoa(int(number))))
+func (w *wire) startFinish(group, session string, number uint16, a *answers, i int) error {
+	return w.start(protocol.MethodSessionFinish, sessionParams(group, session, "", strconv.Itoa(int(number))), a, i)
 }
 
 // sessionParams appends ["group", "session", "kind", last]: the params of Session.create

@@ -106,7 +106,9 @@ func syscallConn(c net.Conn) (syscall.RawConn, bool) {
 }
 
 func (p *poller) run() {
-	events := make([]syscall.EpollEvent, 256)
+	// A harvest is bounded, and the poller yields between harvests: the session drivers'
+	// timers (the open loop's schedule) must not wait behind a long run of reads.
+	events := make([]syscall.EpollEvent, 64)
 	// One RawConn.Read for the poller's life: f is called again each time the runtime reports
 	// the epoll set readable (an edge: a connection got data since the last harvest), so no
 	// wake-up is lost between a harvest and the park.
@@ -139,6 +141,7 @@ func (p *poller) run() {
 			if !again {
 				return false
 			}
+			runtime.Gosched()
 		}
 	})
 	panic(fmt.Sprintf("replay: epoll set: %v", err)) // never closed

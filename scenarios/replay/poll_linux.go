@@ -151,10 +151,7 @@ func (p *poller) run() {
 // read straight into its own buffer), else into the poller's buffer; then takes its frames apart.
 // It reports whether the read filled its buffer (more may be waiting).
 func (p *poller) readable(w *wire, at time.Time) (full bool) {
-	buf := p.buf
-	if w.in.part != nil {
-		buf = w.in.space()
-	}
+	buf := w.readBuf(p.buf)
 	var n int
 	var rerr error
 	err := w.rc.Read(func(fd uintptr) bool {
@@ -175,12 +172,7 @@ func (p *poller) readable(w *wire, at time.Time) (full bool) {
 		return false
 	}
 	ioAcquire()
-	data := p.buf[:n]
-	if w.in.part != nil {
-		*w.in.part = (*w.in.part)[:len(*w.in.part)+n]
-		data = *w.in.part
-	}
-	if err := w.take(data, at); err != nil {
+	if err := w.took(p.buf, n, at); err != nil {
 		w.end(err)
 	}
 	return n == len(buf)

@@ -13,18 +13,9 @@ var errEOF = errors.New("connection closed by the server (EOF)")
 func readLoop(w *wire) {
 	buf := make([]byte, 64<<10)
 	for {
-		into := buf
-		if w.in.part != nil {
-			into = w.in.space()
-		}
-		n, err := w.nc.Read(into)
+		n, err := w.nc.Read(w.readBuf(buf))
 		if n > 0 {
-			data := buf[:n]
-			if w.in.part != nil {
-				*w.in.part = (*w.in.part)[:len(*w.in.part)+n]
-				data = *w.in.part
-			}
-			if terr := w.take(data, time.Now()); terr != nil {
+			if terr := w.took(buf, n, time.Now()); terr != nil {
 				w.end(terr)
 				return
 			}

@@ -105,6 +105,25 @@ func dialWire(ctx context.Context, rawURL, room string, onFrame func(frame []byt
 	return w, nil
 }
 
+// readBuf is where the next read goes: the free end of an incomplete frame's buffer (a large
+// frame is read straight into its own buffer), else spare.
+func (w *wire) readBuf(spare []byte) []byte {
+	if w.in.part != nil {
+		return w.in.space()
+	}
+	return spare
+}
+
+// took takes apart the n bytes a read brought into readBuf(spare).
+func (w *wire) took(spare []byte, n int, at time.Time) error {
+	data := spare[:n]
+	if w.in.part != nil {
+		*w.in.part = (*w.in.part)[:len(*w.in.part)+n]
+		data = *w.in.part
+	}
+	return w.take(data, at)
+}
+
 // take takes apart data, the bytes a read brought (after what an incomplete frame kept), and
 // keeps what is left of an incomplete frame.
 func (w *wire) take(data []byte, at time.Time) error {

@@ -165,13 +165,14 @@ type Conn struct {
 }
 
 // side is the writing end of one direction; the mutex keeps writes (pump, injections from other
-// connections, hold timers) one at a time, as gorilla/websocket requires.
+// connections, hold timers) one at a time, as gorilla/websocket requires. Closing does not take
+// it: a write blocked on a peer that stopped reading holds it for up to writeWait.
 type side struct {
-	mu     sync.Mutex
+	mu     sync.Mutex // guards held and timer, and is held across each write
 	ws     *websocket.Conn
 	held   []byte
 	timer  *time.Timer
-	closed bool
+	closed atomic.Bool
 }
 
 // KeepClientOpen makes the proxy keep the client side open when the relay closes the
@@ -188,7 +189,7 @@ func (s *side) write(data []byte, binary bool) error {
 }
 
 func (s *side) writeLocked(data []byte, binary bool) error {
-	if s.closed {
+	if s.closed.Load() {
 		return errors.New("faultproxy: connection closed")
 	}
 	typ := websocket.TextMessage
@@ -224,7 +225,7 @@ func (s *side) hold(data []byte, d time.Duration) {
 		if s.held != nil && string(s.held) == string(data) {
 			held := s.held
 			s.held = nil
-			if !s.closed {
+			if !s.closed.Load() {
 				_ = s.ws.SetWriteDeadline(time.Now().Add(writeWait))
 				_ = s.ws.WriteMessage(websocket.TextMessage, held)
 			}
@@ -232,19 +233,22 @@ func (s *side) hold(data []byte, d time.Duration) {
 	})
 }
 
+// close sends the close frame and closes the socket within about a second, even while a write
+// to a peer that stopped reading is blocked: gorilla's WriteControl may run beside that write
+// and waits for it only until its deadline, and closing the socket ends the write.
 func (s *side) close(code int, text string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	if !s.closed.CompareAndSwap(false, true) {
 		return
-	}
-	s.closed = true
-	if s.timer != nil {
-		s.timer.Stop()
 	}
 	msg := websocket.FormatCloseMessage(code, text)
 	_ = s.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 	_ = s.ws.Close()
+	s.mu.Lock() // the write in progress, if any, has failed by now
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.held = nil
+	s.mu.Unlock()
 }
 
 // Close ends the connection from outside the rules (a fault such as "this party's link
@@ -255,13 +259,14 @@ func (c *Conn) Close(code int, text string) { c.shutdown(code, text) }
 // without KeepClientOpen, or a rule closed it). Rules may call it.
 func (c *Conn) Closed() bool { return c.gone.Load() }
 
-// shutdown closes both sides.
+// shutdown closes both sides, the relay's first: however slow the client is, the relay learns
+// within about a second that the connection is gone (§6.1 acts on that).
 func (c *Conn) shutdown(code int, text string) {
 	c.closeOnce.Do(func() {
 		c.gone.Store(true)
 		close(c.done)
-		c.sides[ToClient].close(code, text)
 		c.sides[ToRelay].close(websocket.CloseNormalClosure, "")
+		c.sides[ToClient].close(code, text)
 	})
 }
 

@@ -2,10 +2,12 @@ package conformance
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"mpcrelay/conformance/explore"
 	"mpcrelay/relay"
 	"mpcrelay/relay/cluster"
 	"mpcrelay/relay/cluster/natstest"
@@ -35,8 +37,9 @@ func startNodes(t *testing.T, ctx context.Context, name string, compat bool, n i
 // --cluster): a real cluster in strict mode on a three-server NATS cluster and one in compat
 // mode on a single NATS server must pass every case; a cluster whose NATS drops the events that
 // cross nodes must be caught, and so must three independent relays given as one (a group
-// created on one is unknown on the others). Every failure's transcript names each
-// connection's node.
+// created on one is unknown on the others) — by the hand-written cases and by the exploration,
+// whose connections are spread over the nodes the same way. Every failure's transcript names
+// each connection's node.
 func TestCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -53,6 +56,7 @@ func TestCluster(t *testing.T) {
 		defer inst.Shutdown(context.Background())
 		independent = append(independent, inst.URL())
 	}
+	nodes := map[string][]string{"broken": broken, "independent": independent}
 	targets := []Target{ClusterTarget(strict), ClusterTarget(compat), ClusterTarget(broken), ClusterTarget(independent)}
 	for i, name := range []string{"strict", "compat", "broken", "independent"} {
 		targets[i].Name = name
@@ -63,7 +67,8 @@ func TestCluster(t *testing.T) {
 	}
 	timeout := 2 * time.Second * time.Duration(min(raceSlowdown, 2))
 	rep, err := Run(ctx, Options{Targets: targets, Cases: cases, Parallel: 8,
-		Config: Config{Timeout: timeout, QuietWindow: 100 * time.Millisecond}})
+		Config:  Config{Timeout: timeout, QuietWindow: 100 * time.Millisecond},
+		Explore: ExploreSettings{Steps: DefaultExplore.Steps}}) // failing explorations are not shrunk here
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,16 +98,27 @@ func TestCluster(t *testing.T) {
 			"4.5/signup-event-exactly-at-threshold", "4.7/broadcast-reaches-every-other-party",
 			"4.7/peer-to-peer-only-to-receiver", "4.8/closed-after-every-party-finished", "4.9/proposal-to-other-members"},
 	}
+	for name := range mustFail {
+		for _, seed := range explore.DefaultSeeds {
+			mustFail[name] = append(mustFail[name], fmt.Sprintf("explore/%d", seed))
+		}
+	}
 	for name, ids := range mustFail {
 		for _, id := range ids {
 			r, ok := got[name][id]
+			nodeNote, replay := "B@2 is on node 2, ", ""
+			if strings.HasPrefix(id, "explore/") {
+				nodeNote, replay = " connected, on node 2, ", "--cluster --url "+strings.Join(nodes[name], " --url ")
+			}
 			switch {
 			case !ok:
 				t.Errorf("%s: case %s did not run", name, id)
 			case r.Outcome != Fail:
 				t.Errorf("%s cluster: %s = %s, want fail\n%s", name, id, r.Outcome, r.Transcript)
-			case !strings.Contains(r.Transcript, "B@2 is on node 2, "):
-				t.Errorf("%s: %s: the transcript does not name the node of B:\n%s", name, id, r.Transcript)
+			case !strings.Contains(r.Transcript, nodeNote):
+				t.Errorf("%s: %s: the transcript does not name the node of the second connection (%q):\n%s", name, id, nodeNote, r.Transcript)
+			case !strings.Contains(r.Detail, replay):
+				t.Errorf("%s: %s: the replay command does not select the cluster (%s):\n%s", name, id, replay, r.Detail)
 			}
 		}
 	}

@@ -93,7 +93,7 @@ func exploreTimeout(cfg Config) time.Duration {
 
 func runExplore(t *T, seed int64) {
 	s := exploreSettings
-	res := explore.Run(t.ctx, explore.Config{URL: t.url, Seed: seed, Steps: s.Steps, Duration: s.Duration, Keep: s.Keep,
+	res := explore.Run(t.ctx, explore.Config{URLs: t.nodes, Seed: seed, Steps: s.Steps, Duration: s.Duration, Keep: s.Keep,
 		Timeout: t.cfg.Timeout, Quiet: t.cfg.QuietWindow, ShrinkBudget: s.ShrinkBudget})
 	start := t.tr.start
 	for _, l := range res.Lines {

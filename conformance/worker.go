@@ -34,7 +34,8 @@ type Target struct {
 
 // ClusterTarget is one relay served by every URL in urls (mpcrelay conform --cluster).
 func ClusterTarget(urls []string) Target {
-	return Target{Name: "cluster " + strings.Join(urls, " "), URL: urls[0], Nodes: slices.Clone(urls)}
+	return Target{Name: "cluster " + strings.Join(urls, " "), URL: urls[0], Nodes: slices.Clone(urls),
+		Replay: "--cluster --url " + strings.Join(urls, " --url ")}
 }
 
 // urls lists the target's nodes (just URL for a single relay).

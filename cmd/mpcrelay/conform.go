@@ -166,6 +166,10 @@ func newConformCmd() *cobra.Command {
 				fmt.Fprintf(cmd.ErrOrStderr(), "no --url: checking the embedded reference relay as a 3-node cluster on NATS %s: %s\n",
 					ec.NATS.ClientURL(), strings.Join(ec.URLs(), " "))
 				targets = []conformance.Target{conformance.ClusterTarget(ec.URLs())}
+				targets[0].Replay = "--cluster" // the embedded cluster's ports are new every run
+				if compat {
+					targets[0].Replay += " --compat"
+				}
 			case clustered && len(targets) < 2:
 				return usage("--cluster needs at least two --url (the nodes of one relay), got %d", len(targets))
 			case clustered:

@@ -22,7 +22,9 @@ const (
 
 // Config is one exploration.
 type Config struct {
-	URL      string
+	// URLs is the relay: one URL, or the nodes of one relay (a cluster), on which the run's
+	// connections are dialled in turn (the first on URLs[0], the second on URLs[1], ...).
+	URLs     []string
 	Seed     int64
 	Steps    int           // steps to generate; 0 = until Duration
 	Duration time.Duration // stop generating after this (with Steps 0); 0 = Steps only
@@ -79,7 +81,7 @@ func Generate(seed int64, n int) []*Step {
 	return out
 }
 
-// Run explores cfg.URL with cfg.Seed and, when a frame differs from the model, shrinks the run.
+// Run explores cfg.URLs with cfg.Seed and, when a frame differs from the model, shrinks the run.
 func Run(ctx context.Context, cfg Config) *Result {
 	res := &Result{Seed: cfg.Seed}
 	started := time.Now()
@@ -101,7 +103,7 @@ func Run(ctx context.Context, cfg Config) *Result {
 	// the run itself: generate as we go, so --duration can bound it
 	g := newGenerator(cfg.Seed)
 	// a bounded run keeps its transcript, for when its failure cannot be shrunk
-	t := newTrial(cfg.URL, cfg.Timeout, cfg.Quiet, cfg.Steps > 0 && cfg.Steps <= maxRecordedSteps)
+	t := newTrial(cfg.URLs, cfg.Timeout, cfg.Quiet, cfg.Steps > 0 && cfg.Steps <= maxRecordedSteps)
 	var all []*Step
 	var f *failure
 	func() {
@@ -174,7 +176,7 @@ const maxRecordedSteps = 10000
 // failure becomes the reported one.
 func (r *Result) confirm(ctx context.Context, cfg Config, all []*Step, us []Unit) bool {
 	steps, idx, first := assemble(all, us)
-	t := newTrial(cfg.URL, cfg.Timeout, cfg.Quiet, true)
+	t := newTrial(cfg.URLs, cfg.Timeout, cfg.Quiet, true)
 	f := t.run(ctx, steps, idx)
 	r.Lines = t.tr.lines
 	if f == nil {
@@ -243,7 +245,7 @@ func (s *shrinker) fails(us []Unit) ([]Unit, bool) {
 	s.tested[key] = true
 	s.runs++
 	steps, idx, first := assemble(s.all, us)
-	t := newTrial(s.cfg.URL, s.timeout, s.cfg.Quiet, false)
+	t := newTrial(s.cfg.URLs, s.timeout, s.cfg.Quiet, false)
 	f := t.run(s.ctx, steps, idx)
 	if f == nil || f.harness || f.sig != s.sig {
 		return nil, false

@@ -62,7 +62,7 @@ func TestDefaultExplorationIsClean(t *testing.T) {
 			steps := 0
 			var learned []string
 			for _, seed := range explore.DefaultSeeds {
-				res := explore.Run(context.Background(), explore.Config{URL: url, Seed: seed, Steps: explore.DefaultSteps,
+				res := explore.Run(context.Background(), explore.Config{URLs: []string{url}, Seed: seed, Steps: explore.DefaultSteps,
 					Timeout: 5 * time.Second * raceSlowdown, Quiet: explore.DefaultQuiet})
 				if res.Failed {
 					t.Fatalf("seed %d failed at step %d:\n%s\n%s\n%s", seed, res.FailStep, res.Expected, res.Actual, explore.FormatTranscript(res.Lines))
@@ -99,7 +99,7 @@ func TestManySeedsAreClean(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for seed := range seeds {
-						res := explore.Run(context.Background(), explore.Config{URL: url, Seed: seed, Steps: explore.DefaultSteps,
+						res := explore.Run(context.Background(), explore.Config{URLs: []string{url}, Seed: seed, Steps: explore.DefaultSteps,
 							Timeout: 5 * time.Second * raceSlowdown, Quiet: explore.DefaultQuiet})
 						mu.Lock()
 						steps += res.Steps

@@ -49,7 +49,7 @@ func breakageURL(t testing.TB, name string) string {
 func hunt(ctx context.Context, url string, timeout, shrink time.Duration) (*explore.Result, int) {
 	total := 0
 	for _, seed := range explore.DefaultSeeds {
-		res := explore.Run(ctx, explore.Config{URL: url, Seed: seed, Steps: explore.DefaultSteps,
+		res := explore.Run(ctx, explore.Config{URLs: []string{url}, Seed: seed, Steps: explore.DefaultSteps,
 			Timeout: timeout, Quiet: 100 * time.Millisecond, ShrinkBudget: shrink})
 		if res.Failed {
 			return res, total + res.FailStep + 1
@@ -135,7 +135,7 @@ func TestShrinking(t *testing.T) {
 			if len(res.Minimal) > c.atMost {
 				t.Errorf("shrunk to %d frames, want at most %d: %v", len(res.Minimal), c.atMost, res.MinSteps)
 			}
-			again := explore.Run(context.Background(), explore.Config{URL: url, Seed: res.Seed, Steps: res.FailStep + 1, Keep: strings.Split(res.Keep, ","),
+			again := explore.Run(context.Background(), explore.Config{URLs: []string{url}, Seed: res.Seed, Steps: res.FailStep + 1, Keep: strings.Split(res.Keep, ","),
 				Timeout: timeout, Quiet: explore.DefaultQuiet})
 			if !again.Failed || fmt.Sprint(again.Minimal) != fmt.Sprint(res.Minimal) || maskUUIDs(again.Actual) != maskUUIDs(res.Actual) {
 				t.Errorf("replaying %s: failed %v at %v, %q; want the shrunk run's failure at %v, %q", res.Replay(), again.Failed, again.Minimal, again.Actual, res.Minimal, res.Actual)

@@ -15,7 +15,7 @@ import (
 
 // trial runs some steps of a run against the relay with fresh connections and a fresh model.
 type trial struct {
-	url        string
+	urls       []string // the relay's nodes: connections are dialled on them in turn
 	timeout    time.Duration
 	quiet      time.Duration
 	m          *model.Model
@@ -46,8 +46,8 @@ func (f *failure) String() string {
 	return fmt.Sprintf("Expected: %s\nActual:   %s", f.expected, f.actual)
 }
 
-func newTrial(url string, timeout, quiet time.Duration, record bool) *trial {
-	t := &trial{url: url, timeout: timeout, quiet: quiet, inbox: make(chan arrival, 256),
+func newTrial(urls []string, timeout, quiet time.Duration, record bool) *trial {
+	t := &trial{urls: urls, timeout: timeout, quiet: quiet, inbox: make(chan arrival, 256),
 		slots: map[int]*wsConn{}, generation: map[int]int{}, refs: map[Ref]uuid.UUID{},
 		m: model.New(model.Options{CloseGrace: closeGrace(timeout)})}
 	if record {
@@ -92,19 +92,24 @@ func (t *trial) conn(ctx context.Context, slot int) (*wsConn, error) {
 	if c := t.slots[slot]; c != nil && !c.closed {
 		c.close(CloseAbrupt) // the relay closed it (close-connection); the frames after that are done
 	}
+	node := int(t.nextConn) % len(t.urls)
 	t.nextConn++
 	t.generation[slot]++
 	name := slotName(slot, t.generation[slot])
 	dctx, cancel := context.WithTimeout(ctx, t.timeout+5*time.Second)
 	defer cancel()
-	c, err := dial(dctx, t.url, t.nextConn, name, t.inbox)
+	c, err := dial(dctx, t.urls[node], t.nextConn, name, t.inbox)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", t.urls[node], err)
 	}
 	t.slots[slot] = c
 	t.all = append(t.all, c)
 	t.m.Open(c.id)
-	t.note("%s connected", name)
+	if len(t.urls) > 1 {
+		t.note("%s connected, on node %d, %s", name, node+1, t.urls[node])
+	} else {
+		t.note("%s connected", name)
+	}
 	return c, nil
 }
 
@@ -122,7 +127,7 @@ func (t *trial) step(ctx context.Context, st *Step, index int) *failure {
 	t.stepBytes = 0
 	c, err := t.conn(ctx, st.Slot)
 	if err != nil {
-		return &failure{harness: true, expected: "a connection to " + t.url, actual: err.Error()}
+		return &failure{harness: true, expected: "a connection to the relay", actual: err.Error()}
 	}
 	res := func(r Ref) (uuid.UUID, bool) { u, ok := t.refs[r]; return u, ok }
 	type creation struct {

@@ -1,133 +1,28 @@
 package conformance
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"math/big"
-	"strconv"
-	"strings"
+
+	"mpcrelay/conformance/jsonexact"
 )
 
-// equalJSON reports whether a and b hold the same JSON value, as §4.7 means "equal JSON": the
-// same types, strings equal code point for code point once unescaped, numbers equal as exact
-// decimals (12345678901234567890 is not 12345678901234567000, though float64 — and so gomega's
-// MatchJSON — makes them one), objects with the same members, arrays in the same order. When
+// equalJSON reports whether a and b hold the same JSON value, as §4.7 means "equal JSON"
+// (package jsonexact: numbers as exact decimals, strings unescaped but not normalised). When
 // they differ, the second result says where.
 func equalJSON(a, b []byte) (bool, string) {
-	va, err := decodeExact(a)
+	va, err := jsonexact.Decode(a)
 	if err != nil {
 		return false, fmt.Sprintf("expected value is not JSON: %v", err)
 	}
-	vb, err := decodeExact(b)
+	vb, err := jsonexact.Decode(b)
 	if err != nil {
 		return false, fmt.Sprintf("not JSON: %v", err)
 	}
-	return sameJSON(va, vb, "$")
-}
-
-func decodeExact(data []byte) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return nil, err
-	}
-	if d.More() {
-		return nil, fmt.Errorf("more than one JSON value")
-	}
-	return v, nil
-}
-
-func sameJSON(a, b any, path string) (bool, string) {
-	switch x := a.(type) {
-	case nil:
-		if b != nil {
-			return false, fmt.Sprintf("%s: expected null, got %s", path, brief(b))
-		}
-	case bool:
-		if y, ok := b.(bool); !ok || y != x {
-			return false, fmt.Sprintf("%s: expected %t, got %s", path, x, brief(b))
-		}
-	case string:
-		if y, ok := b.(string); !ok || y != x {
-			return false, fmt.Sprintf("%s: expected the string %s, got %s", path, strconv.QuoteToASCII(x), brief(b))
-		}
-	case json.Number:
-		y, ok := b.(json.Number)
-		if !ok || !sameNumber(x, y) {
-			return false, fmt.Sprintf("%s: expected the number %s, got %s", path, x, brief(b))
-		}
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(y) != len(x) {
-			return false, fmt.Sprintf("%s: expected an array of %d, got %s", path, len(x), brief(b))
-		}
-		for i := range x {
-			if ok, why := sameJSON(x[i], y[i], fmt.Sprintf("%s[%d]", path, i)); !ok {
-				return false, why
-			}
-		}
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(y) != len(x) {
-			return false, fmt.Sprintf("%s: expected an object of %d members, got %s", path, len(x), brief(b))
-		}
-		for k, xv := range x {
-			yv, ok := y[k]
-			if !ok {
-				return false, fmt.Sprintf("%s: member %q missing", path, k)
-			}
-			if ok, why := sameJSON(xv, yv, path+"."+k); !ok {
-				return false, why
-			}
-		}
+	if d := jsonexact.Difference(va, vb); d != "" {
+		return false, d
 	}
 	return true, ""
-}
-
-// sameNumber compares two JSON numbers as exact decimals; exponents too large to expand are
-// compared as written.
-func sameNumber(a, b json.Number) bool {
-	if a == b {
-		return true
-	}
-	if hugeExponent(string(a)) || hugeExponent(string(b)) {
-		return false
-	}
-	x, okx := new(big.Rat).SetString(string(a))
-	y, oky := new(big.Rat).SetString(string(b))
-	return okx && oky && x.Cmp(y) == 0
-}
-
-func hugeExponent(s string) bool {
-	i := strings.IndexAny(s, "eE")
-	if i < 0 {
-		return false
-	}
-	e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
-	return err != nil || e > 4096 || e < -4096
-}
-
-func brief(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprintf("%v", v)
-	}
-	s := string(b)
-	if len(s) > 80 {
-		s = s[:80] + "…"
-	}
-	if v == nil {
-		return "null"
-	}
-	switch v.(type) {
-	case string:
-		return "the string " + strconv.QuoteToASCII(v.(string))
-	case json.Number:
-		return "the number " + s
-	}
-	return s
 }
 
 // expectJSON fails the case unless got is the same JSON value as want (equalJSON).

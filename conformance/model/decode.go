@@ -11,7 +11,7 @@ import (
 
 // Decoding of method params, from §2.3 and §3: params that do not have the shape of §3 —
 // missing, wrong type, wrong arity, a uuid that is not a UUID string, a number outside u16, an
-// unknown kind — are -32602. Values come from decodeJSON (numbers as literals).
+// unknown kind — are -32602. Values come from jsonexact.Decode (numbers as literals).
 
 type paramError struct{ msg string }
 

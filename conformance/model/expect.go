@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"mpcrelay/conformance/jsonexact"
 )
 
 // An expect is one frame a connection must receive next (in its world).
@@ -64,7 +66,7 @@ func decodeReceived(f Frame) *received {
 		r.err = "a binary frame (§1.2: every frame is a text frame)"
 		return r
 	}
-	v, err := decodeJSON(f.Data)
+	v, err := jsonexact.Decode(f.Data)
 	if err != nil {
 		r.err = "not JSON: " + err.Error()
 		return r
@@ -100,7 +102,7 @@ func (e *expect) matches(r *received, b *binder) bool {
 		}
 	}
 	if e.kind == eEvent {
-		if !hasID || !equalJSON(id, json.Number("0")) || hasError || !hasResult {
+		if !hasID || !jsonexact.Equal(id, json.Number("0")) || hasError || !hasResult {
 			return false
 		}
 		pair, ok := result.([]any)
@@ -111,7 +113,7 @@ func (e *expect) matches(r *received, b *binder) bool {
 	}
 	switch e.idMode {
 	case idExact:
-		if !hasID || !equalJSON(id, e.id) {
+		if !hasID || !jsonexact.Equal(id, e.id) {
 			return false
 		}
 	case idAbsentOrNull:
@@ -119,7 +121,7 @@ func (e *expect) matches(r *received, b *binder) bool {
 			return false
 		}
 	case idNullOrFrame:
-		if !hasID || (id != nil && (e.id == nil || !equalJSON(id, e.id))) {
+		if !hasID || (id != nil && (e.id == nil || !jsonexact.Equal(id, e.id))) {
 			return false
 		}
 	}
@@ -135,7 +137,7 @@ func (e *expect) matches(r *received, b *binder) bool {
 		if !ok {
 			return false
 		}
-		if !e.anyCode && !equalNumber(code, json.Number(fmt.Sprint(e.code))) {
+		if !e.anyCode && !jsonexact.Equal(code, json.Number(fmt.Sprint(e.code))) {
 			return false
 		}
 		if _, ok := eo["message"].(string); !ok {
@@ -246,7 +248,7 @@ func (e *expect) equal(o *expect) bool {
 	if e == o {
 		return true
 	}
-	return e.kind == o.kind && e.idMode == o.idMode && equalJSON(e.id, o.id) && e.code == o.code && e.anyCode == o.anyCode &&
+	return e.kind == o.kind && e.idMode == o.idMode && jsonexact.Equal(e.id, o.id) && e.code == o.code && e.anyCode == o.anyCode &&
 		e.closeConn == o.closeConn && e.omitted == o.omitted && e.event == o.event && e.result.equal(o.result) && e.payload.equal(o.payload)
 }
 

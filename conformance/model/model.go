@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"mpcrelay/conformance/jsonexact"
 )
 
 // Options configure a model.
@@ -486,7 +488,7 @@ func FrameKind(f Frame) string {
 		return fmt.Sprintf("error %v", e["code"])
 	}
 	if pair, ok := r.obj["result"].([]any); ok && len(pair) == 2 {
-		if name, ok := pair[0].(string); ok && equalJSON(r.obj["id"], json.Number("0")) {
+		if name, ok := pair[0].(string); ok && jsonexact.Equal(r.obj["id"], json.Number("0")) {
 			return "event " + name
 		}
 	}

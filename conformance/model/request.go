@@ -3,6 +3,8 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+
+	"mpcrelay/conformance/jsonexact"
 )
 
 // frameKind classifies a frame a client sent (§1.2, §1.4, §2.1).
@@ -43,7 +45,7 @@ func parseRequest(data []byte, binary bool) *request {
 	if binary {
 		return &request{kind: fkBinary}
 	}
-	v, err := decodeJSON(data)
+	v, err := jsonexact.Decode(data)
 	if err != nil {
 		return &request{kind: fkInvalidJSON}
 	}

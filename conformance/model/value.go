@@ -1,88 +1,21 @@
 package model
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"slices"
 	"strings"
 
 	"github.com/google/uuid"
+
+	"mpcrelay/conformance/jsonexact"
 )
-
-// decodeJSON reads one JSON value keeping numbers as their literal text, so that "equal JSON"
-// (§4.7) can compare them exactly.
-func decodeJSON(data []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("trailing data after the JSON value")
-	}
-	return v, nil
-}
-
-// equalJSON is JSON equality: same types, objects with the same members in any order, numbers
-// equal as exact decimal values (1.0 == 1, but 9007199254740993 != 9007199254740992), strings
-// equal after unescaping.
-func equalJSON(a, b any) bool {
-	switch x := a.(type) {
-	case nil:
-		return b == nil
-	case bool:
-		y, ok := b.(bool)
-		return ok && x == y
-	case string:
-		y, ok := b.(string)
-		return ok && x == y
-	case json.Number:
-		y, ok := b.(json.Number)
-		return ok && equalNumber(x, y)
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !equalJSON(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, xv := range x {
-			yv, ok := y[k]
-			if !ok || !equalJSON(xv, yv) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
-
-func equalNumber(a, b json.Number) bool {
-	if a == b {
-		return true
-	}
-	x, ok1 := new(big.Rat).SetString(string(a))
-	y, ok2 := new(big.Rat).SetString(string(b))
-	return ok1 && ok2 && x.Cmp(y) == 0
-}
 
 // tkind is the kind of a template node.
 type tkind int
 
 const (
-	tLit     tkind = iota // a JSON value, compared with equalJSON
+	tLit     tkind = iota // a JSON value, compared with jsonexact.Equal
 	tHandle               // the uuid of a group or session (by handle); bound on first sight when new
 	tUUIDLit              // a uuid given by a request, compared as a uuid (case and form free)
 	tObject               // an object with exactly these members
@@ -169,7 +102,7 @@ func (b *binder) commit() {
 func (b *binder) match(t *tmpl, v any) bool {
 	switch t.kind {
 	case tLit:
-		return equalJSON(t.lit, v)
+		return jsonexact.Equal(t.lit, v)
 	case tHandle:
 		s, ok := v.(string)
 		if !ok {
@@ -343,7 +276,7 @@ func (t *tmpl) equal(o *tmpl) bool {
 	if t == nil || o == nil || t.kind != o.kind || t.h != o.h || t.uuid != o.uuid || len(t.fields) != len(o.fields) || len(t.elems) != len(o.elems) {
 		return false
 	}
-	if t.kind == tLit && !equalJSON(t.lit, o.lit) {
+	if t.kind == tLit && !jsonexact.Equal(t.lit, o.lit) {
 		return false
 	}
 	for i, f := range t.fields {

@@ -54,6 +54,15 @@ func asUUID(v any, what string) (uuid.UUID, error) {
 	return u, nil
 }
 
+// groupAndSession reads the group and session uuids that begin the params of the session
+// methods (§4.4–§4.10).
+func groupAndSession(arr []any) (gu, su uuid.UUID, err error) {
+	if gu, err = asUUID(arr[0], "group"); err == nil {
+		su, err = asUUID(arr[1], "session")
+	}
+	return gu, su, err
+}
+
 // Kinds of sessions (§3.3).
 const (
 	kindKeygen = "keygen"

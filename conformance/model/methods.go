@@ -240,13 +240,7 @@ func (w *world) sessionCreate(c Conn, r *request) {
 	obj := sessionObject(s)
 	w.ok(c, r, obj)
 	if kind == kindKeygen {
-		var others []Conn
-		for _, m := range g.members {
-			if m != c {
-				others = append(others, m)
-			}
-		}
-		w.event(others, "sessionCreate", obj)
+		w.event(g.othersThan(c), "sessionCreate", obj)
 	}
 }
 
@@ -255,10 +249,7 @@ func (w *world) sessionParams(c Conn, r *request, n int) (arr []any, kind string
 	arr, err := positional(r.params, r.hasParams, n, n)
 	var gu, su uuid.UUID
 	if err == nil {
-		gu, err = asUUID(arr[0], "group")
-	}
-	if err == nil {
-		su, err = asUUID(arr[1], "session")
+		gu, su, err = groupAndSession(arr)
 	}
 	if err == nil {
 		kind, err = asKind(arr[2])
@@ -431,10 +422,7 @@ func (w *world) sessionFinish(c Conn, r *request) {
 	var gu, su uuid.UUID
 	var n uint16
 	if err == nil {
-		gu, err = asUUID(arr[0], "group")
-	}
-	if err == nil {
-		su, err = asUUID(arr[1], "session")
+		gu, su, err = groupAndSession(arr)
 	}
 	if err == nil {
 		n, err = asU16(arr[2], "number")
@@ -483,10 +471,7 @@ func (w *world) notifyProposal(c Conn, r *request) {
 	var gu, su uuid.UUID
 	var pid, msg string
 	if err == nil {
-		gu, err = asUUID(arr[0], "group")
-	}
-	if err == nil {
-		su, err = asUUID(arr[1], "session")
+		gu, su, err = groupAndSession(arr)
 	}
 	if err == nil {
 		pid, err = asString(arr[2], "proposal id")
@@ -504,13 +489,7 @@ func (w *world) notifyProposal(c Conn, r *request) {
 		return
 	}
 	w.ok(c, r, nil)
-	var to []Conn
-	for _, m := range g.members {
-		if m != c {
-			to = append(to, m)
-		}
-	}
-	w.event(to, "notifyProposal", object(field("sessionId", uuidT(su)), field("proposalId", str(pid)), field("message", str(msg))))
+	w.event(g.othersThan(c), "notifyProposal", object(field("sessionId", uuidT(su)), field("proposalId", str(pid)), field("message", str(msg))))
 }
 
 // §4.10
@@ -518,10 +497,7 @@ func (w *world) notifySigned(c Conn, r *request) {
 	arr, err := positional(r.params, r.hasParams, 3, 3)
 	var gu, su uuid.UUID
 	if err == nil {
-		gu, err = asUUID(arr[0], "group")
-	}
-	if err == nil {
-		su, err = asUUID(arr[1], "session")
+		gu, su, err = groupAndSession(arr)
 	}
 	if err != nil {
 		w.fail(c, r, codeInvalidParams)

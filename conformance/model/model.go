@@ -513,6 +513,3 @@ func (m *Model) Learned() []string {
 	}
 	return out
 }
-
-// Worlds is the number of candidate worlds (for tests and diagnostics).
-func (m *Model) Worlds() int { return len(m.worlds) }

@@ -52,7 +52,13 @@ func (g *group) copy(owner int) *group {
 }
 
 func (g *group) isMember(c Conn) bool { return slices.Contains(g.members, c) }
-func (g *group) full() bool           { return len(g.members) >= int(g.params.parties) }
+
+// othersThan lists the members but c, in join order (the receivers of sessionCreate and
+// notifyProposal).
+func (g *group) othersThan(c Conn) []Conn {
+	return slices.DeleteFunc(slices.Clone(g.members), func(m Conn) bool { return m == c })
+}
+func (g *group) full() bool { return len(g.members) >= int(g.params.parties) }
 
 // required is the party count at which sessionSignup / sessionLoad fire (§4.5).
 func required(kind string, p parameters) int {
@@ -81,28 +87,14 @@ func (s *session) isParty(c Conn) bool {
 	return false
 }
 
+// numbers returns the session's distinct party numbers in ascending order.
 func (s *session) numbers() []uint16 {
 	ns := make([]uint16, len(s.parties))
 	for i, p := range s.parties {
 		ns[i] = p.n
 	}
-	return sortedNumbers(ns)
-}
-
-// multiHolder reports whether some connection other than except holds several numbers, the
-// case where a relay may send an event per number or per connection.
-func (s *session) multiHolder(except Conn) bool {
-	seen := map[Conn]bool{}
-	for _, p := range s.parties {
-		if p.c == except {
-			continue
-		}
-		if seen[p.c] {
-			return true
-		}
-		seen[p.c] = true
-	}
-	return false
+	slices.Sort(ns)
+	return slices.Compact(ns)
 }
 
 // partyConns lists the receivers of an event "to every party": one entry per party number, or

@@ -3,7 +3,6 @@ package model
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -261,13 +260,6 @@ func clip(s string, n int) string {
 }
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
-
-// sortedNumbers returns the distinct numbers in ascending order.
-func sortedNumbers(ns []uint16) []uint16 {
-	out := slices.Clone(ns)
-	slices.Sort(out)
-	return slices.Compact(out)
-}
 
 func (t *tmpl) equal(o *tmpl) bool {
 	if t == o {

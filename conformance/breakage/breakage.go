@@ -6,6 +6,7 @@ package breakage
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -77,19 +78,13 @@ var All = []Breakage{
 		Rules: only(faultproxy.Reorder("hold", faultproxy.ToClient, faultproxy.All(
 			faultproxy.ResponseTo(protocol.MethodSessionSignup)), 30*time.Millisecond))},
 	{Name: "wrong-error-codes", Description: "§2.3 rule errors answered with -32000 instead of -32603", Rule: "2.3.rule-errors-internal",
-		Rules: only(faultproxy.Rewrite("code", faultproxy.ToClient, faultproxy.ErrorResponse(protocol.CodeInternal), func(b []byte) []byte {
-			return bytes.Replace(b, []byte(`"code":-32603`), []byte(`"code":-32000`), 1)
-		}))},
+		Rules: recode(protocol.CodeInternal, -32000)},
 	{Name: "body-altered", Description: "§4.7 a message body altered in transit", Rule: "4.7.body-equal-json",
 		Rules: only(faultproxy.Rule{Name: "alter", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionMessage), Apply: alterBody})},
 	{Name: "invalid-params-as-internal", Description: "§2.3 params that do not decode answered -32603 instead of -32602", Rule: "2.3.invalid-params",
-		Rules: only(faultproxy.Rewrite("code", faultproxy.ToClient, faultproxy.ErrorResponse(protocol.CodeInvalidParams), func(b []byte) []byte {
-			return bytes.Replace(b, []byte(`"code":-32602`), []byte(`"code":-32603`), 1)
-		}))},
+		Rules: recode(protocol.CodeInvalidParams, protocol.CodeInternal)},
 	{Name: "unknown-method-as-internal", Description: "§2.3 an unknown method answered -32603 instead of -32601", Rule: "2.3.unknown-method",
-		Rules: only(faultproxy.Rewrite("code", faultproxy.ToClient, faultproxy.ErrorResponse(protocol.CodeMethodNotFound), func(b []byte) []byte {
-			return bytes.Replace(b, []byte(`"code":-32601`), []byte(`"code":-32603`), 1)
-		}))},
+		Rules: recode(protocol.CodeMethodNotFound, protocol.CodeInternal)},
 	{Name: "binary-frame-closes", Description: "§1.2 a binary frame closes the connection", Rule: "1.2.binary-frame-ignored",
 		Rules: only(faultproxy.Rule{Name: "close", Dir: faultproxy.ToRelay,
 			Match: func(f *faultproxy.Frame) bool { return f.Binary }, Apply: func(f *faultproxy.Frame) { f.Close(1003, "binary frames not accepted") }})},
@@ -97,30 +92,11 @@ var All = []Breakage{
 		Rules: only(faultproxy.Rule{Name: "close", Dir: faultproxy.ToRelay,
 			Match: func(f *faultproxy.Frame) bool { return !f.Binary && !json.Valid(f.Data) }, Apply: func(f *faultproxy.Frame) { f.Close(1007, "invalid JSON") }})},
 	{Name: "signup-numbers-from-two", Description: "§4.5 party numbers issued from 2 instead of 1", Rule: "4.5.numbers-from-one",
-		Rules: only(faultproxy.Rule{Name: "shift", Dir: faultproxy.ToClient,
-			Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionSignup), ok), Apply: func(f *faultproxy.Frame) {
-				var n uint16
-				if json.Unmarshal(f.RPC.Result, &n) == nil {
-					success(f, n+1)
-				}
-			}})},
+		Rules: numberPlusOne(protocol.MethodSessionSignup)},
 	{Name: "load-returns-other-number", Description: "§4.6 Session.load answers a number other than the one claimed", Rule: "4.6.returns-number",
-		Rules: only(faultproxy.Rule{Name: "shift", Dir: faultproxy.ToClient,
-			Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionLoad), ok), Apply: func(f *faultproxy.Frame) {
-				var n uint16
-				if json.Unmarshal(f.RPC.Result, &n) == nil {
-					success(f, n+1)
-				}
-			}})},
+		Rules: numberPlusOne(protocol.MethodSessionLoad)},
 	{Name: "create-drops-session-value", Description: "§3.3 Session.create returns the session without its value", Rule: "3.3.session-object",
-		Rules: only(faultproxy.Rule{Name: "value", Dir: faultproxy.ToClient,
-			Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionCreate), ok), Apply: func(f *faultproxy.Frame) {
-				var sess protocol.Session
-				if json.Unmarshal(f.RPC.Result, &sess) == nil {
-					sess.Value = nil
-					success(f, sess)
-				}
-			}})},
+		Rules: sessionValueDropped(protocol.MethodSessionCreate)},
 	{Name: "responses-reordered", Description: "§1.3 error responses held back, so later requests are answered first", Rule: "1.3.requests-in-order",
 		Rules: only(faultproxy.Reorder("hold", faultproxy.ToClient, faultproxy.All(
 			faultproxy.ResponseTo(protocol.MethodGroupCreate), func(f *faultproxy.Frame) bool { return f.RPC.Error != nil }), 30*time.Millisecond))},
@@ -129,14 +105,7 @@ var All = []Breakage{
 			return bytes.Replace(b, []byte(`{"jsonrpc":"2.0",`), []byte(`{"jsonrpc":"2.0","error":null,`), 1)
 		}))},
 	{Name: "join-drops-session-value", Description: "§4.4 Session.join returns the session without its value", Rule: "4.4.join-returns-session",
-		Rules: only(faultproxy.Rule{Name: "value", Dir: faultproxy.ToClient,
-			Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionJoin), ok), Apply: func(f *faultproxy.Frame) {
-				var sess protocol.Session
-				if json.Unmarshal(f.RPC.Result, &sess) == nil {
-					sess.Value = nil
-					success(f, sess)
-				}
-			}})},
+		Rules: sessionValueDropped(protocol.MethodSessionJoin)},
 	{Name: "join-alters-group", Description: "§4.2 Group.join returns a group object with another label", Rule: "4.2.join-returns-group",
 		Rules: only(faultproxy.Rule{Name: "label", Dir: faultproxy.ToClient,
 			Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupJoin), ok), Apply: func(f *faultproxy.Frame) {
@@ -171,6 +140,64 @@ func success(f *faultproxy.Frame, result any) {
 }
 
 func ok(f *faultproxy.Frame) bool { return f.RPC.Error == nil }
+
+// recode answers with error code to where the relay answers from.
+func recode(from, to int) func() []faultproxy.Rule {
+	was, is := []byte(fmt.Sprintf(`"code":%d`, from)), []byte(fmt.Sprintf(`"code":%d`, to))
+	return only(faultproxy.Rewrite("code", faultproxy.ToClient, faultproxy.ErrorResponse(from), func(b []byte) []byte {
+		return bytes.Replace(b, was, is, 1)
+	}))
+}
+
+// numberPlusOne answers method (Session.signup, Session.load) with the party number plus one.
+func numberPlusOne(method string) func() []faultproxy.Rule {
+	return only(faultproxy.Rule{Name: "shift", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(method), ok), Apply: func(f *faultproxy.Frame) {
+		var n uint16
+		if json.Unmarshal(f.RPC.Result, &n) == nil {
+			success(f, n+1)
+		}
+	}})
+}
+
+// sessionValueDropped answers method (Session.create, Session.join) with the session object
+// without its value.
+func sessionValueDropped(method string) func() []faultproxy.Rule {
+	return only(faultproxy.Rule{Name: "value", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(method), ok), Apply: func(f *faultproxy.Frame) {
+		var sess protocol.Session
+		if json.Unmarshal(f.RPC.Result, &sess) == nil {
+			sess.Value = nil
+			success(f, sess)
+		}
+	}})
+}
+
+// messageEvent decodes a sessionMessage event and finds its session in tr (nil when unknown).
+func messageEvent(tr *faultproxy.Tracker, f *faultproxy.Frame) (m protocol.Message, s *faultproxy.TrackedSession, decoded bool) {
+	if json.Unmarshal(f.RPC.Payload, &m) != nil {
+		return m, nil, false
+	}
+	return m, tr.Session(m.UUID), true
+}
+
+// joinsParty matches the successful answers to Session.signup and Session.load: a party
+// number taken.
+func joinsParty(f *faultproxy.Frame) bool {
+	return ok(f) && (f.RPC.IsResponseTo(protocol.MethodSessionSignup) || f.RPC.IsResponseTo(protocol.MethodSessionLoad))
+}
+
+// partySession is the session a Session.signup ([group, session, kind]) or Session.load
+// ([group, session, kind, number]) request names.
+func partySession(params json.RawMessage) (uuid.UUID, bool) {
+	var p protocol.SessionParams
+	if json.Unmarshal(params, &p) == nil {
+		return p.SessionID, true
+	}
+	var lp protocol.SessionLoadParams
+	if json.Unmarshal(params, &lp) == nil {
+		return lp.SessionID, true
+	}
+	return uuid.Nil, false
+}
 
 func signupEarly() []faultproxy.Rule {
 	tr := faultproxy.NewTracker()
@@ -246,12 +273,8 @@ func broadcastLeaked() []faultproxy.Rule {
 func p2pMisrouted() []faultproxy.Rule {
 	tr := faultproxy.NewTracker()
 	return []faultproxy.Rule{tr.Rule(), {Name: "misroute", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionMessage), Apply: func(f *faultproxy.Frame) {
-		var m protocol.Message
-		if json.Unmarshal(f.RPC.Payload, &m) != nil || m.Broadcast() {
-			return
-		}
-		s := tr.Session(m.UUID)
-		if s == nil {
+		m, s, decoded := messageEvent(tr, f)
+		if !decoded || m.Broadcast() || s == nil {
 			return
 		}
 		var wrong *faultproxy.Conn

@@ -142,12 +142,8 @@ func p2pRoutedByNumberInGroup() []faultproxy.Rule {
 	tr := faultproxy.NewTracker()
 	order := map[uuid.UUID][]uuid.UUID{}
 	return []faultproxy.Rule{tr.Rule(), sessionsInOrder(order), {Name: "misroute", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionMessage), Apply: func(f *faultproxy.Frame) {
-		var m protocol.Message
-		if json.Unmarshal(f.RPC.Payload, &m) != nil || m.Broadcast() {
-			return
-		}
-		s := tr.Session(m.UUID)
-		if s == nil {
+		m, s, decoded := messageEvent(tr, f)
+		if !decoded || m.Broadcast() || s == nil {
 			return
 		}
 		for _, id := range order[s.Group] {

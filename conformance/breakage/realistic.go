@@ -134,24 +134,15 @@ func p2pBeforeComplete() []faultproxy.Rule {
 	routes := map[uuid.UUID]map[*faultproxy.Conn]bool{} // session → the parties when it completed
 	drops := map[msgTo]int{}
 	return []faultproxy.Rule{tr.Rule(),
-		{Name: "routes", Dir: faultproxy.ToClient, Match: faultproxy.All(ok, func(f *faultproxy.Frame) bool {
-			return f.RPC.IsResponseTo(protocol.MethodSessionSignup) || f.RPC.IsResponseTo(protocol.MethodSessionLoad)
-		}), Apply: func(f *faultproxy.Frame) {
-			var p protocol.SessionParams
-			if json.Unmarshal(f.RPC.Params, &p) != nil { // Session.load: one element more
-				var lp protocol.SessionLoadParams
-				if json.Unmarshal(f.RPC.Params, &lp) != nil {
-					return
-				}
-				p.SessionID = lp.SessionID
-			}
-			s := tr.Session(p.SessionID)
-			if routes[p.SessionID] != nil || s == nil || len(s.Parties) < tr.Required(s) {
+		{Name: "routes", Dir: faultproxy.ToClient, Match: joinsParty, Apply: func(f *faultproxy.Frame) {
+			id, named := partySession(f.RPC.Params)
+			s := tr.Session(id)
+			if !named || routes[id] != nil || s == nil || len(s.Parties) < tr.Required(s) {
 				return
 			}
-			routes[p.SessionID] = map[*faultproxy.Conn]bool{} // complete: the routes are built now
+			routes[id] = map[*faultproxy.Conn]bool{} // complete: the routes are built now
 			for _, c := range s.PartyConns() {
-				routes[p.SessionID][c] = true
+				routes[id][c] = true
 			}
 		}},
 		{Name: "no-route", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodSessionMessage), Apply: func(f *faultproxy.Frame) {
@@ -201,18 +192,10 @@ func broadcastStopsAtClosed() []faultproxy.Rule {
 	order := map[uuid.UUID][]*faultproxy.Conn{} // session → the connection of each party, in order
 	drops := map[msgTo]int{}
 	return []faultproxy.Rule{
-		{Name: "order", Dir: faultproxy.ToClient, Match: faultproxy.All(ok, func(f *faultproxy.Frame) bool {
-			return f.RPC.IsResponseTo(protocol.MethodSessionSignup) || f.RPC.IsResponseTo(protocol.MethodSessionLoad)
-		}), Apply: func(f *faultproxy.Frame) {
-			var p protocol.SessionParams
-			if json.Unmarshal(f.RPC.Params, &p) != nil { // Session.load: one element more
-				var lp protocol.SessionLoadParams
-				if json.Unmarshal(f.RPC.Params, &lp) != nil {
-					return
-				}
-				p.SessionID = lp.SessionID
+		{Name: "order", Dir: faultproxy.ToClient, Match: joinsParty, Apply: func(f *faultproxy.Frame) {
+			if id, named := partySession(f.RPC.Params); named {
+				order[id] = append(order[id], f.Conn)
 			}
-			order[p.SessionID] = append(order[p.SessionID], f.Conn)
 		}},
 		{Name: "stop", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodSessionMessage), Apply: func(f *faultproxy.Frame) {
 			var p protocol.SessionMessageParams
@@ -293,31 +276,23 @@ func partiesCountedPerConnection() []faultproxy.Rule {
 		{Name: "drop", Dir: faultproxy.ToClient, Match: func(f *faultproxy.Frame) bool {
 			return f.RPC.IsEvent(protocol.EventSessionSignup) || f.RPC.IsEvent(protocol.EventSessionLoad)
 		}, Apply: (*faultproxy.Frame).Drop},
-		{Name: "count-connections", Dir: faultproxy.ToClient, Match: faultproxy.All(ok, func(f *faultproxy.Frame) bool {
-			return f.RPC.IsResponseTo(protocol.MethodSessionSignup) || f.RPC.IsResponseTo(protocol.MethodSessionLoad)
-		}), Apply: func(f *faultproxy.Frame) {
-			var p protocol.SessionParams
+		{Name: "count-connections", Dir: faultproxy.ToClient, Match: joinsParty, Apply: func(f *faultproxy.Frame) {
 			name := protocol.EventSessionSignup
 			if f.RPC.Method == protocol.MethodSessionLoad {
-				var lp protocol.SessionLoadParams
-				if json.Unmarshal(f.RPC.Params, &lp) != nil {
-					return
-				}
-				p.SessionID, name = lp.SessionID, protocol.EventSessionLoad
-			} else if json.Unmarshal(f.RPC.Params, &p) != nil {
-				return
+				name = protocol.EventSessionLoad
 			}
-			s := tr.Session(p.SessionID)
-			if s == nil || fired[p.SessionID] {
+			id, named := partySession(f.RPC.Params)
+			s := tr.Session(id)
+			if !named || s == nil || fired[id] {
 				return
 			}
 			conns := s.PartyConns()
 			if len(conns) != tr.Required(s) {
 				return
 			}
-			fired[p.SessionID] = true
+			fired[id] = true
 			for _, c := range conns {
-				f.Inject(c, faultproxy.ToClient, event(name, p.SessionID))
+				f.Inject(c, faultproxy.ToClient, event(name, id))
 			}
 		}},
 	}

@@ -90,9 +90,7 @@ func signupNumberCountsParties() []faultproxy.Rule {
 	tr := faultproxy.NewTracker()
 	loaded := map[uuid.UUID]bool{}
 	// this rule runs before the tracker's, so the session's parties do not include this signup yet
-	return []faultproxy.Rule{{Name: "count", Dir: faultproxy.ToClient, Match: faultproxy.All(ok, func(f *faultproxy.Frame) bool {
-		return f.RPC.IsResponseTo(protocol.MethodSessionSignup) || f.RPC.IsResponseTo(protocol.MethodSessionLoad)
-	}), Apply: func(f *faultproxy.Frame) {
+	return []faultproxy.Rule{{Name: "count", Dir: faultproxy.ToClient, Match: joinsParty, Apply: func(f *faultproxy.Frame) {
 		var p protocol.SessionParams
 		var raw []json.RawMessage
 		if json.Unmarshal(f.RPC.Params, &raw) != nil || len(raw) < 2 || json.Unmarshal(raw[1], &p.SessionID) != nil {
@@ -169,11 +167,7 @@ func unknownReceiverAccepted() []faultproxy.Rule {
 func broadcastSkipsLastParty() []faultproxy.Rule {
 	tr := faultproxy.NewTracker()
 	return []faultproxy.Rule{tr.Rule(), {Name: "skip", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionMessage), Apply: func(f *faultproxy.Frame) {
-		var m protocol.Message
-		if json.Unmarshal(f.RPC.Payload, &m) != nil || !m.Broadcast() {
-			return
-		}
-		if s := tr.Session(m.UUID); s != nil {
+		if m, s, decoded := messageEvent(tr, f); decoded && m.Broadcast() && s != nil {
 			nums := s.Numbers()
 			if last := nums[len(nums)-1]; s.Parties[last] == f.Conn && m.Sender != last {
 				f.Drop()
@@ -185,11 +179,7 @@ func broadcastSkipsLastParty() []faultproxy.Rule {
 func broadcastReceiverFilledIn() []faultproxy.Rule {
 	tr := faultproxy.NewTracker()
 	return []faultproxy.Rule{tr.Rule(), {Name: "fill", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionMessage), Apply: func(f *faultproxy.Frame) {
-		var m protocol.Message
-		if json.Unmarshal(f.RPC.Payload, &m) != nil || !m.Broadcast() {
-			return
-		}
-		if s := tr.Session(m.UUID); s != nil {
+		if m, s, decoded := messageEvent(tr, f); decoded && m.Broadcast() && s != nil {
 			for n, c := range s.Parties {
 				if c == f.Conn {
 					m.Receiver = protocol.Receiver(n)
@@ -218,11 +208,7 @@ func finishUnknownPartyAccepted() []faultproxy.Rule {
 func routingStopsAfterDisconnect() []faultproxy.Rule {
 	tr := faultproxy.NewTracker()
 	return []faultproxy.Rule{tr.Rule(), {Name: "stop", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionMessage), Apply: func(f *faultproxy.Frame) {
-		var m protocol.Message
-		if json.Unmarshal(f.RPC.Payload, &m) != nil {
-			return
-		}
-		if s := tr.Session(m.UUID); s != nil && slices.ContainsFunc(s.PartyConns(), (*faultproxy.Conn).Closed) {
+		if _, s, _ := messageEvent(tr, f); s != nil && slices.ContainsFunc(s.PartyConns(), (*faultproxy.Conn).Closed) {
 			f.Drop()
 		}
 	}}}

@@ -29,11 +29,7 @@ func requireChromium(t *testing.T) {
 // TestBrowserCases runs every browser case against the embedded reference relay: all pass.
 func TestBrowserCases(t *testing.T) {
 	requireChromium(t)
-	inst, err := StartEmbedded(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Shutdown(context.Background())
+	inst := startReference(t, false)
 	cases, _ := Select("browser", nil)
 	if len(cases) != 5 {
 		t.Fatalf("5 browser cases, got %d", len(cases))
@@ -60,22 +56,10 @@ func TestBrowserCases(t *testing.T) {
 // reference relay's own options are skipped, with the reason.
 func TestBrowserCasesCatchBrokenRelays(t *testing.T) {
 	requireChromium(t)
-	inst, err := StartEmbedded(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Shutdown(context.Background())
-	noClose, err := faultproxy.Start(inst.URL(), faultproxy.Options{}, faultproxy.Drop("no-sessionClosed", faultproxy.ToClient, faultproxy.Event(protocol.EventSessionClosed)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer noClose.Close()
-	altered, err := faultproxy.Start(inst.URL(), faultproxy.Options{}, faultproxy.Rewrite("ascii-body", faultproxy.ToClient, faultproxy.Event(protocol.EventSessionMessage),
+	inst := startReference(t, false)
+	noClose := startProxy(t, inst.URL(), faultproxy.Drop("no-sessionClosed", faultproxy.ToClient, faultproxy.Event(protocol.EventSessionClosed)))
+	altered := startProxy(t, inst.URL(), faultproxy.Rewrite("ascii-body", faultproxy.ToClient, faultproxy.Event(protocol.EventSessionMessage),
 		func(b []byte) []byte { return bytes.ReplaceAll(b, []byte(`"zero":0`), []byte(`"zero":"0"`)) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer altered.Close()
 	cases, _ := Select("browser", nil)
 	rep, err := Run(context.Background(), Options{Targets: []Target{{Name: "no-sessionClosed", URL: noClose.URL()}, {Name: "altered-body", URL: altered.URL()}},
 		Cases: cases, Config: Config{Timeout: 2 * time.Second}}) // the browser's waits; passing flows take ~50 ms
@@ -103,11 +87,7 @@ func TestBrowserCasesCatchBrokenRelays(t *testing.T) {
 // Without Chromium every browser case is reported skipped, with the reason: never pass.
 func TestBrowserCasesSkippedWithoutChromium(t *testing.T) {
 	t.Setenv(browser.ExecEnv, filepath.Join(t.TempDir(), "no-chromium")) // inherited by the workers
-	inst, err := StartEmbedded(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Shutdown(context.Background())
+	inst := startReference(t, false)
 	cases, _ := Select("browser", nil)
 	rep, err := Run(context.Background(), Options{Targets: []Target{{Name: inst.URL(), URL: inst.URL(), Embedded: true}}, Cases: cases})
 	if err != nil {

@@ -49,11 +49,7 @@ func TestCluster(t *testing.T) {
 	broken := startNodes(t, ctx, "broken", false, 3, natstest.EventsDenied(t))
 	var independent []string
 	for range 3 {
-		inst, err := StartEmbedded(ctx, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer inst.Shutdown(context.Background())
+		inst := startReference(t, false)
 		independent = append(independent, inst.URL())
 	}
 	nodes := map[string][]string{"broken": broken, "independent": independent}

@@ -29,12 +29,7 @@ func TestConformance(t *testing.T) {
 	defer cancel()
 	url := os.Getenv("MPCRELAY_URL")
 	if url == "" && os.Getenv("MPCRELAY_CLUSTER_URLS") == "" {
-		inst, err := StartEmbedded(ctx, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer inst.Shutdown(context.Background())
-		url = inst.URL()
+		url = startReference(t, false).URL()
 	}
 	cases, err := Select(os.Getenv("MPCRELAY_LABEL_FILTER"), nil)
 	if err != nil {

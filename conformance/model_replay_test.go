@@ -40,11 +40,7 @@ func TestModelPredictsHandWrittenCases(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			inst, err := StartEmbedded(ctx, compat)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer inst.Shutdown(context.Background())
+			inst := startReference(t, compat)
 			cfg := Config{Timeout: DefaultTimeout * raceSlowdown, QuietWindow: 100 * time.Millisecond}
 			var mu sync.Mutex
 			var judged []string
@@ -189,11 +185,7 @@ func TestModelRejectsWhatCasesReject(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	inst, err := StartEmbedded(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Shutdown(context.Background())
+	inst := startReference(t, false)
 	cfg := Config{Timeout: time.Second * time.Duration(raceSlowdown), QuietWindow: 100 * time.Millisecond}
 	var mu sync.Mutex
 	pairs, agreed := 0, 0

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"mpcrelay/conformance/breakage"
-	"mpcrelay/faultproxy"
 )
 
 // TestHandWrittenSuiteVersusRealisticBreakages runs the hand-written cases against the realistic
@@ -24,24 +23,12 @@ func TestHandWrittenSuiteVersusRealisticBreakages(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
-	strict, err := StartEmbedded(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer strict.Shutdown(context.Background())
-	compat, err := StartEmbedded(ctx, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer compat.Shutdown(context.Background())
+	strict := startReference(t, false)
+	compat := startReference(t, true)
 	var targets []Target
 	var names []string
 	add := func(b breakage.Breakage, base string) {
-		p, err := faultproxy.Start(base, faultproxy.Options{}, b.Rules()...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
+		p := startProxy(t, base, b.Rules()...)
 		targets = append(targets, Target{Name: b.Name, URL: p.URL()})
 		names = append(names, b.Name)
 	}

@@ -60,13 +60,9 @@ func TestMergeRunsMarksDifferingOutcomesFlaky(t *testing.T) {
 // A relay that breaks a rule only the first time: the case fails in run 1, passes in run 2, and
 // the repeated run reports it flaky, end to end through the worker processes.
 func TestRepeatReportsFlakyCase(t *testing.T) {
-	inst, err := StartEmbedded(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Shutdown(context.Background())
+	inst := startReference(t, false)
 	broken := false
-	once, err := faultproxy.Start(inst.URL(), faultproxy.Options{}, faultproxy.Rewrite("first-error-code", faultproxy.ToClient,
+	once := startProxy(t, inst.URL(), faultproxy.Rewrite("first-error-code", faultproxy.ToClient,
 		func(f *faultproxy.Frame) bool {
 			if broken || !faultproxy.ErrorResponse(protocol.CodeInternal)(f) {
 				return false
@@ -74,10 +70,6 @@ func TestRepeatReportsFlakyCase(t *testing.T) {
 			broken = true // rules of one proxy run one at a time
 			return true
 		}, func(b []byte) []byte { return bytes.Replace(b, []byte("-32603"), []byte("-32000"), 1) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer once.Close()
 	cases, _ := Select("", []string{"4.1/parties-must-exceed-one"})
 	var progress []string
 	rep, err := Run(context.Background(), Options{Targets: []Target{{Name: "once", URL: once.URL()}}, Cases: cases, Parallel: 1, Repeat: 2,
@@ -151,11 +143,7 @@ func TestRepeatUnderLoadIsStable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the 10× run under load takes about a minute")
 	}
-	inst, err := StartEmbedded(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Shutdown(context.Background())
+	inst := startReference(t, false)
 	cases, err := Select("!crypto && !slow && !browser", nil)
 	if err != nil {
 		t.Fatal(err)

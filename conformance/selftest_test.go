@@ -34,16 +34,8 @@ const selfTestECDSA = "MPCRELAY_SELFTEST_ECDSA"
 func TestSelfTest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	strictRelay, err := StartEmbedded(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer strictRelay.Shutdown(context.Background())
-	compatRelay, err := StartEmbedded(ctx, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer compatRelay.Shutdown(context.Background())
+	strictRelay := startReference(t, false)
+	compatRelay := startReference(t, true)
 
 	light, err := Select("!crypto && !slow && !browser && !explore", nil) // the explorer has its own self-test (package explore)
 	if err != nil {

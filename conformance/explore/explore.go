@@ -92,11 +92,8 @@ func Run(ctx context.Context, cfg Config) *Result {
 			res.Failed, res.Harness, res.Actual = true, true, err.Error()
 			return res
 		}
-		ok := res.confirm(ctx, cfg, all, us)
+		res.confirm(ctx, cfg, all, us)
 		res.Steps, res.Elapsed = len(assembleCount(all, us)), time.Since(started)
-		if !ok {
-			res.Failed = false
-		}
 		return res
 	}
 
@@ -140,11 +137,7 @@ func Run(ctx context.Context, cfg Config) *Result {
 	if f.harness {
 		return res
 	}
-	idx := make([]int, f.step+1)
-	for i := range idx {
-		idx[i] = i
-	}
-	failing := units(all, idx)
+	failing := units(all, seq(f.step+1))
 	// shrink, then confirm the minimal run with the full timeout and record its transcript
 	if cfg.ShrinkBudget > 0 {
 		shrinkTimeout := min(cfg.Timeout, max(shrinkTimeoutFloor, 50*t.maxStep))

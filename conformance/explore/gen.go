@@ -243,10 +243,14 @@ func (g *generator) u16(good func() int, edges ...int) *Val {
 	return lit(pick(g.r, badU16))
 }
 
+// groupsPerConn bounds the groups a connection creates or joins: well below relays'
+// per-connection group limits, which the protocol leaves to them.
+const groupsPerConn = 24
+
 // §4.1
 func (g *generator) groupCreate(c model.Conn, v model.View) *Frame {
-	if len(groupsOf(v, c, true)) >= 24 {
-		return nil // stay well below relays' per-connection group limits
+	if len(groupsOf(v, c, true)) >= groupsPerConn {
+		return nil
 	}
 	parties := 2 + g.r.IntN(4)
 	switch g.r.IntN(10) {
@@ -284,7 +288,7 @@ func (g *generator) groupCreate(c model.Conn, v model.View) *Frame {
 
 // §4.2
 func (g *generator) groupJoin(c model.Conn, v model.View) *Frame {
-	if len(groupsOf(v, c, true)) >= 24 {
+	if len(groupsOf(v, c, true)) >= groupsPerConn {
 		return nil
 	}
 	var params *Val

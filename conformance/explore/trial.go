@@ -42,10 +42,6 @@ type failure struct {
 	sig      string // what kind of failure: "got event sessionSignup", "missing response", ...
 }
 
-func (f *failure) String() string {
-	return fmt.Sprintf("Expected: %s\nActual:   %s", f.expected, f.actual)
-}
-
 func newTrial(urls []string, timeout, quiet time.Duration, record bool) *trial {
 	t := &trial{urls: urls, timeout: timeout, quiet: quiet, inbox: make(chan arrival, 256),
 		slots: map[int]*wsConn{}, generation: map[int]int{}, refs: map[Ref]uuid.UUID{},

@@ -1,7 +1,6 @@
 package explore
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -160,9 +159,3 @@ var badUUID = []string{`""`, `"not-a-uuid"`, `"6f2c8a1e-3b4d-4e5f-8a9b-0c1d2e3f4
 var badKind = []string{`"Keygen"`, `"signing"`, `""`, "0", "null", `["keygen"]`}
 
 func pick(r *rand.Rand, xs []string) string { return xs[r.IntN(len(xs))] }
-
-// jsonString is a Go string as JSON.
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}

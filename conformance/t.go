@@ -49,7 +49,8 @@ type abort struct {
 }
 
 func newT(ctx context.Context, target Target, cfg Config, c *Case) *T {
-	t := &T{ctx: ctx, url: target.URL, nodes: target.urls(), cfg: cfg, c: c, tr: newTranscript()}
+	t := &T{ctx: ctx, url: target.URL, nodes: target.urls(), replay: target.Replay, embedded: target.Embedded,
+		cfg: cfg, c: c, tr: newTranscript()}
 	t.g = gomega.NewGomega(func(message string, _ ...int) { t.fail(message) })
 	return t
 }

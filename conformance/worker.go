@@ -132,8 +132,6 @@ func runWorker(path string) error {
 		text := fmt.Sprintf("%s [%s] %s", c.ID, target.Name, c.Requirement)
 		ginkgo.It(text, ginkgo.Label(c.AllLabels()...), ginkgo.SpecTimeout(caseTimeout(c, cfg)), func(ctx ginkgo.SpecContext) {
 			t := newT(ctx, target, cfg, c)
-			t.embedded = target.Embedded
-			t.replay = target.Replay
 			outcome, detail := t.run()
 			res := &specResult{Target: ref.Target, Case: c.ID, Outcome: outcome, Detail: detail}
 			if outcome != Pass {

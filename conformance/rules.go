@@ -280,17 +280,6 @@ func LookupRule(id string) (Rule, bool) {
 	return Rule{}, false
 }
 
-// RulesOf returns the ids of the rules a case checks.
-func RulesOf(caseID string) []string {
-	var out []string
-	for _, r := range Rules() {
-		if slices.Contains(r.Cases, caseID) {
-			out = append(out, r.ID)
-		}
-	}
-	return out
-}
-
 // CheckRules reports what is wrong with the rule table: unknown or duplicate ids, MUST rules
 // without a case, cases that check no rule.
 func CheckRules() []string {

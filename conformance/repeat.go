@@ -74,13 +74,7 @@ func mergeRuns(runs []*Report, started time.Time) *Report {
 			merged.Outcome = Flaky
 			merged.Detail, merged.Transcript = flakyDetail(per)
 		}
-		if rep.ByTarget != nil {
-			if rep.ByTarget[merged.Target] == nil {
-				rep.ByTarget[merged.Target] = map[Outcome]int{}
-			}
-			rep.ByTarget[merged.Target][merged.Outcome]++
-		}
-		rep.Summary[merged.Outcome]++
+		rep.count(merged)
 		rep.Cases = append(rep.Cases, merged)
 	}
 	for _, o := range Outcomes {

@@ -68,13 +68,20 @@ func (rep *Report) add(opts Options, r specResult) {
 	}
 	if len(opts.Targets) > 1 {
 		res.Target = opts.Targets[r.Target].Name
-		if rep.ByTarget[res.Target] == nil {
-			rep.ByTarget[res.Target] = map[Outcome]int{}
-		}
-		rep.ByTarget[res.Target][res.Outcome]++
 	}
-	rep.Summary[res.Outcome]++
+	rep.count(res)
 	rep.Cases = append(rep.Cases, res)
+}
+
+// count adds r to the summary, and to its target's counts when the report has several targets.
+func (rep *Report) count(r Result) {
+	if rep.ByTarget != nil {
+		if rep.ByTarget[r.Target] == nil {
+			rep.ByTarget[r.Target] = map[Outcome]int{}
+		}
+		rep.ByTarget[r.Target][r.Outcome]++
+	}
+	rep.Summary[r.Outcome]++
 }
 
 func (rep *Report) finish(started time.Time) {

@@ -157,15 +157,8 @@ func (w *world) sessionSignup(c Conn, r *request) {
 		w.fail(c, r, codeRule)
 		return
 	}
-	g = w.mutGroup(g.h)
-	s = g.sessions[s.h]
-	s.parties = append(s.parties, party{uint16(n), c})
-	s.last = uint16(n)
-	w.ok(c, r, number(n))
-	if len(s.parties) == req && w.fires(s.signupSent) {
-		s.signupSent = true
-		w.event(w.partyReceivers(s, FanoutSignup, noConn), "sessionSignup", handleT(s.h))
-	}
+	s = w.addParty(c, r, g, s, uint16(n))
+	w.fireAt(s, req, &s.signupSent, FanoutSignup, "sessionSignup")
 }
 
 // §4.6
@@ -184,14 +177,27 @@ func (w *world) sessionLoad(c Conn, r *request) {
 		w.fail(c, r, codeRule)
 		return
 	}
+	s = w.addParty(c, r, g, s, n)
+	w.fireAt(s, req, &s.loadSent, FanoutLoad, "sessionLoad")
+}
+
+// addParty gives c party number n in session s of group g (§4.5, §4.6), answers r with it and
+// returns the session as changed.
+func (w *world) addParty(c Conn, r *request, g *group, s *session, n uint16) *session {
 	g = w.mutGroup(g.h)
 	s = g.sessions[s.h]
 	s.parties = append(s.parties, party{n, c})
 	s.last = n
 	w.ok(c, r, number(int(n)))
-	if len(s.parties) == req && w.fires(s.loadSent) {
-		s.loadSent = true
-		w.event(w.partyReceivers(s, FanoutLoad, noConn), "sessionLoad", handleT(s.h))
+	return s
+}
+
+// fireAt sends event to every party once the parties number req: once per session (*sent), or
+// again when the count comes from the params' kind (COMPAT, fires).
+func (w *world) fireAt(s *session, req int, sent *bool, fanout Choice, event string) {
+	if len(s.parties) == req && w.fires(*sent) {
+		*sent = true
+		w.event(w.partyReceivers(s, fanout, noConn), event, handleT(s.h))
 	}
 }
 

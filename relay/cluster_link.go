@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -33,6 +34,9 @@ type remoteLink struct {
 	l    *clusterLink
 	node cluster.NodeID
 	id   uint64 // the connection's id on its node
+	// cur is the connection's request running here (its lane runs one at a time), until its
+	// done is sent: a frame for the connection published meanwhile first flushes its response.
+	cur atomic.Pointer[cluster.Request]
 }
 
 type remoteKey struct {
@@ -44,8 +48,6 @@ type clusterLink struct {
 	s    *Server
 	node *cluster.Node
 	self cluster.NodeID
-	// current is the forwarded request being executed: the transport runs them one at a time.
-	current atomic.Pointer[cluster.Request]
 
 	mu sync.Mutex
 	// Owner side: other nodes' connections that belong to groups of this node.
@@ -195,35 +197,73 @@ func requestGroup(req *protocol.Call) (uuid.UUID, bool) {
 	return uuid.UUID{}, false
 }
 
-// send is enqueue for a connection of another node: the caller's response goes with the
-// forwarded request's done, every other frame is published to the connection's node now, while
-// the group's lock is held, so frames leave in the order of the group's state (§1.3).
+// send is enqueue for a connection of another node. Its response (the only frame queued on it
+// other than through deliver) is held by its running request, to travel with the done.
 func (l *clusterLink) send(c *conn, f outFrame) {
 	rl := c.remote
-	r := l.current.Load()
-	if r != nil && r.From == rl.node && r.Conn == rl.id && (f.kind == outResponse || f.kind == outError) {
+	if r := rl.cur.Load(); r != nil && (f.kind == outResponse || f.kind == outError) {
 		r.Respond(f.data)
 		return
 	}
-	var err error
-	if r != nil {
-		err = r.Deliver(rl.node, []uint64{rl.id}, f.data) // after r's response, if for r's node
-	} else {
-		err = l.node.Deliver(rl.node, []uint64{rl.id}, f.data)
+	l.publish(rl.node, []*conn{c}, f.data)
+}
+
+// deliver is the cluster's fan-out of one event frame (call.deliver), run while the group's
+// lock is held: local receivers get it queued, and each other node gets it ONCE, with the list
+// of its receiving connections in order, to hand out there (Deliver). Frames of one group thus
+// reach every node in the order of the group's state, each receiver's exactly once.
+func (l *clusterLink) deliver(f outFrame, to []member) {
+	var buf [8]*conn
+	remote := buf[:0]
+	for _, m := range to {
+		if c, ok := m.(*conn); ok && c.remote != nil {
+			remote = append(remote, c)
+			continue
+		}
+		m.enqueue(f)
 	}
-	if err != nil {
-		// The link is down: LinkLost ends every cross-node membership, this one included.
-		c.log().Debug("frame for another node not sent", "err", err)
+	for i, c := range remote {
+		node := c.remote.node
+		if slices.ContainsFunc(remote[:i], func(o *conn) bool { return o.remote.node == node }) {
+			continue // its node got the frame with an earlier receiver's
+		}
+		var sbuf [8]*conn
+		same := sbuf[:0]
+		for _, o := range remote[i:] {
+			if o.remote.node == node {
+				same = append(same, o)
+			}
+		}
+		l.publish(node, same, f.data)
 	}
 }
 
-// Execute runs a request of another node's connection on this node (cluster.Handler).
+// publish sends frame to connections of node in one message, after the held response of any
+// of them whose request is running here (§1.3: a response before every later frame).
+func (l *clusterLink) publish(node cluster.NodeID, to []*conn, frame []byte) {
+	var ibuf [8]uint64
+	ids := ibuf[:0]
+	for _, c := range to {
+		if r := c.remote.cur.Load(); r != nil {
+			if err := r.Flush(); err != nil {
+				c.log().Debug("response for another node not sent", "err", err)
+			}
+		}
+		ids = append(ids, c.remote.id)
+	}
+	if err := l.node.Deliver(node, ids, frame); err != nil {
+		// The link is down: LinkLost ends every cross-node membership, these included.
+		l.s.log.Debug("frame for another node not sent", "node", node.String(), "err", err)
+	}
+}
+
+// Execute runs a request of another node's connection on this node (cluster.Handler), on the
+// connection's lane: no other request of the connection runs meanwhile.
 func (l *clusterLink) Execute(r *cluster.Request) {
 	c := l.remoteConn(r.From, r.Conn)
 	c.elsewhere = r.Groups
-	l.current.Store(r)
+	c.remote.cur.Store(r)
 	closeConn := l.s.dispatch(c, r.Frame)
-	l.current.Store(nil)
 	if closeConn {
 		l.s.unregister(c) // §2.5: its node closes the connection
 	}
@@ -233,6 +273,8 @@ func (l *clusterLink) Execute(r *cluster.Request) {
 			r.Holds++
 		}
 	}
+	r.Finish() // the done, with the response unless a frame for c already flushed it
+	c.remote.cur.Store(nil)
 	if r.Holds == 0 {
 		l.mu.Lock()
 		delete(l.remotes, remoteKey{r.From, r.Conn})

@@ -44,7 +44,7 @@ func startNodes(b *testing.B, n int) []*relay.Instance {
 
 // ownedPair is a 2-party sign session in a group created on the owner's node by a third
 // connection that is not a party; both parties are on node `at`.
-func ownedPair(b *testing.B, owner, at string) (g, s uuid.UUID, parties [2]*raw) {
+func ownedPair(b testing.TB, owner, at string) (g, s uuid.UUID, parties [2]*raw) {
 	b.Helper()
 	creator := dialRaw(b, owner)
 	g = createGroup(b, creator, 3, 1)

@@ -155,12 +155,17 @@ func (x *call) emit(name string, payload json.RawMessage, to []member) {
 	if len(to) == 0 {
 		return
 	}
-	deliver(outFrame{data: appendEvent(nil, name, payload), kind: outEvent(name)}, to)
+	x.deliver(outFrame{data: appendEvent(nil, name, payload), kind: outEvent(name)}, to)
 }
 
 // deliver queues one event frame, encoded once, on each receiver in order. Every fan-out of
-// an event goes through here, while the group's lock is held (§1.3).
-func deliver(f outFrame, to []member) {
+// an event goes through here, while the group's lock is held (§1.3). In cluster mode the
+// receivers on another node get it in one message per node (cluster_link.go).
+func (x *call) deliver(f outFrame, to []member) {
+	if x.s.cl != nil {
+		x.s.cl.deliver(f, to)
+		return
+	}
 	for _, r := range to {
 		r.enqueue(f)
 	}

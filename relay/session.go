@@ -196,7 +196,7 @@ func (s *Server) sessionMessage(x *call) {
 			return
 		}
 		x.ok(nil)
-		deliver(frame, []member{to})
+		x.deliver(frame, []member{to})
 		return
 	}
 	x.ok(nil)
@@ -207,7 +207,7 @@ func (s *Server) sessionMessage(x *call) {
 			others = append(others, pt.conn)
 		}
 	}
-	deliver(frame, others)
+	x.deliver(frame, others)
 }
 
 // appendMessageEvent writes the sessionMessage event of m without reflection: round, sender,

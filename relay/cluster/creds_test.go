@@ -54,7 +54,7 @@ func TestCredentialsFile(t *testing.T) {
 
 	a, _ := startNode(t, s.ClientURL(), func(c *cluster.Config) { c.CredsFile = file })
 	b, bh := startNode(t, s.ClientURL(), func(c *cluster.Config) { c.CredsFile = file })
-	echoOwner(bh, nil)
+	echoOwner(bh, b, nil)
 	if _, err := a.Forward(t.Context(), b.ID(), 1, 0, []byte("with creds")); err != nil {
 		t.Fatalf("forward between nodes using a credentials file: %v", err)
 	}

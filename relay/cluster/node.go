@@ -12,13 +12,16 @@ import (
 )
 
 // Handler is what a node does with what other nodes send it: the relay implements it. The node
-// calls it from its NATS subscriptions: requests one at a time in arrival order (so a
-// connection's requests, which its home node forwards one by one, run in order, §1.3), and
-// deliveries one at a time in arrival order (so frames from one owner keep their order). Calls
-// for a lost node or a lost link run alone, after every call that came before.
+// calls Execute and ConnClosed on one lane per connection of another node (lanes.go): one
+// connection's requests, and then the notice that it closed, one at a time in arrival order
+// (§1.3: a connection's requests run in order), different connections' at the same time.
+// Deliver runs on the node's delivery subscription, one call at a time in arrival order (so
+// frames from one owner keep their order). NodeLost and LinkLost run alone, after every call
+// that came before them has returned.
 type Handler interface {
 	// Execute runs a request of a connection of another node on this node, the owner of the
-	// group it names. Frames for connections go out through r (Respond, Deliver) during the call.
+	// group it names: the response goes through r.Respond, events through Node.Deliver (after
+	// Flush of the held response of any receiver that has a request running), during the call.
 	Execute(r *Request)
 	// Deliver hands frame to the local connections conns, in this order, without blocking.
 	Deliver(conns []uint64, frame []byte)
@@ -63,6 +66,9 @@ type Node struct {
 	pmu     sync.Mutex
 	pending map[uint64]*pendingRequest
 
+	lmu   sync.Mutex
+	lanes map[laneKey]*lane // connections of other nodes with requests queued or running here
+
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -87,6 +93,7 @@ func New(cfg Config) (*Node, error) {
 		peers:   map[NodeID]*peer{},
 		tombs:   map[NodeID]tomb{},
 		pending: map[uint64]*pendingRequest{},
+		lanes:   map[laneKey]*lane{},
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -197,7 +204,8 @@ func (n *Node) Status() Status {
 }
 
 // Close says goodbye to the other nodes (they drop this node's connections at once instead of
-// after DeadAfter), flushes and closes the NATS link, and fails requests still waiting.
+// after DeadAfter), flushes and closes the NATS link, fails requests still waiting, and waits
+// for the requests of other nodes' connections that were running or queued here.
 func (n *Node) Close() {
 	n.closeOnce.Do(func() {
 		close(n.stop)
@@ -212,6 +220,8 @@ func (n *Node) Close() {
 		n.nc.Close()
 		n.m.linkUp.Set(0)
 		n.failPending(ErrLinkDown, func(*pendingRequest) bool { return true })
+		n.life.Lock() // every admitted message has been handled (lanes.go)
+		n.life.Unlock()
 	})
 }
 
@@ -335,18 +345,20 @@ func (n *Node) onRequestMsg(m *nats.Msg) {
 	if !n.admit(h) {
 		return
 	}
-	defer n.life.RUnlock()
+	// Admitted: n.life is held shared until the message is handled, by the connection's lane.
 	switch h.typ {
 	case msgRequest:
 		n.serve(h, body, m.Reply)
 	case msgClosed:
 		conn, _, err := readUvarint(body)
 		if err != nil {
+			n.life.RUnlock()
 			n.log.Warn("malformed closed message", "from", h.from, "err", err)
 			return
 		}
-		n.h.ConnClosed(h.from, conn)
+		n.enqueue(laneKey{h.from, conn}, laneItem{}) // after the connection's requests before it
 	default:
+		n.life.RUnlock()
 		n.log.Warn("unexpected cluster message", "type", h.typ, "from", h.from)
 	}
 }

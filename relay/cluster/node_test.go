@@ -113,16 +113,20 @@ func startNode(t *testing.T, url string, mod ...func(*cluster.Config)) (*cluster
 	return n, h
 }
 
-// echoOwner answers every request with "resp:<frame>" and sends "ev:<frame>" to connection
-// 100+Conn of the caller's node and to connection 1 of node third (when set).
-func echoOwner(h *recorder, third *cluster.Node) {
+// echoOwner makes owner (h's node) answer every request with "resp:<frame>" and send
+// "ev:<frame>" to connection 100+Conn of the caller's node, after the response (Flush), and to
+// connection 1 of node third (when set).
+func echoOwner(h *recorder, owner, third *cluster.Node) {
 	h.execute = func(r *cluster.Request) {
 		r.Respond([]byte("resp:" + string(r.Frame)))
-		if err := r.Deliver(r.From, []uint64{100 + r.Conn}, []byte("ev:"+string(r.Frame))); err != nil {
+		if err := r.Flush(); err != nil {
+			panic(err)
+		}
+		if err := owner.Deliver(r.From, []uint64{100 + r.Conn}, []byte("ev:"+string(r.Frame))); err != nil {
 			panic(err)
 		}
 		if third != nil {
-			if err := r.Deliver(third.ID(), []uint64{1}, []byte("ev:"+string(r.Frame))); err != nil {
+			if err := owner.Deliver(third.ID(), []uint64{1}, []byte("ev:"+string(r.Frame))); err != nil {
 				panic(err)
 			}
 		}
@@ -144,7 +148,7 @@ func TestForwardRunsOnOwnerAndDeliversResponseBeforeEvents(t *testing.T) {
 			home, hh := startNode(t, urls[0])
 			owner, oh := startNode(t, urls[1])
 			third, th := startNode(t, urls[2])
-			echoOwner(oh, third)
+			echoOwner(oh, owner, third)
 			// A node learns of the others from their heartbeats; forwarding needs no such wait,
 			// but interest in the owner's subjects must have crossed the NATS routes.
 			waitFor(t, 5*time.Second, "nodes see each other", func() bool {
@@ -197,7 +201,7 @@ func TestClustersOnOneNATSNeverMix(t *testing.T) {
 	url := natstest.Server(t).ClientURL()
 	a, _ := startNode(t, url, func(c *cluster.Config) { c.Name = "east" })
 	b, bh := startNode(t, url, func(c *cluster.Config) { c.Name = "west" })
-	echoOwner(bh, nil)
+	echoOwner(bh, b, nil)
 	if _, err := a.Forward(context.Background(), b.ID(), 1, 0, []byte("x")); !errors.Is(err, cluster.ErrNoOwner) {
 		t.Fatalf("a node of cluster east reached a node of cluster west: err = %v", err)
 	}
@@ -292,7 +296,7 @@ func TestNodeDeclaredDeadButAliveStartsAnew(t *testing.T) {
 	if len(lost) != 1 {
 		t.Fatalf("a lost %q, want b once", lost)
 	}
-	echoOwner(bh, nil)
+	echoOwner(bh, b, nil)
 	if _, err := a.Forward(context.Background(), b.ID(), 1, 0, []byte("x")); err != nil {
 		t.Fatalf("forward to b's new incarnation: %v", err)
 	}
@@ -302,7 +306,7 @@ func TestNATSRestart(t *testing.T) {
 	srv := natstest.Server(t)
 	a, ah := startNode(t, srv.ClientURL())
 	b, bh := startNode(t, srv.ClientURL())
-	echoOwner(bh, nil)
+	echoOwner(bh, b, nil)
 	if _, err := a.Forward(context.Background(), b.ID(), 1, 0, []byte("before")); err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +372,7 @@ func TestBegunRequestsKeepTheirOrder(t *testing.T) {
 	url := natstest.Server(t).ClientURL()
 	home, hh := startNode(t, url)
 	owner, oh := startNode(t, url)
-	echoOwner(oh, nil)
+	echoOwner(oh, owner, nil)
 	var pds []*cluster.Pending
 	for i := range 100 {
 		pds = append(pds, home.Begin(owner.ID(), 7, 0, []byte(fmt.Sprintf("req%d", i))))

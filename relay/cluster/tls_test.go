@@ -78,7 +78,7 @@ func TestTLSToNATS(t *testing.T) {
 	url := "tls://" + s.Addr()
 	a, _ := startNode(t, url, func(c *cluster.Config) { c.TLSCAFile, c.TLSCertFile, c.TLSKeyFile = p.ca, p.clientCert, p.clientKey })
 	b, bh := startNode(t, url, func(c *cluster.Config) { c.TLSCAFile, c.TLSCertFile, c.TLSKeyFile = p.ca, p.clientCert, p.clientKey })
-	echoOwner(bh, nil)
+	echoOwner(bh, b, nil)
 	if _, err := a.Forward(t.Context(), b.ID(), 1, 0, []byte("over tls")); err != nil {
 		t.Fatalf("forward over TLS: %v", err)
 	}

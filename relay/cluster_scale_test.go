@@ -145,7 +145,8 @@ func TestClusterConnectionInOrderWhileOwnerRunsGroupsAtOnce(t *testing.T) {
 		t.Fatalf("Expected: the owner busy with the other groups meanwhile / Actual: %v requests served", d)
 	}
 	stop()
-	x.silent() // nothing twice
+	waitMetric(t, a, "mpcrelay_cluster_requests_queued", 0) // every request received has run
+	x.silent()                                              // nothing twice
 }
 
 // An event goes to another node once, carrying the list of its receivers there, which that node

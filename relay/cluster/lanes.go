@@ -31,6 +31,9 @@ type lane struct {
 // enqueue adds an item to its connection's lane, starting the lane if it was idle. The caller
 // holds n.life shared; the lane releases it once the item has run.
 func (n *Node) enqueue(k laneKey, it laneItem) {
+	if it.r != nil {
+		n.m.queued.Inc()
+	}
 	n.lmu.Lock()
 	if l := n.lanes[k]; l != nil {
 		l.queue = append(l.queue, it)
@@ -69,4 +72,5 @@ func (n *Node) runItem(k laneKey, it laneItem) {
 	n.m.served.Inc()
 	n.h.Execute(it.r)
 	it.r.Finish()
+	n.m.queued.Dec()
 }

@@ -7,6 +7,7 @@ type metrics struct {
 	forwarded      *prometheus.CounterVec // requests sent to an owner, by outcome
 	forwardSeconds prometheus.Histogram   // forward → done, as the caller's read pump waits for it
 	served         prometheus.Counter     // requests of other nodes' connections run here
+	queued         prometheus.Gauge       // requests of other nodes' connections received, not yet run
 	eventMsgsOut   prometheus.Counter
 	eventBytesOut  prometheus.Counter
 	eventMsgsIn    prometheus.Counter
@@ -37,6 +38,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12)}),
 		served: prometheus.NewCounter(prometheus.CounterOpts{Name: "mpcrelay_cluster_requests_served_total",
 			Help: "Requests of other nodes' connections run by this node, the owner of their group."}),
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mpcrelay_cluster_requests_queued",
+			Help: "Requests of other nodes' connections received by this node and not yet run (waiting behind their connection's earlier requests, or running)."}),
 		eventMsgsOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "mpcrelay_cluster_event_messages_out_total",
 			Help: "Event messages published to other nodes (one per frame and receiving node)."}),
 		eventBytesOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "mpcrelay_cluster_event_bytes_out_total",
@@ -63,7 +66,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.nodesLost.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.forwarded, m.forwardSeconds, m.served, m.eventMsgsOut, m.eventBytesOut, m.eventMsgsIn,
+		reg.MustRegister(m.forwarded, m.forwardSeconds, m.served, m.queued, m.eventMsgsOut, m.eventBytesOut, m.eventMsgsIn,
 			m.eventFramesIn, m.peers, m.nodesLost, m.linkUp, m.linkLost, m.lateReplies)
 	}
 	return m

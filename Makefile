@@ -1,7 +1,7 @@
 # Every target needs only Go: modules come through the Go module proxy.
 GO ?= go
 
-.PHONY: all conform test run bench bench-relay loadgen-figures build vet fmt
+.PHONY: all conform test run bench bench-relay bench-cluster loadgen-figures build vet fmt
 
 all: vet test
 
@@ -43,6 +43,32 @@ bench-relay:
 	uptime
 	awk -f relay/testdata/ratios.awk $(BENCH_OUT)
 	rm -f relay.bench.test
+
+# Cluster mode before/after (README, cluster figures): RUNS interleaved runs of the cluster
+# benchmarks built at BEFORE (a commit; default: the benchmarks on the code before the owner's
+# lanes and one event message per node) and at the working tree, in turn (every other run starts
+# with after), then medians of the per-run ratios after/before (relay/testdata/beforeafter.awk).
+# Raw lines go to $(CLUSTER_OUT).
+BEFORE ?= f9b8125
+CLUSTER_OUT ?= cluster-bench.txt
+bench-cluster:
+	rm -rf .bench-before && git worktree prune && git worktree add --detach .bench-before $(BEFORE)
+	cd .bench-before && $(GO) test -c -o ../before.relay.test ./relay/ && $(GO) test -c -o ../before.cluster.test ./relay/cluster/
+	git worktree remove --force .bench-before
+	$(GO) test -c -o after.relay.test ./relay/
+	$(GO) test -c -o after.cluster.test ./relay/cluster/
+	uptime
+	cd relay && for i in $$(seq $(RUNS)); do order="before after"; [ $$((i % 2)) = 0 ] && order="after before"; \
+	for v in $$order; do { \
+	  ../$$v.relay.test -test.run '^$$' -test.bench 'ClusterLatency' -test.benchtime 2000x; \
+	  ../$$v.relay.test -test.run '^$$' -test.bench 'ClusterThroughput' -test.benchtime 20000x; \
+	  ../$$v.relay.test -test.run '^$$' -test.bench 'ClusterOwner$$|ClusterFanout' -test.benchtime 60000x; \
+	  ../$$v.relay.test -test.run '^$$' -test.bench 'ClusterOwnerLatency' -test.benchtime 200x; \
+	  ../$$v.cluster.test -test.run '^$$' -test.bench 'OwnerBesideSlowConnection' -test.benchtime 20000x; \
+	} 2>&1 | sed "s/^/$$v run=$$i /"; done; done > $(abspath $(CLUSTER_OUT))
+	uptime
+	awk -f relay/testdata/beforeafter.awk $(CLUSTER_OUT)
+	rm -f before.relay.test before.cluster.test after.relay.test after.cluster.test
 
 build:
 	$(GO) build -o bin/mpcrelay ./cmd/mpcrelay

@@ -42,25 +42,33 @@
 // transport and its failure rules are in package relay/cluster). Its subjects, under
 // mpcrelay.<cluster-name>: n.<node>.q (requests for the node's groups, notices), n.<node>.d.e
 // (event frames for its connections), n.<node>.d.<seq> (the owner's reply to a request), hb
-// (heartbeats); three subscriptions per node, none per group. The node that creates a group owns it: its
-// node id is the first four bytes of the group's uuid, the group's state lives only there, under
-// the group's lock as above, so the §4 rules need no distributed locking. A request that names a
-// group of another node is forwarded by the caller's read pump, raw, to the owner, which runs it
-// as a request of a member standing for the remote connection (a *conn whose remote field is set:
-// its enqueue publishes the frame to the connection's node instead of queuing it); the read pump
+// (heartbeats); three subscriptions per node, none per group. The node that creates a group owns
+// it: its node id is the first four bytes of the group's uuid, the group's state lives only
+// there, under the group's lock as above, so the §4 rules need no distributed locking. A request
+// that names a group of another node is forwarded by the caller's read pump, raw, to the owner,
+// which runs it as a request of a member standing for the remote connection (a *conn whose
+// remote field is set), on that connection's lane (relay/cluster/lanes.go): one connection's
+// requests one at a time in the order they came, different connections' at once — the same
+// concurrency as local read pumps, with the group's lock as its single writer. The read pump
 // waits for the owner's done, which comes after the response and the events the request sent to
-// the caller's node, before it reads the next request (§1.3 across owners) — except for a burst of
-// Session.message requests to one owner, which go out without waiting, since the owner receives,
-// runs and answers them in order (cluster_pipeline.go). Frames for other
-// nodes are published while the group's lock is held, so every node receives one group's frames
-// in the order of its state changes, each exactly once. A node that dies (no heartbeat for
-// --cluster-dead-after) or leaves has its connections removed from every group (§6.1); the
-// connections of other nodes that were members of its groups are closed with 4001, since its
-// groups are not replicated. A node that loses NATS closes its connections that were in other
-// nodes' groups (4002), drops other nodes' connections from its groups, answers requests on other
-// nodes' groups with -32603 at once, reports 503 on /healthz, and reconnects; its own groups keep
-// working for its own connections. Single-node mode (no Cluster.URL) costs a nil check in enqueue
-// and one in dispatch.
+// the caller's node, before it reads the next request (§1.3 across owners) — except for a burst
+// of Session.message requests to one owner, which go out without waiting, since the owner
+// receives, runs and answers one connection's requests in order (cluster_pipeline.go).
+//
+// Every fan-out goes through call.deliver while the group's lock is held: local receivers get
+// the frame queued, and each other node gets it in ONE message listing its receivers there, in
+// order, which that node hands out (clusterLink.deliver, Deliver). So every node receives one
+// group's frames in the order of its state changes, each receiver exactly once, and a broadcast
+// to k parties on one node costs one NATS message, not k. A remote connection's response waits
+// to travel inside its request's done; any frame published for that connection before the done
+// (an event of its own request, or another connection's) first sends the response (§1.3). A node
+// that dies (no heartbeat for --cluster-dead-after) or leaves has its connections removed from
+// every group (§6.1); the connections of other nodes that were members of its groups are closed
+// with 4001, since its groups are not replicated. A node that loses NATS closes its connections
+// that were in other nodes' groups (4002), drops other nodes' connections from its groups,
+// answers requests on other nodes' groups with -32603 at once, reports 503 on /healthz, and
+// reconnects; its own groups keep working for its own connections. Single-node mode (no
+// Cluster.URL) costs a nil check in enqueue, dispatch and deliver.
 //
 // Config.Compat switches every COMPAT point of PROTOCOL.md to the original's behaviour; the
 // default is the strict reading (each choice is commented where it is made, with its section).

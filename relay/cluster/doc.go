@@ -29,15 +29,31 @@
 // it reads the connection's next request (§1.3: a connection's requests are processed in order,
 // even when they go to different owners). The owner runs the request against its state exactly
 // as for a local connection (Handler.Execute). Frames go out while the group's state is held:
-// the response first (Request.Respond; it travels alone, before any event for the caller's node,
-// or inside the done), each event frame once per receiving node with the list of receiving
-// connections (Request.Deliver, Node.Deliver), and last the done. The home node hands the
-// response and the events to its connections in that order (Handler.Deliver), then the read pump
-// goes on (Begin and Wait split Forward, so that a burst of requests to one owner can be on its
-// way at once: the owner receives, runs and answers them in the order they were begun). One NATS
-// connection per node and one subscription per kind keep every owner's frames
-// in order at every node; a frame is published once and never retried, so each receiver gets it
-// exactly once or, if the link breaks, the membership ends (below).
+// the response is held (Request.Respond) to travel inside the done, unless a frame for the
+// caller goes out first — Request.Flush then publishes it before that frame; each event frame is
+// published once per receiving node with the list of that node's receiving connections
+// (Node.Deliver); last comes the done (Request.Finish). The home node hands the response and the
+// events to its connections in that order (Handler.Deliver), then the read pump goes on (Begin
+// and Wait split Forward, so that a burst of requests to one owner can be on its way at once: the
+// owner receives, runs and answers them in the order they were begun). One NATS connection per
+// node and one subscription per kind keep every owner's frames in order at every node; a frame
+// is published once and never retried, so each receiver gets it exactly once or, if the link
+// breaks, the membership ends (below).
+//
+// # Concurrency at the owner
+//
+// The owner runs forwarded requests on lanes (lanes.go), one per connection of another node: a
+// connection's requests, and then the notice that it closed, run one at a time in arrival order;
+// different connections' run at once, each on its own goroutine that lives only while the
+// connection has something queued. That is the concurrency of a single node, where every
+// connection's read pump runs its own requests: §1.3 orders a connection's requests, and a
+// group's single writer is the group's own lock in the relay, whichever goroutine takes it. One
+// slow request (waiting for its group's lock, say) delays only its own connection; the owner
+// uses every core instead of one. The subscription's goroutine only admits a message (sender,
+// epoch) and queues it. Every queued message holds the node's life lock shared until it has run,
+// so the loss of a node or of the link (which take it alone) still comes after everything that
+// arrived before it. Deliveries stay on one goroutine per node, in arrival order: handing a frame
+// to local send queues never blocks, and order is what they need.
 //
 // # Failure
 //
@@ -45,7 +61,8 @@
 //     for DeadAfter (3s) is dead. The others apply §6.1 to its connections (they leave every
 //     group; an emptied group is deleted), close their own connections that were members of its
 //     groups (close code 4001 with the group named: the groups are gone, state is not
-//     replicated), and fail requests waiting on it. Bound: DeadAfter + Heartbeat.
+//     replicated), and fail requests waiting on it. Bound: DeadAfter + Heartbeat (plus the
+//     requests already queued at that node, which run first and never block).
 //   - A node shuts down: it says goodbye and the others do the same at once.
 //   - NATS is unreachable (or the node is cut off): a request that needs another node fails at
 //     once with ErrLinkDown (nothing is buffered, so nothing runs later behind the client's

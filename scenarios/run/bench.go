@@ -138,8 +138,10 @@ type bench struct {
 	curve simparty.Curve
 	url   string
 	urls  []string
-	start time.Time
-	log   *slog.Logger
+	// relayUp returns once no restart of the embedded relay is under way (nil: no restarts).
+	relayUp func()
+	start   time.Time
+	log     *slog.Logger
 
 	framesSent, framesRecv, bytesSent, bytesRecv atomic.Int64
 
@@ -184,6 +186,7 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchResults, error) {
 		}
 		defer emb.shutdown()
 		url, restart = emb.url(), emb.restart
+		b.relayUp = emb.up
 		res.Target = EmbeddedTarget
 	}
 	if rules := append(proxyRules(s.ProxyFaults(), 1), b.neverSignupRules()...); len(rules) > 0 {
@@ -263,6 +266,11 @@ func (b *bench) group(ctx context.Context, g int) {
 			if !interrupted {
 				break
 			}
+			// Tried again at once, the keygen would fail on the relay that is still coming
+			// back, and every retry with it.
+			if b.relayUp != nil {
+				b.relayUp()
+			}
 		}
 	}
 	if shares == nil {
@@ -281,9 +289,12 @@ func (b *bench) group(ctx context.Context, g int) {
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			return
 		}
-		b.sign(ctx, g, i, signers)
+		interrupted := b.sign(ctx, g, i, signers)
 		if ctx.Err() != nil {
 			return
+		}
+		if interrupted && b.relayUp != nil {
+			b.relayUp() // not a burst of signings failing on a relay that is still down
 		}
 	}
 }
@@ -343,7 +354,7 @@ func (b *bench) keygen(ctx context.Context, g, k int) (shares []*simparty.Share,
 	return shares, err, interrupted
 }
 
-func (b *bench) sign(ctx context.Context, g, i int, signers []*simparty.Share) {
+func (b *bench) sign(ctx context.Context, g, i int, signers []*simparty.Share) (interrupted bool) {
 	rec := b.newRecorder(protocol.KindSign, g, i)
 	for j, sh := range signers {
 		if b.s.Join == spec.JoinLoad {
@@ -368,7 +379,7 @@ func (b *bench) sign(ctx context.Context, g, i int, signers []*simparty.Share) {
 	if err == nil && !verified {
 		err = errors.New("signature did not verify")
 	}
-	b.finishOp(rec, Op{Kind: protocol.KindSign, Group: g, OK: err == nil, Err: err, Started: start, Duration: time.Since(start)}, verified)
+	return b.finishOp(rec, Op{Kind: protocol.KindSign, Group: g, OK: err == nil, Err: err, Started: start, Duration: time.Since(start)}, verified)
 }
 
 // finishOp books a finished operation: counts, latencies, the missing parties, the trace. It
@@ -628,6 +639,10 @@ func benchVerdict(s *spec.Scenario, res *BenchResults, elapsed time.Duration) (b
 	return false, "unknown expected outcome " + s.Expect.Outcome
 }
 
+// restartDowntime keeps the relay down a while longer in a restart. Tests lengthen it to stand
+// for a shutdown that takes time on a loaded machine.
+var restartDowntime time.Duration
+
 // embedded is the embedded reference relay, restartable on the same address.
 type embedded struct {
 	mu   sync.Mutex
@@ -664,6 +679,7 @@ func (e *embedded) restart(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_ = e.inst.Shutdown(sctx)
+	time.Sleep(restartDowntime)
 	var err error
 	for range 50 { // the port may take a moment to be free again
 		var inst *relay.Instance
@@ -674,6 +690,12 @@ func (e *embedded) restart(ctx context.Context) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("restart relay on %s: %w", e.cfg.Addr, err)
+}
+
+// up returns once no restart is under way (restart holds e.mu from shutdown to the new start).
+func (e *embedded) up() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 }
 
 func (e *embedded) shutdown() {

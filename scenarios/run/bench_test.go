@@ -199,6 +199,33 @@ faults:
 	}
 }
 
+// A keygen cut by a restart is tried again once the relay is back, not at once: on a loaded
+// machine the shutdown takes a while, and retries made meanwhile all failed on a refused dial,
+// leaving the group without a key (the run ended at 0.3 s with "keygens 0/3").
+func TestKeygenCutByRestartWaitsForTheRelay(t *testing.T) {
+	restartDowntime = 300 * time.Millisecond
+	t.Cleanup(func() { restartDowntime = 0 })
+	s, err := spec.Parse("rr.yaml", []byte(`name: rr
+curve: eddsa
+threshold: 1
+parties: 3
+duration: 1s
+timeout: 3s
+faults:
+  - {kind: relay-restart, after: 10ms}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Bench(ctxT(t, time.Minute), BenchOptions{Scenario: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Passed || res.Keygens.Succeeded != 1 || res.SucceededAfterRestart == 0 {
+		t.Errorf("Expected: the keygen done once the relay is back, then signings\nActual:   %s keygens %+v signings %+v", res.Verdict, res.Keygens, res.Signings)
+	}
+}
+
 // With several relay URLs, party i of a group connects to URL i mod k: here the second URL is
 // a proxy in front of the same relay, and it sees the parties that go through it.
 func TestBenchSpreadsPartiesOverURLs(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -175,18 +176,7 @@ func TestUnmetExpectationFails(t *testing.T) {
 // A relay restart drops every connection; sessions interrupted by it are put down to it and
 // those after it succeed (only the embedded relay can be restarted).
 func TestRelayRestartMidRun(t *testing.T) {
-	s, err := spec.Parse("rr.yaml", []byte(`name: rr
-curve: eddsa
-threshold: 1
-parties: 3
-duration: 8s
-timeout: 3s
-faults:
-  - {kind: relay-restart, after: 300ms}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := restartScenario(t, "8s", "300ms")
 	res, err := Bench(ctxT(t, time.Minute), BenchOptions{Scenario: s})
 	if err != nil {
 		t.Fatal(err)
@@ -205,25 +195,24 @@ faults:
 func TestKeygenCutByRestartWaitsForTheRelay(t *testing.T) {
 	restartDowntime = 300 * time.Millisecond
 	t.Cleanup(func() { restartDowntime = 0 })
-	s, err := spec.Parse("rr.yaml", []byte(`name: rr
-curve: eddsa
-threshold: 1
-parties: 3
-duration: 1s
-timeout: 3s
-faults:
-  - {kind: relay-restart, after: 10ms}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Bench(ctxT(t, time.Minute), BenchOptions{Scenario: s})
+	res, err := Bench(ctxT(t, time.Minute), BenchOptions{Scenario: restartScenario(t, "1s", "10ms")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !res.Passed || res.Keygens.Succeeded != 1 || res.SucceededAfterRestart == 0 {
 		t.Errorf("Expected: the keygen done once the relay is back, then signings\nActual:   %s keygens %+v signings %+v", res.Verdict, res.Keygens, res.Signings)
 	}
+}
+
+// restartScenario: one EdDSA 2-of-3 group signing for duration, the relay restarted after after.
+func restartScenario(t *testing.T, duration, after string) *spec.Scenario {
+	t.Helper()
+	s, err := spec.Parse("rr.yaml", fmt.Appendf(nil, "name: rr\ncurve: eddsa\nthreshold: 1\nparties: 3\nduration: %s\ntimeout: 3s\n"+
+		"faults:\n  - {kind: relay-restart, after: %s}\n", duration, after))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // With several relay URLs, party i of a group connects to URL i mod k: here the second URL is

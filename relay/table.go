@@ -8,7 +8,9 @@ import (
 
 // tableShards splits the group table so that requests on different groups do not meet on one
 // lock: each shard's lock is held only for a map lookup, insert or delete, never while a
-// request runs. Group uuids are random (v4), so their first byte spreads groups evenly.
+// request runs. A group uuid's last byte is random (v4, and in cluster mode, where the first
+// four bytes name the owner node and are the same for all of a node's groups), so it spreads
+// groups evenly.
 const tableShards = 64
 
 // groupTable maps group uuids to groups.
@@ -22,7 +24,7 @@ type tableShard struct {
 	_  [32]byte // to 64 bytes, a cache line: cores working on different shards do not meet
 }
 
-func (t *groupTable) shard(id uuid.UUID) *tableShard { return &t.shards[id[0]%tableShards] }
+func (t *groupTable) shard(id uuid.UUID) *tableShard { return &t.shards[id[15]%tableShards] }
 
 // get returns the group with that id, or nil. The group may be gone by the time the caller
 // locks it (lockGroup checks).

@@ -53,7 +53,8 @@ type clusterLink struct {
 	// Owner side: other nodes' connections that belong to groups of this node.
 	remotes map[remoteKey]*conn
 	// Home side: this node's connections that sent a request to another node, and how many
-	// groups each holds on each other node (for §6.1 notices and the loss of a node).
+	// groups each holds on each other node (for §6.1 notices and the loss of a node; 0: none
+	// known, but a request there went unanswered and may have made it a member, mayHold).
 	locals   map[uint64]*conn
 	memberOf map[*conn]map[cluster.NodeID]int
 	pipes    map[*conn]*pipe // this node's connections' Session.messages on their way (pipeline.go)
@@ -99,6 +100,9 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 		return true, false
 	}
 	res, err := l.node.Forward(context.Background(), owner, c.id, l.groupsElsewhere(c, owner), frame)
+	if err != nil && (res.Responded || errors.Is(err, cluster.ErrTimeout)) {
+		l.mayHold(c, owner) // the owner ran it, or may still run it
+	}
 	if err != nil && !res.Responded {
 		x.fail(forwardError(gid, owner, err, l.s.cfg.WriteWait.String()))
 		return true, x.closeConn
@@ -126,6 +130,23 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 	}
 	l.mu.Unlock()
 	return true, res.CloseConn
+}
+
+// mayHold records owner among the nodes to tell when c closes, without counting a group there:
+// a request of c that the owner ran, or may still run, without its done reaching this node may
+// have made c a member of an owner's group. Told nothing, the owner would keep c in that group
+// for good (§6.1).
+func (l *clusterLink) mayHold(c *conn, owner cluster.NodeID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := l.memberOf[c]
+	if m == nil {
+		m = map[cluster.NodeID]int{}
+		l.memberOf[c] = m
+	}
+	if _, ok := m[owner]; !ok {
+		m[owner] = 0
+	}
 }
 
 // groupsElsewhere counts the groups c holds on other nodes than owner (the owner applies
@@ -366,9 +387,9 @@ func (l *clusterLink) dropNodes(match func(cluster.NodeID) bool, code int, text 
 	}
 	for c, m := range l.memberOf {
 		lost := false
-		for n := range m {
+		for n, k := range m {
 			if match(n) {
-				lost = true
+				lost = lost || k > 0 // not for a membership only possible (mayHold): its caller was told it failed
 				delete(m, n)
 			}
 		}

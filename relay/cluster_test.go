@@ -290,3 +290,34 @@ func health(t *testing.T, n *relay.Instance) healthReply {
 	b, _ := io.ReadAll(resp.Body)
 	return healthReply{resp.StatusCode, string(b)}
 }
+
+// A forwarded Group.join that the owner runs only after the caller's node gave up on it (-32603
+// after the write wait) still makes the connection a member there. When that connection closes,
+// its node must tell the owner (§6.1), or the owner keeps a member nobody can remove and the
+// group stays full.
+func TestClusterTimedOutJoinLeavesOnClose(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	a := startNode(t, url)
+	b := startNode(t, url, func(c *relay.Config) { c.WriteWait = 500 * time.Millisecond })
+	g := createGroup(t, dialRaw(t, a.URL()), 2, 1)
+	release := relay.HoldGroup(a.Server(), g) // the owner is slow: the join waits for the lock
+	y := dialRaw(t, b.URL())
+	if e := y.fails(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g}, protocol.CodeInternal); !strings.Contains(e.Message, "did not answer") {
+		release()
+		t.Fatalf("Expected: the join timed out / Actual: %s", e.Message)
+	}
+	release()
+	waitMembers := func(want int, what string) {
+		t.Helper()
+		deadline := time.Now().Add(testWait)
+		for relay.GroupMembers(a.Server(), g) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("Expected: %s (%d members) / Actual: %d members", what, want, relay.GroupMembers(a.Server(), g))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitMembers(2, "the late join ran on the owner")
+	y.ws.Close()
+	waitMembers(1, "the closed connection left the owner's group")
+}

@@ -1,0 +1,22 @@
+package relay
+
+import "github.com/google/uuid"
+
+// HoldGroup locks group id of s, as a request that takes long would, until release is called.
+func HoldGroup(s *Server, id uuid.UUID) (release func()) {
+	g := s.lockGroup(id, true)
+	if g == nil {
+		panic("HoldGroup: no group " + id.String())
+	}
+	return g.mu.Unlock
+}
+
+// GroupMembers counts the members of group id of s (-1: no such group).
+func GroupMembers(s *Server, id uuid.UUID) int {
+	g := s.lockGroup(id, false)
+	if g == nil {
+		return -1
+	}
+	defer g.mu.RUnlock()
+	return len(g.members)
+}

@@ -57,7 +57,7 @@ type clusterLink struct {
 	// known, but a request there went unanswered and may have made it a member, mayHold).
 	locals   map[uint64]*conn
 	memberOf map[*conn]map[cluster.NodeID]int
-	pipes    map[*conn]*pipe // this node's connections' Session.messages on their way (pipeline.go)
+	pipes    map[*conn]*pipe // this node's connections' Session.messages on their way (cluster_pipeline.go)
 }
 
 // startCluster joins the cluster of s.cfg.Cluster.
@@ -84,7 +84,7 @@ func (l *clusterLink) newGroupID() uuid.UUID { return cluster.NewGroupID(l.self)
 // answers x from the owner's reply. It runs on the caller's read pump, which waits here, so the
 // connection's next request runs only after this one's response and events were queued (§1.3);
 // the one exception, a Session.message to the owner of the connection's previous requests, goes
-// out at once behind them (pipeline.go).
+// out at once behind them (cluster_pipeline.go).
 func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 	gid, ok := requestGroup(&x.req)
 	owner := cluster.OwnerOf(gid)

@@ -68,9 +68,10 @@ type conn struct {
 	reqMu  sync.Mutex
 	halted bool
 
-	// groups this connection created or joined. Only the read pump uses it (Group.create,
-	// Group.join and unregister run there), so it needs no lock; groups that left the table
-	// meanwhile (gone) are pruned when it is counted.
+	// groups this connection created or joined. Only the goroutine that runs the connection's
+	// requests uses it (Group.create, Group.join and unregister run there: the read pump, or for
+	// a connection of another node its lane, cluster_link.go), so it needs no lock; groups that
+	// left the table meanwhile (gone) are pruned when it is counted.
 	groups []*group
 
 	// Cluster mode (cluster_link.go): remote is set on a conn that stands for a connection of

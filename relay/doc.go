@@ -30,8 +30,8 @@
 // and the group. That is the seam for a cluster: the node that owns a group runs the methods
 // against its state under its lock, and members standing for connections on other nodes
 // forward their frames there, in order. A connection's own list of groups (for
-// MaxGroupsPerConn and for leaving them when it closes, §6.1) is changed only by its read
-// pump; a group that left the table meanwhile (emptied or expired) is marked gone and pruned
+// MaxGroupsPerConn and for leaving them when it closes, §6.1) is changed only where its
+// requests run (its read pump; in cluster mode, a remote connection's lane); a group that left the table meanwhile (emptied or expired) is marked gone and pruned
 // from the lists lazily. Shutdown first halts every connection's request loop, waiting for the
 // request in flight, so every frame that was produced is queued before the queues drain.
 //

@@ -220,8 +220,9 @@ func (s *Server) deleteGroup(g *group) {
 	s.metrics.sessions.Sub(float64(len(g.sessions)))
 }
 
-// unregister removes a closed connection from every group it belongs to (§6.1). It runs on the
-// connection's read pump, the only goroutine that changes the connection's list of groups.
+// unregister removes a closed connection from every group it belongs to (§6.1). It runs where
+// the connection's requests run, the only goroutine that changes its list of groups: its read
+// pump, or for a connection of another node its lane (or NodeLost/LinkLost, while no lane runs).
 func (s *Server) unregister(c *conn) {
 	if s.cl != nil && c.remote == nil {
 		s.cl.closed(c) // cluster mode: the owners of its groups on other nodes

@@ -160,12 +160,7 @@ func (l *clusterLink) groupsElsewhere(c *conn, owner cluster.NodeID) int {
 		}
 	}
 	l.mu.Unlock()
-	for _, g := range c.groups {
-		if !g.gone.Load() {
-			elsewhere++
-		}
-	}
-	return elsewhere
+	return elsewhere + c.heldGroups()
 }
 
 // forwardError is the -32603 a caller gets when its group's node cannot run the request.
@@ -289,11 +284,7 @@ func (l *clusterLink) Execute(r *cluster.Request) {
 		l.s.unregister(c) // §2.5: its node closes the connection
 	}
 	r.CloseConn = closeConn
-	for _, g := range c.groups {
-		if !g.gone.Load() {
-			r.Holds++
-		}
-	}
+	r.Holds = c.heldGroups()
 	r.Finish() // the done, with the response unless a frame for c already flushed it
 	c.remote.cur.Store(nil)
 	if r.Holds == 0 {

@@ -127,12 +127,17 @@ func (c *conn) log() *slog.Logger {
 	return c.srv.log.With("conn", c.id, "remote", remote)
 }
 
-// atGroupLimit tells whether c already belongs to MaxGroupsPerConn groups, after dropping the
-// groups that left the table from its list.
+// atGroupLimit tells whether c already belongs to MaxGroupsPerConn groups.
 func (c *conn) atGroupLimit() bool {
-	c.groups = slices.DeleteFunc(c.groups, func(g *group) bool { return g.gone.Load() })
 	limit := c.srv.cfg.MaxGroupsPerConn
-	return limit > 0 && len(c.groups)+c.elsewhere >= limit
+	return limit > 0 && c.heldGroups()+c.elsewhere >= limit
+}
+
+// heldGroups counts the groups of this relay c belongs to, after dropping the groups that left
+// the table from its list.
+func (c *conn) heldGroups() int {
+	c.groups = slices.DeleteFunc(c.groups, func(g *group) bool { return g.gone.Load() })
+	return len(c.groups)
 }
 
 // queueBytesPerFrameLimit sets the byte bound of a send queue: this many frames of the maximum

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"mpcrelay/relay/protocol"
 )
 
@@ -34,10 +36,11 @@ func (s *Server) groupCreate(x *call) {
 		x.fail(errTooManyGroups(s.cfg.MaxGroupsPerConn))
 		return
 	}
-	g := newGroup(p.Label, p.Params, x.c, time.Now())
+	id := uuid.New()
 	if s.cl != nil {
-		g.id = s.cl.newGroupID() // cluster mode: the uuid names this node as the owner
+		id = s.cl.newGroupID() // cluster mode: the uuid names this node as the owner
 	}
+	g := newGroup(id, p.Label, p.Params, x.c, time.Now())
 	// Locked until answered, like every group whose state changes (§1.3).
 	g.mu.Lock()
 	defer g.mu.Unlock()

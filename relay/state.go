@@ -44,8 +44,8 @@ type group struct {
 	lastUsed atomic.Int64 // unix nanos, for idle expiry
 }
 
-func newGroup(label string, params protocol.Parameters, creator member, now time.Time) *group {
-	g := &group{id: uuid.New(), params: params, label: label, members: []member{creator}, sessions: make(map[uuid.UUID]*session)}
+func newGroup(id uuid.UUID, label string, params protocol.Parameters, creator member, now time.Time) *group {
+	g := &group{id: id, params: params, label: label, members: []member{creator}, sessions: make(map[uuid.UUID]*session)}
 	g.touch(now)
 	return g
 }

@@ -124,13 +124,12 @@ func (p *poller) run() {
 			if n == 0 {
 				return false
 			}
-			at := time.Now()
 			again := n == len(events)
 			for _, ev := range events[:n] {
 				p.mu.Lock()
 				w := p.wires[ev.Fd]
 				p.mu.Unlock()
-				if w != nil && p.readable(w, at) {
+				if w != nil && p.readable(w) {
 					again = true
 				}
 			}
@@ -148,9 +147,11 @@ func (p *poller) run() {
 }
 
 // readable reads w once: into the end of its incomplete frame if it has one (a large frame is
-// read straight into its own buffer), else into the poller's buffer; then takes its frames apart.
-// It reports whether the read filled its buffer (more may be waiting).
-func (p *poller) readable(w *wire, at time.Time) (full bool) {
+// read straight into its own buffer), else into the poller's buffer; then takes its frames apart,
+// stamped with the time the read returned (not the harvest's start: bytes that arrived while
+// earlier connections of the harvest were handled would be stamped before they came). It
+// reports whether the read filled its buffer (more may be waiting).
+func (p *poller) readable(w *wire) (full bool) {
 	buf := w.readBuf(p.buf)
 	var n int
 	var rerr error
@@ -171,6 +172,7 @@ func (p *poller) readable(w *wire, at time.Time) (full bool) {
 		w.end(errEOF)
 		return false
 	}
+	at := time.Now()
 	ioAcquire()
 	if err := w.took(p.buf, n, at); err != nil {
 		w.end(err)

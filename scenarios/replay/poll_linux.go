@@ -152,6 +152,8 @@ func (p *poller) run() {
 // earlier connections of the harvest were handled would be stamped before they came). It
 // reports whether the read filled its buffer (more may be waiting).
 func (p *poller) readable(w *wire) (full bool) {
+	w.readMu.Lock()
+	defer w.readMu.Unlock()
 	buf := w.readBuf(p.buf)
 	var n int
 	var rerr error

@@ -15,7 +15,14 @@ func readLoop(w *wire) {
 	for {
 		n, err := w.nc.Read(w.readBuf(buf))
 		if n > 0 {
-			if terr := w.took(buf, n, time.Now()); terr != nil {
+			w.readMu.Lock()
+			if w.closed() { // ended by stop while the read returned
+				w.readMu.Unlock()
+				return
+			}
+			terr := w.took(buf, n, time.Now())
+			w.readMu.Unlock()
+			if terr != nil {
 				w.end(terr)
 				return
 			}

@@ -42,7 +42,10 @@ type wire struct {
 	pending map[uint64]slot
 	err     error
 
-	// Read state, owned by the connection's poller (or its reader goroutine).
+	// Read state, owned by the connection's poller (or its reader goroutine), which holds
+	// readMu while it reads and hands frames on: stop, giving up on the peer's close reply,
+	// takes it before ending the connection, so that no frame is handled once stop returns.
+	readMu  sync.Mutex
 	in      inbox
 	at      time.Time // when the bytes being taken apart were read
 	onFrame func(frame []byte, e *envelope, at time.Time)
@@ -417,7 +420,9 @@ func (w *wire) stop() {
 	select {
 	case <-w.ended:
 	case <-time.After(closeGrace):
+		w.readMu.Lock()
 		w.end(errClosed)
+		w.readMu.Unlock()
 	}
 }
 

@@ -2,10 +2,12 @@ package replay
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,5 +145,75 @@ func TestWireOverTLS(t *testing.T) {
 	res, err := w.callRaw(context.Background(), "Any", []byte("[]"))
 	if err != nil || strings.TrimSpace(string(res)) != `"tls"` {
 		t.Fatalf("Expected: \"tls\"\nActual:   %.40s %v", res, err)
+	}
+}
+
+// Once stop has returned, the connection's frames are no longer handled, even when its peer
+// never answered the close and the reader was taking apart a batch of frames meanwhile: the
+// run reads what the handlers wrote (counts, per-second throughput) right after closing.
+func TestWireStopWaitsForTheFramesBeingHandled(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		name := map[bool]string{false: "poller", true: "tls"}[tls]
+		t.Run(name, func(t *testing.T) {
+			done := make(chan struct{})
+			handler := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+				c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				// Once the client is read by its poller or goroutine (it writes first): three text
+				// frames in one write, so that one read brings them all; then silence (the
+				// client's close is never answered).
+				if _, _, err := c.ReadMessage(); err != nil {
+					return
+				}
+				var raw []byte
+				for i := range 3 {
+					raw = append(raw, 0x81, 7)
+					raw = append(raw, fmt.Sprintf(`{"n":%d}`, i)...)
+				}
+				_, _ = c.NetConn().Write(raw)
+				<-done
+			})
+			var srv *httptest.Server
+			scheme := "ws"
+			if tls {
+				srv = httptest.NewTLSServer(handler)
+				saved := dialer.TLSConfig
+				dialer.TLSConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
+				t.Cleanup(func() { dialer.TLSConfig = saved })
+				scheme = "wss"
+			} else {
+				srv = httptest.NewServer(handler)
+			}
+			t.Cleanup(func() { close(done); srv.Close() })
+			var stopped atomic.Bool
+			var after atomic.Int32
+			first := make(chan struct{})
+			var once sync.Once
+			w, err := dialWire(context.Background(), scheme+strings.TrimPrefix(srv.URL, map[bool]string{false: "http", true: "https"}[tls]), "", func([]byte, *envelope, time.Time) {
+				if stopped.Load() {
+					after.Add(1)
+				}
+				once.Do(func() {
+					close(first)
+					time.Sleep(closeGrace + 500*time.Millisecond) // a reader busy past stop's wait
+				})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.send([]byte("{}")); err != nil {
+				t.Fatal(err)
+			}
+			<-first
+			w.stop()
+			stopped.Store(true)
+			time.Sleep(closeGrace) // what a reader still busy with the batch would do now
+			if n := after.Load(); n > 0 {
+				t.Fatalf("Expected: no frame handled once stop returned\nActual:   %d", n)
+			}
+		})
 	}
 }

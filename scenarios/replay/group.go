@@ -155,10 +155,15 @@ func (pc *peer) watch() {
 	}
 }
 
+// close stops the group's connections at once: each may wait closeGrace for a close reply
+// that a stalled relay never sends, and one after another that would be a wait per party, past
+// the run's bound.
 func (g *group) close() {
+	var wg sync.WaitGroup
 	for _, pc := range g.peers {
-		pc.w.stop()
+		wg.Go(pc.w.stop)
 	}
+	wg.Wait()
 }
 
 func (g *group) lostConnection() bool {

@@ -217,3 +217,36 @@ func TestWireStopWaitsForTheFramesBeingHandled(t *testing.T) {
 		})
 	}
 }
+
+// A group's connections are closed at once: against a relay that answers no close, the group
+// waits one closeGrace, not one per party (the run's bound allows for one).
+func TestGroupClosesItsConnectionsAtOnce(t *testing.T) {
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		<-done // never reads: the client's close is not answered
+	}))
+	t.Cleanup(func() { close(done); srv.Close() })
+	g := &group{}
+	for range 4 {
+		w, err := dialWire(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), "", func([]byte, *envelope, time.Time) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.peers = append(g.peers, &peer{g: g, w: w})
+	}
+	start := time.Now()
+	g.close()
+	if took := time.Since(start); took > 2*closeGrace {
+		t.Errorf("Expected: 4 connections closed within %s\nActual:   %s", 2*closeGrace, took)
+	}
+	for i, pc := range g.peers {
+		if !pc.w.closed() {
+			t.Errorf("Expected: connection %d closed\nActual:   open", i)
+		}
+	}
+}

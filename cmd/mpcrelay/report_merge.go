@@ -20,7 +20,8 @@ func newReportMergeCmd() *cobra.Command {
 		Long: "Reads DIR/results.json of each segment of one replay (mpcrelay replay --segment i/n, run as n\n" +
 			"processes on one machine or several) and writes the results of the whole load to --out:\n" +
 			"counts add up, latency histograms (HDR, kept encoded in results.json) merge exactly, rates are\n" +
-			"recomputed. Every segment 1/n … n/n must be there, once, from the same trace and groups.\n" +
+			"recomputed. Every segment 1/n … n/n must be there, once, from the same trace, groups, rate and\n" +
+			"time scale.\n" +
 			"Exit code 1: the merged load lost, duplicated, misdelivered or corrupted frames; 2: bad input.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, dirs []string) error {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,7 +39,7 @@ func ReadReplayResults(path string) (*ReplayResults, error) {
 // MergeReplays merges the results of the n segments of one load (replay --segment i/n) into
 // the results of the whole run: counts add up, histograms merge exactly (HDR), rates are
 // recomputed over the longest segment. The parts must be segments 1/n … n/n of the same trace
-// and groups, each once.
+// and groups, rate and time scale, each once.
 func MergeReplays(names []string, parts []*ReplayResults) (*ReplayResults, error) {
 	if len(parts) == 0 {
 		return nil, errors.New("merge: no results")
@@ -60,6 +61,9 @@ func MergeReplays(names []string, parts []*ReplayResults) (*ReplayResults, error
 			return nil, fmt.Errorf("merge: %s and %s are both segment %s", seen[seg.I], names[k], p.Relay.Segment)
 		case p.Trace != parts[0].Trace || p.Relay.GroupsTotal != parts[0].Relay.GroupsTotal || p.Relay.OpenLoop != parts[0].Relay.OpenLoop:
 			return nil, fmt.Errorf("merge: %s is not from the same load as %s (trace, groups or loop differ)", names[k], names[0])
+		case !sameFloat(loadRate(p.Relay), loadRate(parts[0].Relay)) || !sameFloat(p.Relay.TimeScale, parts[0].Relay.TimeScale):
+			return nil, fmt.Errorf("merge: %s is not from the same load as %s (--rate %.4g and --time-scale %g, there %.4g and %g)",
+				names[k], names[0], loadRate(p.Relay), p.Relay.TimeScale, loadRate(parts[0].Relay), parts[0].Relay.TimeScale)
 		case (p.Baseline == nil) != (parts[0].Baseline == nil):
 			return nil, fmt.Errorf("merge: %s and %s differ in --baseline", names[k], names[0])
 		}
@@ -106,6 +110,17 @@ func MergeReplays(names []string, parts []*ReplayResults) (*ReplayResults, error
 	out.Verdict = fmt.Sprintf("%d segments merged: %s", n, out.Verdict)
 	return out, nil
 }
+
+// loadRate is the --rate of the whole load a segment belongs to (it offered its share of it).
+func loadRate(r *replay.Result) float64 {
+	if r.Groups == 0 {
+		return 0
+	}
+	return r.OfferedSessionsPerSec * float64(r.GroupsTotal) / float64(r.Groups)
+}
+
+// sameFloat: equal but for rounding (a rate recomputed from a segment's share).
+func sameFloat(a, b float64) bool { return math.Abs(a-b) <= 1e-9*max(math.Abs(a), math.Abs(b)) }
 
 func mergeResults(rs []*replay.Result) (*replay.Result, error) {
 	m := &replay.Result{Target: rs[0].Target, URL: rs[0].URL, URLs: rs[0].URLs, GroupsTotal: rs[0].GroupsTotal,

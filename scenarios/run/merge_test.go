@@ -90,10 +90,14 @@ func TestSegmentsMergeIntoTheWholeLoad(t *testing.T) {
 		t.Errorf("Expected: a clean merged run with its CPU\nActual:   %s / %+v", m.Verdict, r.Usage)
 	}
 
+	faster, fasterRelay := *parts[1], *parts[1].Relay
+	fasterRelay.OfferedSessionsPerSec *= 2 // segment 2/3 of a load at --rate 120
+	faster.Relay = &fasterRelay
 	for _, tc := range []struct {
 		parts []*ReplayResults
 		want  string
 	}{
+		{[]*ReplayResults{parts[0], &faster, parts[2]}, "--rate"},
 		{[]*ReplayResults{parts[0], parts[1]}, "missing"},
 		{[]*ReplayResults{parts[0], parts[0], parts[2]}, "both segment"},
 		{[]*ReplayResults{whole, parts[1], parts[2]}, "not a segment"},

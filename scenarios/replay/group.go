@@ -421,13 +421,19 @@ func (g *group) open(ctx context.Context, r *run) error {
 			return err
 		}
 	}
+	return r.awaitEvent(ctx, &r.signups, r.signedUp, protocol.EventSessionSignup)
+}
+
+// awaitEvent waits until every member has had event (c done, seen[j] set as each came); on
+// giving up it names the first member still waiting.
+func (r *run) awaitEvent(ctx context.Context, c *countdown, seen []atomic.Bool, event string) error {
 	select {
-	case <-r.signups.done:
+	case <-c.done:
 		return nil
 	case <-ctx.Done():
-		for j := range k {
-			if !r.signedUp[j].Load() {
-				return fmt.Errorf("party %d: waiting for sessionSignup: %w", r.numbers[j], ctx.Err())
+		for j := range seen {
+			if !seen[j].Load() {
+				return fmt.Errorf("party %d: waiting for %s: %w", r.numbers[j], event, ctx.Err())
 			}
 		}
 		return ctx.Err()
@@ -455,15 +461,8 @@ func (g *group) closeSession(ctx context.Context, r *run) error {
 			return err
 		}
 	}
-	select {
-	case <-r.closes.done:
-	case <-ctx.Done():
-		for j := range k {
-			if !r.closedSeen[j].Load() {
-				return fmt.Errorf("party %d: waiting for sessionClosed: %w", r.numbers[j], ctx.Err())
-			}
-		}
-		return ctx.Err()
+	if err := r.awaitEvent(ctx, &r.closes, r.closedSeen, protocol.EventSessionClosed); err != nil {
+		return err
 	}
 	want := slices.Clone(r.numbers)
 	slices.Sort(want)

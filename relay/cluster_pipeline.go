@@ -29,17 +29,16 @@ const maxPipelined = 64
 // -32603 within the write wait, as for any forwarded request.
 type pipe struct {
 	mu       sync.Mutex
-	changed  sync.Cond // signalled when the drainer removes a request
-	owner    cluster.NodeID
+	changed  sync.Cond      // signalled when the drainer removes a request
+	owner    cluster.NodeID // of every request in queue
 	queue    []pipelined
 	draining bool
 }
 
 type pipelined struct {
-	pd    *cluster.Pending
-	id    json.RawMessage // the request's id, copied (the frame's buffer is reused); nil: a notification
-	gid   uuid.UUID
-	owner cluster.NodeID
+	pd  *cluster.Pending
+	id  json.RawMessage // the request's id, copied (the frame's buffer is reused); nil: a notification
+	gid uuid.UUID
 }
 
 // pipeline sends x without waiting when it may (see above); it reports whether it did.
@@ -66,7 +65,7 @@ func (l *clusterLink) pipeline(x *call, gid uuid.UUID, owner cluster.NodeID, fra
 		id = bytes.Clone(x.req.ID)
 	}
 	p.owner = owner
-	p.queue = append(p.queue, pipelined{pd: l.node.Begin(owner, c.id, 0, frame), id: id, gid: gid, owner: owner})
+	p.queue = append(p.queue, pipelined{pd: l.node.Begin(owner, c.id, 0, frame), id: id, gid: gid})
 	if !p.draining {
 		p.draining = true
 		go l.drainer(c, p)
@@ -87,13 +86,13 @@ func (p *pipe) waitBelow(n int) {
 func (l *clusterLink) drainer(c *conn, p *pipe) {
 	p.mu.Lock()
 	for len(p.queue) > 0 {
-		q := p.queue[0]
+		q, owner := p.queue[0], p.owner
 		p.mu.Unlock()
 		res, err := q.pd.Wait(context.Background())
 		if err != nil && !res.Responded {
 			x := &call{s: l.s, c: c}
 			x.req.ID = q.id
-			x.fail(forwardError(q.gid, q.owner, err, l.s.cfg.WriteWait.String()))
+			x.fail(forwardError(q.gid, owner, err, l.s.cfg.WriteWait.String()))
 		}
 		p.mu.Lock()
 		p.queue[0] = pipelined{}

@@ -297,8 +297,10 @@ func health(t *testing.T, n *relay.Instance) healthReply {
 // group stays full.
 func TestClusterTimedOutJoinLeavesOnClose(t *testing.T) {
 	url := natstest.Server(t).ClientURL()
-	a := startNode(t, url)
-	b := startNode(t, url, func(c *relay.Config) { c.WriteWait = 500 * time.Millisecond })
+	// No node dies here: a slow liveness, so that a loaded machine cannot make one look dead.
+	slow := func(c *relay.Config) { c.Cluster.Heartbeat, c.Cluster.DeadAfter = time.Second, 10*time.Second }
+	a := startNode(t, url, slow)
+	b := startNode(t, url, slow, func(c *relay.Config) { c.WriteWait = 500 * time.Millisecond })
 	g := createGroup(t, dialRaw(t, a.URL()), 2, 1)
 	release := relay.HoldGroup(a.Server(), g) // the owner is slow: the join waits for the lock
 	y := dialRaw(t, b.URL())

@@ -13,9 +13,14 @@ import (
 // frame that was sent (see (*run).deliver). The walk checks structure — balanced brackets,
 // terminated strings, commas and colons — so a frame it accepts has a well-formed envelope.
 type scanner struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	depth int // arrays and objects open around the value being walked
 }
+
+// maxDepth bounds nesting, as encoding/json does: value recurses per level, and a frame of
+// 64 MiB of brackets would otherwise grow the reading goroutine's stack past its limit.
+const maxDepth = 10000
 
 func (s *scanner) ws() {
 	for s.i < len(s.b) {
@@ -79,6 +84,9 @@ func (s *scanner) value() ([]byte, bool) {
 			return nil, false
 		}
 	case c == '{':
+		if s.depth++; s.depth > maxDepth {
+			return nil, false
+		}
 		s.i++
 		if !s.eat('}') {
 			for {
@@ -96,7 +104,11 @@ func (s *scanner) value() ([]byte, bool) {
 				}
 			}
 		}
+		s.depth--
 	case c == '[':
+		if s.depth++; s.depth > maxDepth {
+			return nil, false
+		}
 		s.i++
 		if !s.eat(']') {
 			for {
@@ -111,6 +123,7 @@ func (s *scanner) value() ([]byte, bool) {
 				}
 			}
 		}
+		s.depth--
 	case c == '-' || (c >= '0' && c <= '9'):
 		s.i++
 		for s.i < len(s.b) && strings.IndexByte("0123456789+-.eE", s.b[s.i]) >= 0 {

@@ -3,6 +3,7 @@ package replay
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -171,6 +172,21 @@ func TestNumbersReadsPartyArrays(t *testing.T) {
 	for _, in := range []string{`[1,`, `[1 2]`, `["1"]`, `[70000]`, `{}`, `[1]x`} {
 		if _, ok := numbers([]byte(in)); ok {
 			t.Errorf("Expected: %s refused", in)
+		}
+	}
+}
+
+// Nesting deeper than encoding/json takes is refused, not walked: each level is a call, and a
+// relay's 64 MiB frame of brackets would take the reading goroutine past its stack limit.
+func TestScanRefusesNestingEncodingJSONRefuses(t *testing.T) {
+	for _, depth := range []int{maxDepth - 10, maxDepth + 10} {
+		nested := strings.Repeat(`[{"a":`, depth/2) + "1" + strings.Repeat(`}]`, depth/2)
+		frame := []byte(`{"jsonrpc":"2.0","id":0,"result":["note",` + nested + `]}`)
+		_, ok := scanEnvelope(frame)
+		var v any
+		want := json.Unmarshal(frame, &v) == nil
+		if ok != want {
+			t.Errorf("Expected: depth %d scanned %v, as encoding/json\nActual:   %v", depth, want, ok)
 		}
 	}
 }

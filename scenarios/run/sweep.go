@@ -176,6 +176,8 @@ func Sweep(ctx context.Context, o SweepOptions) (*SweepResults, error) {
 		res.KneeRatio = res.Relay.KneePerSec / res.Baseline.KneePerSec
 	}
 	if ctx.Err() != nil {
+		res.Passed = false
+		res.Verdict = "interrupted: " + res.Verdict
 		return res, fmt.Errorf("sweep interrupted: %w", ctx.Err())
 	}
 	return res, nil
@@ -187,6 +189,11 @@ func (s *sweeper) step(ctx context.Context, o SweepOptions) error {
 	cfg := s.cfg
 	cfg.Rate = rate
 	r, err := replay.Run(ctx, cfg)
+	if ctx.Err() != nil {
+		// Cut short by the interruption: not a measurement of this rate (its sessions ended
+		// early, yet every delivery of those run may have been on time). Sweep reports it.
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("sweep %s at %.4g sessions/s: %w", s.name, rate, err)
 	}

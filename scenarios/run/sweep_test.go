@@ -1,7 +1,9 @@
 package run
 
 import (
+	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,5 +31,28 @@ func TestJudgeStepNamesTheLimit(t *testing.T) {
 	lost.Lost = 1
 	if st := judgeStep("relay", &lost, 50*time.Millisecond); st.Pass || st.GroupsShort {
 		t.Errorf("Expected: fail on a loss, not blamed on the groups\nActual:   %+v", st)
+	}
+}
+
+// An interrupted search keeps the steps it finished and judges none it did not: a step cut
+// short by the interruption would fail for the sessions it never ran.
+func TestSweepInterruptedKeepsTheStepsItFinished(t *testing.T) {
+	ctx, cancel := context.WithCancel(ctxT(t, time.Minute))
+	defer cancel()
+	var once sync.Once
+	res, err := Sweep(ctx, SweepOptions{
+		Replay: ReplayOptions{Trace: eddsaTrace(t), TraceName: "eddsa", Groups: 4, TimeScale: 0.01, SessionTimeout: 10 * time.Second},
+		Start:  5, Factor: 2, Step: time.Second, SLO: 10 * time.Second,
+		// The second step is cut 200 ms into its second of schedule.
+		Progress: func(string) { once.Do(func() { time.AfterFunc(200*time.Millisecond, cancel) }) },
+	})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") || res == nil {
+		t.Fatalf("Expected: the results so far and an interruption\nActual:   %v, %v", res, err)
+	}
+	if n := len(res.Relay.Steps); n != 1 || !res.Relay.Steps[0].Pass {
+		t.Errorf("Expected: the one finished step, passed\nActual:   %+v", res.Relay.Steps)
+	}
+	if !strings.HasPrefix(res.Verdict, "interrupted") {
+		t.Errorf("Expected: the verdict says the search was interrupted\nActual:   %s", res.Verdict)
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"mpcrelay/forwarder"
 )
@@ -211,5 +213,30 @@ func TestBenchSweepOfReplayScenario(t *testing.T) {
 	smoke := filepath.Join("..", "..", "scenarios", "examples", "smoke.yaml")
 	if _, _, err := runCmd(t, "bench", "--scenario", smoke, "--sweep", "--quiet"); err == nil || !strings.Contains(err.Error(), "mode: replay") {
 		t.Errorf("Expected: --sweep of a bench scenario refused\nActual:   %v", err)
+	}
+}
+
+// An interrupted capacity search writes what it measured before saying so (exit 2).
+func TestReplaySweepInterruptedWritesItsResults(t *testing.T) {
+	dir := t.TempDir()
+	root := newRoot()
+	root.SetArgs([]string{"replay", "--select", "eddsa", "--groups", "4", "--time-scale", "0.01", "--sweep", "--sweep-start", "5",
+		"--sweep-step", "500ms", "--slo", "10s", "--quiet", "--report-dir", dir})
+	root.SetOut(io.Discard)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	err := root.ExecuteContext(ctx)
+	var ee *exitError
+	if err == nil || !strings.Contains(err.Error(), "interrupted") || errors.As(err, &ee) {
+		t.Fatalf("Expected: the search interrupted (exit 2)\nActual:   %v", err)
+	}
+	var res struct {
+		Kind    string `json:"kind"`
+		Passed  bool   `json:"passed"`
+		Verdict string `json:"verdict"`
+	}
+	raw, rerr := os.ReadFile(filepath.Join(dir, "results.json"))
+	if rerr != nil || json.Unmarshal(raw, &res) != nil || res.Kind != "sweep" || res.Passed || !strings.HasPrefix(res.Verdict, "interrupted") {
+		t.Errorf("Expected: results.json of the interrupted sweep, not passed\nActual:   %s %v", raw, rerr)
 	}
 }

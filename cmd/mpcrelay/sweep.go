@@ -88,13 +88,17 @@ func runSweep(ctx context.Context, out io.Writer, a replayArgs) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*steps*run.ReplayBound(o)+time.Minute)
 	defer cancel()
 	res, err := run.Sweep(ctx, so)
+	if res == nil {
+		return err
+	}
+	// An interrupted search still writes the steps it finished, then exits 2.
+	if werr := report.WriteDir(a.reportDir, res, res.Page()); werr != nil {
+		return werr
+	}
+	fmt.Fprintf(out, "%s\nreport: %s\n", res.Verdict, filepath.Join(a.reportDir, "report.html"))
 	if err != nil {
 		return err
 	}
-	if err := report.WriteDir(a.reportDir, res, res.Page()); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "%s\nreport: %s\n", res.Verdict, filepath.Join(a.reportDir, "report.html"))
 	if !res.Passed {
 		return &exitError{code: 1, err: errors.New("sweep: " + res.Verdict)}
 	}

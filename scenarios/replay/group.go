@@ -80,7 +80,7 @@ func (pc *peer) heardFrom(params []byte) {
 	}
 }
 
-// peer is one replayed party's connection. perSecond belongs to its reader goroutine until
+// peer is one replayed party's connection. perSecond belongs to its reader (a poller) until
 // the connection is closed.
 type peer struct {
 	g         *group
@@ -175,7 +175,7 @@ func (g *group) lostConnection() bool {
 	return false
 }
 
-// onFrame handles one frame on the connection's reader goroutine.
+// onFrame handles one frame, on the connection's reader (its poller, or its own goroutine).
 func (pc *peer) onFrame(frame []byte, env *envelope, at time.Time, shard int) {
 	e := pc.g.e
 	if env == nil {

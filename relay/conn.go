@@ -63,10 +63,10 @@ type conn struct {
 	readDone chan struct{}
 	ping     *time.Timer
 
-	// reqMu is held while a request runs; Shutdown takes it to wait for that request and sets
-	// halted, after which the connection runs no more requests.
+	// reqMu is held while a request runs. Shutdown sets halted, after which the connection
+	// starts no more requests, and then takes reqMu to wait for the one in flight (waitIdle).
 	reqMu  sync.Mutex
-	halted bool
+	halted atomic.Bool
 
 	// groups this connection created or joined. Only the goroutine that runs the connection's
 	// requests uses it (Group.create, Group.join and unregister run there: the read pump, or for
@@ -292,16 +292,18 @@ const extendEvery = 100 * time.Millisecond
 func (c *conn) run(frame []byte) (closeConn bool) {
 	c.reqMu.Lock()
 	defer c.reqMu.Unlock()
-	if c.halted {
+	if c.halted.Load() {
 		return false
 	}
 	return c.srv.dispatch(c, frame)
 }
 
-// halt waits for the request c is running, if any, and stops it from running more.
-func (c *conn) halt() {
+// halt stops c from starting requests; the one it is running, if any, goes on (waitIdle).
+func (c *conn) halt() { c.halted.Store(true) }
+
+// waitIdle waits until c runs no request: the lock is taken only to wait for it.
+func (c *conn) waitIdle() {
 	c.reqMu.Lock()
-	c.halted = true
 	c.reqMu.Unlock()
 }
 

@@ -200,11 +200,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.connsMu.Unlock()
 	s.log.Info("shutting down", "connections", len(open))
-	// First no connection runs another request (halt waits for the one in flight), so every
-	// frame a request produces is queued before any connection stops taking frames, and the
-	// drain delivers all of them.
+	// First no connection starts another request, then the requests in flight end (all at once:
+	// a forwarded one may take up to the write wait), so every frame a request produces is
+	// queued before any connection stops taking frames, and the drain delivers all of them.
 	for _, c := range open {
 		c.halt()
+	}
+	for _, c := range open {
+		c.waitIdle()
 	}
 	if s.cl != nil {
 		s.cl.drainAll() // cluster mode: requests still on their way to other nodes

@@ -182,9 +182,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// Shutdown refuses new connections, sends every connection its queued frames and a close
-// frame 1001, and waits for them to end, at most DrainTimeout or until ctx is done; then it
-// closes what is left. It also stops idle expiry.
+// Shutdown refuses new connections, lets the requests in flight end (in cluster mode one
+// forwarded to another node may take up to WriteWait), sends every connection its queued frames
+// and a close frame 1001, and waits for them to end, at most DrainTimeout or until ctx is done;
+// then it closes what is left. It also stops idle expiry.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.cl != nil {
 		defer s.cl.close() // cluster mode: after the connections' §6.1 notices, say goodbye

@@ -39,7 +39,24 @@ func TestShutdownHaltsEveryConnectionBeforeWaiting(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Shutdown(context.Background()) }()
-	time.Sleep(100 * time.Millisecond) // Shutdown is waiting for slow's request
+	deadline := time.Now().Add(5 * time.Second)
+	for halted := 0; halted < len(others); time.Sleep(time.Millisecond) {
+		halted = 0
+		for _, c := range others {
+			if c.halted.Load() {
+				halted++
+			}
+		}
+		if time.Now().After(deadline) {
+			held.mu.Unlock()
+			t.Fatalf("Expected: every connection halted while Shutdown waits for the request in flight / Actual: %d of %d", halted, len(others))
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Expected: Shutdown waits for the request in flight / Actual: it returned (%v)", err)
+	default:
+	}
 
 	create, _ := protocol.NewRequest(1, protocol.MethodGroupCreate, protocol.GroupCreateParams{Label: "late", Params: protocol.Parameters{Parties: 2, Threshold: 1}})
 	ran := 0

@@ -6,16 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
-	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"mpcrelay/client"
-	"mpcrelay/relay"
 	"mpcrelay/relay/protocol"
 	"mpcrelay/scenarios/report"
 	"mpcrelay/scenarios/spec"
@@ -467,94 +463,6 @@ func (b *bench) interruptedByRestart(at time.Time) bool {
 	return false
 }
 
-// reason is the failure text without session uuids, so that failures of the same cause group.
-func reason(err error) string {
-	var f simparty.Failures
-	if errors.As(err, &f) && len(f) > 0 {
-		stages := map[string]bool{}
-		var parts []string
-		for _, pe := range f {
-			key := fmt.Sprintf("%s %s", pe.Kind, pe.Stage)
-			if pe.Stage == simparty.PhaseRound {
-				key = fmt.Sprintf("%s round %d", pe.Kind, pe.Round)
-			}
-			cause := maskReason(pe.Err.Error())
-			switch {
-			case errors.Is(pe.Err, simparty.ErrDropped):
-				cause = "dropped by fault injection"
-			case errors.Is(pe.Err, simparty.ErrNoProgress):
-				cause = "no progress"
-			case errors.Is(pe.Err, context.DeadlineExceeded):
-				cause = "timeout"
-			case errors.Is(pe.Err, client.ErrClosed):
-				cause = "connection closed"
-			}
-			if k := key + ": " + cause; !stages[k] {
-				stages[k] = true
-				parts = append(parts, k)
-			}
-		}
-		sort.Strings(parts)
-		return fmt.Sprint(parts)
-	}
-	return maskReason(err.Error())
-}
-
-var (
-	reAddr   = regexp.MustCompile(`\d+\.\d+\.\d+\.\d+:\d+`)
-	reUUID   = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
-	reNumber = regexp.MustCompile(`\d+`)
-)
-
-// maskReason drops addresses, uuids and numbers from an error text, so that failures of one
-// cause count under one reason.
-func maskReason(s string) string {
-	s = reNumber.ReplaceAllString(reUUID.ReplaceAllString(reAddr.ReplaceAllString(s, "ADDR"), "UUID"), "N")
-	if len(s) > 100 {
-		s = s[:100]
-	}
-	return s
-}
-
-// missingParties are the parties a failure names: those the others were still waiting for, and
-// those that dropped out themselves. A party that failed only because a peer-to-peer receiver
-// had gone (§4.7 "receiver n … does not exist": a relay that frees a closed connection's number,
-// §6.1) names that receiver and is not missing itself.
-func missingParties(err error) []uint16 {
-	var f simparty.Failures
-	if !errors.As(err, &f) {
-		return nil
-	}
-	named := map[uint16]bool{}
-	victims := map[uint16]bool{}
-	for _, pe := range f {
-		for _, p := range pe.Waiting {
-			named[p] = true
-		}
-		if errors.Is(pe.Err, simparty.ErrDropped) && pe.Party != 0 {
-			named[pe.Party] = true
-		}
-		if pe.Err == nil || pe.Party == 0 {
-			continue
-		}
-		if m := reGoneReceiver.FindStringSubmatch(pe.Err.Error()); m != nil {
-			n, _ := strconv.ParseUint(m[1], 10, 16)
-			named[uint16(n)] = true
-			victims[pe.Party] = true
-		}
-	}
-	var out []uint16
-	for p := range named {
-		if !victims[p] {
-			out = append(out, p)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-var reGoneReceiver = regexp.MustCompile(`receiver (\d+) for peer to peer message does not exist`)
-
 func (b *bench) fill(res *BenchResults, elapsed time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -637,69 +545,4 @@ func benchVerdict(s *spec.Scenario, res *BenchResults, elapsed time.Duration) (b
 		return true, fmt.Sprintf("failed cleanly in %.1f s (bound %s), naming parties %v missing", elapsed.Seconds(), s.Expect.Within, res.Missing)
 	}
 	return false, "unknown expected outcome " + s.Expect.Outcome
-}
-
-// restartDowntime keeps the relay down a while longer in a restart. Tests lengthen it to stand
-// for a shutdown that takes time on a loaded machine.
-var restartDowntime time.Duration
-
-// embedded is the embedded reference relay, restartable on the same address.
-type embedded struct {
-	mu   sync.Mutex
-	cfg  relay.Config
-	inst *relay.Instance
-	ctx  context.Context
-}
-
-func startEmbedded(ctx context.Context, log *slog.Logger) (*embedded, error) {
-	cfg := relay.DefaultConfig()
-	cfg.Addr = "127.0.0.1:0"
-	cfg.Logger = log
-	// Many groups from one client process: the session limit must not be what is measured.
-	cfg.MaxSessions = -1
-	inst, err := relay.Start(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("embedded relay: %w", err)
-	}
-	cfg.Addr = inst.Addr() // a restart comes back on the same port
-	return &embedded{cfg: cfg, inst: inst, ctx: ctx}, nil
-}
-
-func (e *embedded) url() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.inst.URL()
-}
-
-// restart shuts the relay down (every connection drops, every group and session is lost) and
-// starts a fresh one on the same address.
-func (e *embedded) restart(ctx context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	_ = e.inst.Shutdown(sctx)
-	time.Sleep(restartDowntime)
-	var err error
-	for range 50 { // the port may take a moment to be free again
-		var inst *relay.Instance
-		if inst, err = relay.Start(e.ctx, e.cfg); err == nil {
-			e.inst = inst
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("restart relay on %s: %w", e.cfg.Addr, err)
-}
-
-// up returns once no restart is under way (restart holds e.mu from shutdown to the new start).
-func (e *embedded) up() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-}
-
-func (e *embedded) shutdown() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	shutdown(e.inst.Shutdown)
 }

@@ -425,7 +425,8 @@ func TestKeygenCancelledMidway(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if n := runtime.NumGoroutine(); n > before {
-		t.Errorf("Expected: no goroutine left; Actual: %d goroutines, %d before", n, before)
+		buf := make([]byte, 1<<20)
+		t.Errorf("Expected: no goroutine left; Actual: %d goroutines, %d before\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
 

@@ -149,6 +149,9 @@ func (c *Client) CloseCode() int {
 }
 
 // Close sends a normal close frame, waits briefly for the relay's reply and ends the connection.
+// Frames not yet read from Unmatched are dropped and its channel closes: the caller is done with
+// the client, and a frame nobody will read must not hold a goroutine for ever (late answers to
+// calls given up on land there).
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
@@ -159,6 +162,7 @@ func (c *Client) Close() error {
 		}
 		_ = c.conn.Close()
 		<-c.done
+		c.unmatched.cancel()
 	})
 	return nil
 }
@@ -167,8 +171,9 @@ func (c *Client) Close() error {
 func (c *Client) NextID() uint64 { return c.nextID.Add(1) }
 
 // Unmatched delivers frames that are neither events nor responses to a pending call (the answer
-// to a frame sent with Send, an error without id, a binary frame), in order, never dropped.
-// The channel closes when the connection has ended and the queue is drained.
+// to a frame sent with Send, an error without id, a binary frame), in order, never dropped while
+// the client is open. The channel closes when the connection has ended and the queue is
+// drained, or at Close.
 func (c *Client) Unmatched() <-chan Frame { return c.unmatched.out }
 
 // Send writes one text frame verbatim.

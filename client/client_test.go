@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -269,6 +270,38 @@ func TestCallHonoursContextDeadline(t *testing.T) {
 	_, err := c.SessionJoin(cctx, uuid.New(), uuid.New(), protocol.KindSign)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
+	}
+}
+
+// Close drops unmatched frames nobody read and closes the channel: the queue's goroutine does
+// not outlive the client (it did, blocked on a frame no one would read: a goroutine per client
+// that got a late answer to a call it had given up on).
+func TestCloseDropsUnreadUnmatchedFrames(t *testing.T) {
+	url := scripted(t, func(conn *websocket.Conn) {
+		writeRaw(t, conn, `{"jsonrpc":"2.0","id":7,"result":null}`) // answers no call: unmatched
+		writeRaw(t, conn, `{"jsonrpc":"2.0","method":"sessionClosed","params":[1]}`)
+		hold(conn)
+	})
+	second := make(chan struct{})
+	var n atomic.Int32
+	c := dial(t, url, WithFrameHook(func(f Frame) {
+		if f.Dir == Received && n.Add(1) == 2 {
+			close(second) // frames are dispatched in order: the first is queued by now
+		}
+	}))
+	select {
+	case <-second:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the two frames did not arrive")
+	}
+	_ = c.Close()
+	select {
+	case f, ok := <-c.Unmatched():
+		if ok {
+			t.Fatalf("Expected: Unmatched closed at Close, its unread frame dropped\nActual:   got %s", f.Data)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Expected: Unmatched closed at Close (its goroutine closes it as it ends)\nActual:   still open after 5 s")
 	}
 }
 

@@ -261,13 +261,17 @@ func runReplay(ctx context.Context, out io.Writer, a replayArgs) error {
 		o.Progress = serialised(o.Progress)
 	}
 	res, err := run.Replay(ctx, o)
+	if res == nil {
+		return err
+	}
+	// An interrupted run still writes what it measured, then exits 2.
+	if werr := report.WriteDir(a.reportDir, res, res.Page()); werr != nil {
+		return werr
+	}
+	printReplay(out, res, filepath.Join(a.reportDir, "report.html"))
 	if err != nil {
 		return err
 	}
-	if err := report.WriteDir(a.reportDir, res, res.Page()); err != nil {
-		return err
-	}
-	printReplay(out, res, filepath.Join(a.reportDir, "report.html"))
 	if !res.Passed {
 		return &exitError{code: 1, err: errors.New("replay: " + res.Verdict)}
 	}

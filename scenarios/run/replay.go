@@ -149,7 +149,7 @@ func Replay(ctx context.Context, o ReplayOptions) (*ReplayResults, error) {
 		return nil, err
 	}
 	res.Relay = r
-	if o.Baseline {
+	if o.Baseline && ctx.Err() == nil {
 		runtime.GC() // start the baseline from a comparable heap
 		furl, src, stop, err := startBaseline(ctx, o)
 		if err != nil {
@@ -179,6 +179,11 @@ func Replay(ctx context.Context, o ReplayOptions) (*ReplayResults, error) {
 	}
 	res.DurationSec = time.Since(start).Seconds()
 	res.Passed, res.Verdict = replayVerdict(res)
+	if ctx.Err() != nil {
+		// Cut short: the sessions that did run may all be clean, yet the load was not the one asked for.
+		res.Passed, res.Verdict = false, "interrupted: "+res.Verdict
+		return res, fmt.Errorf("replay interrupted: %w", ctx.Err())
+	}
 	return res, nil
 }
 

@@ -282,7 +282,7 @@ func (g *group) signupEvent(pc *peer, payload []byte) {
 		return
 	}
 	if r := g.lookup(id); r != nil {
-		if j := r.memberOf[pc.index]; j >= 0 && !r.signedUp[j].Swap(true) {
+		if j := r.memberOf(pc.index); j >= 0 && !r.signedUp[j].Swap(true) {
 			r.signups.tick()
 		}
 	}
@@ -302,7 +302,7 @@ func (g *group) closedEvent(pc *peer, payload []byte) {
 	if r == nil {
 		return
 	}
-	if j := r.memberOf[pc.index]; j >= 0 && !r.closedSeen[j].Swap(true) {
+	if j := r.memberOf(pc.index); j >= 0 && !r.closedSeen[j].Swap(true) {
 		r.closedBy[j] = parties
 		r.closes.tick()
 	}

@@ -15,12 +15,11 @@ import (
 
 // run is one replayed session.
 type run struct {
-	g        *group
-	plan     *plan
-	id       uuid.UUID
-	idStr    string
-	numbers  []uint16 // member → party number in this session
-	memberOf []int    // connection → member, -1 when the connection is not a party
+	g       *group
+	plan    *plan
+	id      uuid.UUID
+	idStr   string
+	numbers []uint16 // member → party number in this session
 	// due[i] is when message i was due, sentAt[i] when it was sent (engine clock). In the
 	// closed loop a message is due when it is sent.
 	due, sentAt []atomic.Int64
@@ -41,6 +40,15 @@ type run struct {
 }
 
 func (r *run) setID(id uuid.UUID) { r.id, r.idStr = id, id.String() }
+
+// memberOf is the member a connection of the group is, -1 when it is not a party: the members
+// are the group's first k connections.
+func (r *run) memberOf(conn int) int {
+	if conn < len(r.members) {
+		return conn
+	}
+	return -1
+}
 
 // memberState tracks what one member has received; its sender waits on it.
 type memberState struct {
@@ -72,16 +80,12 @@ func (g *group) replayOnce(ctx context.Context, due int64) error {
 	k := len(p.s.Members)
 	r := &run{g: g, plan: p, numbers: make([]uint16, k), due: make([]atomic.Int64, len(p.msgs)),
 		sentAt: make([]atomic.Int64, len(p.msgs)), members: make([]*memberState, k),
-		memberOf: make([]int, len(g.peers)), signedUp: make([]atomic.Bool, k),
+		signedUp:   make([]atomic.Bool, k),
 		closedSeen: make([]atomic.Bool, k), closedBy: make([][]uint16, k), done: make(chan struct{}),
 		wake: make(chan struct{}, 1)}
 	r.signups.init(k)
 	r.closes.init(k)
-	for i := range r.memberOf {
-		r.memberOf[i] = -1
-	}
 	for j := range k {
-		r.memberOf[j] = j // members are the first k connections of the group
 		r.members[j] = &memberState{got: make([]uint8, p.slots[j])}
 	}
 	span := time.Duration(0)
@@ -258,7 +262,7 @@ func (r *run) drive(ctx context.Context, open bool) error {
 // counted as a delivery.
 func (r *run) deliver(pc *peer, msg *wireMessage, at time.Time, forwarder bool, shard int) bool {
 	e := r.g.e
-	j := r.memberOf[pc.index]
+	j := r.memberOf(pc.index)
 	i, ok := bodyIndex(msg.body)
 	if !ok || i < 0 || i >= len(r.plan.msgs) {
 		e.corrupt.Add(1)

@@ -242,25 +242,33 @@ func TestReplaySweepInterruptedWritesItsResults(t *testing.T) {
 }
 
 // An interrupted replay writes what it measured, is not passed, and says so (exit 2): the
-// sessions it ran may all be clean, yet the load was not the one asked for.
+// sessions it ran may all be clean, yet the load was not the one asked for. So too when it is
+// interrupted before its schedule starts.
 func TestReplayInterruptedIsNotPassed(t *testing.T) {
-	dir := t.TempDir()
-	root := newRoot()
-	root.SetArgs([]string{"replay", "--select", "eddsa", "--groups", "4", "--duration", "20s", "--quiet", "--report-dir", dir})
-	root.SetOut(io.Discard)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	err := root.ExecuteContext(ctx)
-	var ee *exitError
-	if err == nil || !strings.Contains(err.Error(), "interrupted") || errors.As(err, &ee) {
-		t.Fatalf("Expected: the replay interrupted (exit 2)\nActual:   %v", err)
-	}
-	var res struct {
-		Passed  bool   `json:"passed"`
-		Verdict string `json:"verdict"`
-	}
-	raw, rerr := os.ReadFile(filepath.Join(dir, "results.json"))
-	if rerr != nil || json.Unmarshal(raw, &res) != nil || res.Passed || !strings.HasPrefix(res.Verdict, "interrupted") {
-		t.Errorf("Expected: results.json of the interrupted replay, not passed\nActual:   %.300s %v", raw, rerr)
+	for name, extra := range map[string][]string{
+		"mid-run":             {"--duration", "20s"},
+		"waiting for --start": {"--start-at", time.Now().Add(time.Minute).UTC().Format(time.RFC3339)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			root := newRoot()
+			root.SetArgs(append([]string{"replay", "--select", "eddsa", "--groups", "4", "--quiet", "--report-dir", dir}, extra...))
+			root.SetOut(io.Discard)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			err := root.ExecuteContext(ctx)
+			var ee *exitError
+			if err == nil || !strings.Contains(err.Error(), "interrupted") || errors.As(err, &ee) {
+				t.Fatalf("Expected: the replay interrupted (exit 2)\nActual:   %v", err)
+			}
+			var res struct {
+				Passed  bool   `json:"passed"`
+				Verdict string `json:"verdict"`
+			}
+			raw, rerr := os.ReadFile(filepath.Join(dir, "results.json"))
+			if rerr != nil || json.Unmarshal(raw, &res) != nil || res.Passed || !strings.HasPrefix(res.Verdict, "interrupted") {
+				t.Errorf("Expected: results.json of the interrupted replay, not passed\nActual:   %.300s %v", raw, rerr)
+			}
+		})
 	}
 }

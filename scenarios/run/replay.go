@@ -145,9 +145,10 @@ func Replay(ctx context.Context, o ReplayOptions) (*ReplayResults, error) {
 	}
 	start := time.Now()
 	r, err := replay.Run(ctx, cfg)
-	if err != nil {
+	if err != nil && (r == nil || ctx.Err() == nil) {
 		return nil, err
 	}
+	// Interrupted, even while connecting or waiting for --start-at: reported below.
 	res.Relay = r
 	if o.Baseline && ctx.Err() == nil {
 		runtime.GC() // start the baseline from a comparable heap

@@ -82,6 +82,9 @@ func watch(w *wire) {
 		p.mu.Lock()
 		delete(p.wires, id)
 		p.mu.Unlock()
+		// Out of the epoll set too: a socket still open (a close being echoed) and readable
+		// would otherwise come back in every harvest (level-triggered).
+		_ = rc.Control(func(fd uintptr) { _ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil) })
 	}
 	p.mu.Lock()
 	p.wires[id] = w
@@ -176,7 +179,12 @@ func (p *poller) readable(w *wire) (full bool) {
 	}
 	at := time.Now()
 	ioAcquire()
-	if err := w.took(p.buf, n, at); err != nil {
+	switch err := w.took(p.buf, n, at); err {
+	case nil:
+	case errServerClosed:
+		w.unwatch()
+		return false
+	default:
 		w.end(err)
 	}
 	return n == len(buf)

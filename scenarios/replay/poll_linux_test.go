@@ -124,3 +124,62 @@ func TestPollerStampsFramesWhenTheyAreRead(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A poller never waits on a socket's write: a close from a server that has stopped reading,
+// while a sender of that connection is blocked in its write, is echoed off the poller, and the
+// other connections of the poller are read meanwhile.
+func TestPollerEchoesACloseWithoutWaiting(t *testing.T) {
+	// a's server never reads.
+	silent := make(chan *websocket.Conn, 1)
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		silent <- c
+		<-done
+	}))
+	t.Cleanup(func() { close(done); srv.Close() })
+	wa, err := dialWire(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), "", func([]byte, *envelope, time.Time) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wa.stop)
+	t.Cleanup(func() { wa.end(errClosed) }) // first: the blocked sender's write fails at once
+	if wa.rc == nil {
+		t.Skip("no poller on this system")
+	}
+	sa := <-silent
+	url, conns := pollServer(t)
+	got := make(chan time.Time, 1)
+	_, sb := dialOnPoller(t, url, conns, func([]byte, *envelope, time.Time) { got <- time.Now() })
+
+	// a's sender writes until its write blocks on the full socket, holding a's write lock.
+	go func() {
+		big := make([]byte, 1<<20)
+		for range 256 {
+			if wa.send(big) != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	if err := sa.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4001, "bye"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the poller has a's close
+	sent := time.Now()
+	if err := sb.WriteMessage(websocket.TextMessage, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case at := <-got:
+		if d := at.Sub(sent); d > time.Second {
+			t.Fatalf("Expected: b read at once\nActual:   after %s", d)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Expected: b read at once\nActual:   not within 3 s: the poller waits on a's write")
+	}
+}

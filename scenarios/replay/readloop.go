@@ -22,6 +22,9 @@ func readLoop(w *wire) {
 			}
 			terr := w.took(buf, n, time.Now())
 			w.readMu.Unlock()
+			if terr == errServerClosed {
+				return
+			}
 			if terr != nil {
 				w.end(terr)
 				return

@@ -87,7 +87,12 @@ func dialWire(ctx context.Context, rawURL, room string, onFrame func(frame []byt
 		_, _ = io.ReadFull(br, early)
 		ws.PutReader(br)
 		if err := w.take(early, time.Now()); err != nil {
-			w.end(err)
+			if err == errServerClosed {
+				<-w.ended // the echo, then the end with the server's code and reason
+				err = w.err
+			} else {
+				w.end(err)
+			}
 			return nil, fmt.Errorf("dial %s: %w", target, err)
 		}
 	}
@@ -140,15 +145,27 @@ func (w *wire) frame(op ws.OpCode, payload []byte) error {
 			return errClosed
 		}
 		code, reason := ws.ParseCloseFrameData(payload)
-		// Echo the close with its status code (§5.5.1) before the socket goes.
-		_ = w.writeControl(ws.OpClose, payload[:min(len(payload), 2)])
-		return fmt.Errorf("closed by the server: %d %s", code, reason)
+		cause := fmt.Errorf("closed by the server: %d %s", code, reason)
+		echo := append([]byte(nil), payload[:min(len(payload), 2)]...)
+		// Echoed with its status code (§5.5.1) off the reader, which must never wait on a
+		// socket's write (a sender may hold the write lock, blocked on a server that stopped
+		// reading); the connection ends once the echo is written.
+		go func() {
+			_ = w.writeControl(ws.OpClose, echo)
+			w.end(cause)
+		}()
+		return errServerClosed
 	}
 	return nil // binary frames and pongs are not part of the protocol (§1.2): ignored
 }
 
-// errClosed is the end of a connection the generator closed itself.
-var errClosed = errors.New("closed")
+var (
+	// errClosed is the end of a connection the generator closed itself.
+	errClosed = errors.New("closed")
+	// errServerClosed: the server closed the connection; its reader stops reading it, and the
+	// echo, then the end, are on their way (frame).
+	errServerClosed = errors.New("closed by the server")
+)
 
 // end closes the connection once, with cause: calls still waiting get it, the socket is
 // closed, ended is closed.

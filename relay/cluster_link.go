@@ -58,6 +58,19 @@ type clusterLink struct {
 	locals   map[uint64]*conn
 	memberOf map[*conn]map[cluster.NodeID]int
 	pipes    map[*conn]*pipe // this node's connections' Session.messages on their way (cluster_pipeline.go)
+	// Losses so far (dropNodes): of the link, and of each node. A request on its way while one
+	// ran may have made its connection a member there that the drop could not see (route).
+	linkLosses uint64
+	nodeLosses map[cluster.NodeID]uint64
+
+	afterForward atomic.Pointer[func()] // tests: runs when a forwarded request's wait ends
+}
+
+// losses is what route compares before and after a forwarded request. Caller holds l.mu.
+type losses struct{ link, node uint64 }
+
+func (l *clusterLink) lossesOf(owner cluster.NodeID) losses {
+	return losses{l.linkLosses, l.nodeLosses[owner]}
 }
 
 // startCluster joins the cluster of s.cfg.Cluster.
@@ -69,7 +82,8 @@ func (s *Server) startCluster() error {
 		return err
 	}
 	l := &clusterLink{s: s, node: node, self: node.ID(), remotes: map[remoteKey]*conn{},
-		locals: map[uint64]*conn{}, memberOf: map[*conn]map[cluster.NodeID]int{}, pipes: map[*conn]*pipe{}}
+		locals: map[uint64]*conn{}, memberOf: map[*conn]map[cluster.NodeID]int{}, pipes: map[*conn]*pipe{},
+		nodeLosses: map[cluster.NodeID]uint64{}}
 	if err := node.Start(l); err != nil {
 		return err
 	}
@@ -95,11 +109,15 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 	}
 	l.mu.Lock()
 	l.locals[c.id] = c
+	before := l.lossesOf(owner)
 	l.mu.Unlock()
 	if l.pipeline(x, gid, owner, frame) {
 		return true, false
 	}
 	res, err := l.node.Forward(context.Background(), owner, c.id, l.groupsElsewhere(c, owner), frame)
+	if f := l.afterForward.Load(); f != nil {
+		(*f)()
+	}
 	if err != nil && (res.Responded || errors.Is(err, cluster.ErrTimeout)) {
 		l.mayHold(c, owner) // the owner ran it, or may still run it
 	}
@@ -108,11 +126,24 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 		return true, x.closeConn
 	}
 	x.answered = true
+	l.mu.Lock()
+	if now := l.lossesOf(owner); now != before {
+		// The client has its answer, and the link or the owner was lost meanwhile: the
+		// request may have made c a member of a group there, which the drop did not know of
+		// and which is out of reach now. c is closed as the drop closes the members it knew.
+		l.mu.Unlock()
+		if now.link != before.link {
+			l.closeGone(c, closeLinkLost, linkLostText)
+		} else {
+			l.closeGone(c, closeNodeLost, nodeLostText(owner))
+		}
+		return true, false
+	}
 	if err != nil {
+		l.mu.Unlock()
 		c.log().Warn("cluster request incomplete after its response", "group", gid, "node", owner.String(), "err", err)
 		return true, res.CloseConn
 	}
-	l.mu.Lock()
 	m := l.memberOf[c]
 	if m == nil && res.Holds > 0 {
 		m = map[cluster.NodeID]int{}
@@ -357,14 +388,24 @@ func (l *clusterLink) ConnClosed(from cluster.NodeID, id uint64) {
 // NodeLost: node is gone. Its connections leave this node's groups (§6.1), and this node's
 // connections that were in its groups are closed: those groups are gone with it.
 func (l *clusterLink) NodeLost(node cluster.NodeID, reason string) {
-	l.dropNodes(func(n cluster.NodeID) bool { return n == node }, closeNodeLost,
-		fmt.Sprintf("relay node %s holding a group of this connection is gone", node))
+	l.mu.Lock()
+	l.nodeLosses[node]++ // before the drop looks at the memberships (route)
+	l.mu.Unlock()
+	l.dropNodes(func(n cluster.NodeID) bool { return n == node }, closeNodeLost, nodeLostText(node))
 }
 
 // LinkLost: this node lost the cluster; every cross-node membership ends, both ways.
 func (l *clusterLink) LinkLost(reason string) {
-	l.dropNodes(func(cluster.NodeID) bool { return true }, closeLinkLost,
-		"this relay node lost its cluster link; groups on other nodes are unreachable")
+	l.mu.Lock()
+	l.linkLosses++
+	l.mu.Unlock()
+	l.dropNodes(func(cluster.NodeID) bool { return true }, closeLinkLost, linkLostText)
+}
+
+const linkLostText = "this relay node lost its cluster link; groups on other nodes are unreachable"
+
+func nodeLostText(node cluster.NodeID) string {
+	return fmt.Sprintf("relay node %s holding a group of this connection is gone", node)
 }
 
 func (l *clusterLink) dropNodes(match func(cluster.NodeID) bool, code int, text string) {
@@ -393,9 +434,14 @@ func (l *clusterLink) dropNodes(match func(cluster.NodeID) bool, code int, text 
 		l.s.unregister(c)
 	}
 	for _, c := range close {
-		if c.end(stopMode{code: code, text: text, drain: true}) {
-			c.log().Warn("closing connection: its cross-node group is gone", "reason", text)
-		}
+		l.closeGone(c, code, text)
+	}
+}
+
+// closeGone closes c, whose group on another node is out of reach, after its queued frames.
+func (l *clusterLink) closeGone(c *conn, code int, text string) {
+	if c.end(stopMode{code: code, text: text, drain: true}) {
+		c.log().Warn("closing connection: its cross-node group is gone", "reason", text)
 	}
 }
 

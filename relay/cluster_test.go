@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -213,6 +214,31 @@ func TestClusterNodeLeaving(t *testing.T) {
 	c.fails(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g1}, protocol.CodeInternal)
 	if e := c.fails(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g2}, protocol.CodeInternal); !strings.Contains(e.Message, "gone") {
 		t.Fatalf("Expected: node 2's group named gone / Actual: %s", e.Message)
+	}
+}
+
+// A join answered just as the link is lost: the home node books the membership only after the
+// loss dropped the ones it knew. The connection must be closed all the same (4002), not left in
+// a group out of reach (TestClusterNATSRestart flaked so under load: a's join was booked after
+// the drop, and a stayed open).
+func TestClusterJoinAnsweredAsTheLinkIsLost(t *testing.T) {
+	srv := natstest.Server(t)
+	n1, n2 := startNode(t, srv.ClientURL()), startNode(t, srv.ClientURL())
+	a, c := dialRaw(t, n1.URL()), dialRaw(t, n1.URL())
+	g := createGroup(t, dialRaw(t, n2.URL()), 3, 1)
+	joinGroup(t, c, g) // booked before the loss: the drop closes c
+	waiting, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	relay.AfterForward(n1.Server(), func() { once.Do(func() { close(waiting); <-resume }) })
+	joinGroup(t, a, g) // a has its answer; n1 has not booked it yet
+	<-waiting
+	srv.Shutdown()
+	if ce := c.closed(); ce == nil || ce.Code != 4002 {
+		t.Fatalf("Expected: c closed with 4002 when NATS went away / Actual: %v", ce)
+	}
+	close(resume) // the drop has run: now n1 books a's join
+	if ce := a.closed(); ce == nil || ce.Code != 4002 {
+		t.Fatalf("Expected: a closed with 4002 (its join was answered as the link was lost) / Actual: %v", ce)
 	}
 }
 

@@ -20,3 +20,7 @@ func GroupMembers(s *Server, id uuid.UUID) int {
 	defer g.mu.RUnlock()
 	return len(g.members)
 }
+
+// AfterForward makes f run on a forwarded request's read pump when its wait for the owner ends,
+// before the home node books what it learned.
+func AfterForward(s *Server, f func()) { s.cl.afterForward.Store(&f) }

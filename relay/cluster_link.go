@@ -127,10 +127,11 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 	}
 	x.answered = true
 	l.mu.Lock()
-	if now := l.lossesOf(owner); now != before {
+	if now := l.lossesOf(owner); now != before && (err != nil || res.Holds > 0) {
 		// The client has its answer, and the link or the owner was lost meanwhile: the
-		// request may have made c a member of a group there, which the drop did not know of
-		// and which is out of reach now. c is closed as the drop closes the members it knew.
+		// request made c a member of a group there (or may have: its done did not come),
+		// which the drop did not know of and which is out of reach now. c is closed as the
+		// drop closes the members it knew.
 		l.mu.Unlock()
 		if now.link != before.link {
 			l.closeGone(c, closeLinkLost, linkLostText)

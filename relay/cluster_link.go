@@ -131,7 +131,7 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 		// The client has its answer, and the link or the owner was lost meanwhile: the
 		// request made c a member of a group there (or may have: its done did not come),
 		// which the drop did not know of and which is out of reach now. c is closed as the
-		// drop closes the members it knew.
+		// drop closes the members it knew (§6.1 across nodes).
 		l.mu.Unlock()
 		if now.link != before.link {
 			l.closeGone(c, closeLinkLost, linkLostText)

@@ -217,7 +217,7 @@ func TestClusterNodeLeaving(t *testing.T) {
 	}
 }
 
-// A join answered just as the link is lost: the home node books the membership only after the
+// §6.1 across nodes: a join answered just as the link is lost — the home node books the membership only after the
 // loss dropped the ones it knew. The connection must be closed all the same (4002), not left in
 // a group out of reach (TestClusterNATSRestart flaked so under load: a's join was booked after
 // the drop, and a stayed open).

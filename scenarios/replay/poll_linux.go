@@ -117,7 +117,7 @@ func (p *poller) run() {
 	// wake-up is lost between a harvest and the park.
 	err := p.ep.Read(func(fd uintptr) bool {
 		for {
-			n, err := syscall.EpollWait(int(fd), events, 0)
+			n, err := rawEpollHarvest(fd, events)
 			if err == syscall.EINTR {
 				continue
 			}
@@ -161,7 +161,7 @@ func (p *poller) readable(w *wire) (full bool) {
 	var n int
 	var rerr error
 	err := w.rc.Read(func(fd uintptr) bool {
-		n, rerr = syscall.Read(int(fd), buf)
+		n, rerr = rawRead(fd, buf)
 		return true // never wait here: the poller waits for all
 	})
 	switch {

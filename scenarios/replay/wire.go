@@ -31,6 +31,7 @@ type wire struct {
 	// deadlineAt is when the write deadline was last moved (under wmu): it is moved at most
 	// once a second, not per frame (each move re-arms a runtime timer).
 	deadlineAt time.Time
+	iov        []syscall.Iovec // writeFrames' buffers for writev (under wmu)
 
 	mu      sync.Mutex
 	pending map[uint64]slot
@@ -227,6 +228,12 @@ func (w *wire) write(frames ...[]byte) error {
 		w.deadlineAt = now
 		_ = w.nc.SetWriteDeadline(now.Add(writeWait))
 	}
+	return w.writeFrames(frames)
+}
+
+// writeConn writes frames through net.Conn: for connections no poller reads (TLS, or a system
+// without epoll).
+func (w *wire) writeConn(frames [][]byte) error {
 	if len(frames) == 1 {
 		_, err := w.nc.Write(frames[0])
 		return err

@@ -1,0 +1,129 @@
+package replay
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gorilla/websocket"
+)
+
+// textFrame is payload as one sealed client text frame.
+func textFrame(payload []byte) []byte {
+	return sealFrame(append(beginFrame(nil), payload...), ws.OpText)
+}
+
+// Batches far larger than the socket's send buffer go out whole and in order: the raw writes
+// resume a partly written frame where the kernel stopped and wait (EAGAIN) until it takes more.
+func TestRawWritesResumeAcrossAFullSocketBuffer(t *testing.T) {
+	got := make(chan []byte, 1024)
+	start := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetReadLimit(16 << 20)
+		<-start // not reading yet: the client's writes fill its buffers
+		for {
+			_, m, err := c.ReadMessage()
+			if err != nil {
+				close(got)
+				return
+			}
+			got <- m
+		}
+	}))
+	t.Cleanup(srv.Close)
+	w, err := dialWire(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), "", func([]byte, *envelope, time.Time) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.stop)
+	if w.rc == nil {
+		t.Skip("no poller on this system")
+	}
+	_ = w.rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096) })
+
+	var want [][]byte
+	payload := func(i, size int) []byte {
+		p := bytes.Repeat([]byte{byte('a' + i%26)}, size)
+		copy(p, fmt.Sprintf("%d:", i))
+		want = append(want, p)
+		return p
+	}
+	sent := make(chan error, 1)
+	go func() {
+		defer close(sent)
+		for b := range 20 {
+			var frames [][]byte
+			for j := range 1 + b%5 { // one frame (write) or several (writev), some large
+				frames = append(frames, textFrame(payload(len(want), 1+(b*7919+j*104729)%300_000)))
+			}
+			if err := w.write(frames...); err != nil {
+				sent <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	close(start)
+	if err := <-sent; err != nil {
+		t.Fatalf("Expected: every batch written\nActual:   %v", err)
+	}
+	for i, p := range want {
+		select {
+		case m := <-got:
+			if !bytes.Equal(m, p) {
+				t.Fatalf("Expected: message %d (%d bytes) as written\nActual:   %d bytes starting %.12q", i, len(p), len(m), m)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Expected: message %d of %d\nActual:   nothing for 10 s", i, len(want))
+		}
+	}
+}
+
+// A peer that never reads does not hang a writer: a raw write waiting for room gives up at the
+// write deadline.
+func TestRawWriteGivesUpAtTheDeadline(t *testing.T) {
+	url, conns := pollServer(t)
+	w, err := dialWire(context.Background(), url, "", func([]byte, *envelope, time.Time) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.stop)
+	if w.rc == nil {
+		t.Skip("no poller on this system")
+	}
+	<-conns // pollServer's reads are stuck behind nothing, but its buffer is finite
+	w.wmu.Lock()
+	w.deadlineAt = time.Now()
+	_ = w.nc.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	w.wmu.Unlock()
+	big := textFrame(bytes.Repeat([]byte("x"), 8<<20))
+	began := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for err == nil && time.Since(began) < 10*time.Second {
+			err = w.write(big, big)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "timeout") {
+			t.Fatalf("Expected: a write timeout\nActual:   %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Expected: the write to give up at its deadline\nActual:   still waiting after 10 s")
+	}
+}

@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -70,42 +69,45 @@ func startPollers() {
 // (TLS).
 func watch(w *wire) {
 	pollersOnce.Do(startPollers)
-	rc, ok := syscallConn(w.nc)
-	if !ok || pollersErr != nil {
+	if pollersErr != nil {
+		go readLoop(w)
+		return
+	}
+	// Under the write lock: a write already under way (a pong for a ping that came with the
+	// handshake) finishes on nc before nc is closed.
+	w.wmu.Lock()
+	sock, ok := takeSocket(w.nc)
+	if ok {
+		if !w.deadlineAt.IsZero() { // else the first write sets it
+			sock.setWriteDeadline(w.deadlineAt.Add(writeWait))
+		}
+		w.sock.Store(sock)
+	}
+	w.wmu.Unlock()
+	if !ok {
 		go readLoop(w)
 		return
 	}
 	p := pollers[int(pollNext.Add(1))%len(pollers)]
 	id := wireIDs.Add(1)
-	w.rc = rc
 	w.unwatch = func() {
 		p.mu.Lock()
 		delete(p.wires, id)
 		p.mu.Unlock()
 		// Out of the epoll set too: a socket still open (a close being echoed) and readable
 		// would otherwise come back in every harvest (level-triggered).
-		_ = rc.Control(func(fd uintptr) { _ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil) })
+		_ = sock.control(func(fd int) error { return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil) })
 	}
 	p.mu.Lock()
 	p.wires[id] = w
 	p.mu.Unlock()
-	var err error
-	cerr := rc.Control(func(fd uintptr) {
+	err := sock.control(func(fd int) error {
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: id}
-		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
+		return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev)
 	})
-	if err = errors.Join(cerr, err); err != nil {
+	if err != nil {
 		w.end(fmt.Errorf("epoll: %w", err))
 	}
-}
-
-func syscallConn(c net.Conn) (syscall.RawConn, bool) {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return nil, false
-	}
-	rc, err := tc.SyscallConn()
-	return rc, err == nil
 }
 
 func (p *poller) run() {
@@ -158,15 +160,10 @@ func (p *poller) readable(w *wire) (full bool) {
 	w.readMu.Lock()
 	defer w.readMu.Unlock()
 	buf := w.readBuf(p.buf)
-	var n int
-	var rerr error
-	err := w.rc.Read(func(fd uintptr) bool {
-		n, rerr = rawRead(fd, buf)
-		return true // never wait here: the poller waits for all
-	})
+	n, rerr := w.sock.Load().read(buf) // never waits: the poller waits for all
 	switch {
-	case err != nil: // closed by stop
-		w.end(err)
+	case rerr == net.ErrClosed: // closed by stop
+		w.end(rerr)
 		return false
 	case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
 		return rerr == syscall.EINTR

@@ -49,7 +49,7 @@ func dialOnPoller(t *testing.T, url string, conns chan *websocket.Conn, onFrame 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.rc == nil {
+	if w.sock.Load() == nil {
 		t.Fatal("Expected: a wire read by a poller\nActual:   by a goroutine of its own")
 	}
 	t.Cleanup(w.stop)
@@ -71,7 +71,7 @@ func TestPollerStampsFramesWhenTheyAreRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(wc.stop)
-	if wc.rc == nil {
+	if wc.sock.Load() == nil {
 		t.Skip("no poller on this system")
 	}
 	sc := <-conns
@@ -148,7 +148,7 @@ func TestPollerEchoesACloseWithoutWaiting(t *testing.T) {
 	}
 	t.Cleanup(wa.stop)
 	t.Cleanup(func() { wa.end(errClosed) }) // first: the blocked sender's write fails at once
-	if wa.rc == nil {
+	if wa.sock.Load() == nil {
 		t.Skip("no poller on this system")
 	}
 	sa := <-silent

@@ -48,10 +48,10 @@ func TestRawWritesResumeAcrossAFullSocketBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.stop)
-	if w.rc == nil {
+	if w.sock.Load() == nil {
 		t.Skip("no poller on this system")
 	}
-	_ = w.rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096) })
+	_ = w.sock.Load().control(func(fd int) error { return syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096) })
 
 	var want [][]byte
 	payload := func(i, size int) []byte {
@@ -100,13 +100,13 @@ func TestRawWriteGivesUpAtTheDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.stop)
-	if w.rc == nil {
+	if w.sock.Load() == nil {
 		t.Skip("no poller on this system")
 	}
 	<-conns // pollServer's reads are stuck behind nothing, but its buffer is finite
 	w.wmu.Lock()
 	w.deadlineAt = time.Now()
-	_ = w.nc.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	w.setWriteDeadline(time.Now().Add(300 * time.Millisecond))
 	w.wmu.Unlock()
 	big := textFrame(bytes.Repeat([]byte("x"), 8<<20))
 	began := time.Now()

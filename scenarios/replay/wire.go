@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -24,14 +23,16 @@ import (
 // subscription queues); a load generator must be much cheaper than what it measures, so it
 // speaks the few requests it needs itself.
 type wire struct {
-	nc     net.Conn
-	rc     syscall.RawConn // nc's, for the poller's reads
+	nc net.Conn
+	// sock is nc's socket once a poller reads it: taken out of the runtime's poller, read and
+	// written with raw system calls (rawio_linux.go); nil for connections read by a goroutine
+	// of their own, which use nc.
+	sock   atomic.Pointer[rawSocket]
 	wmu    sync.Mutex
 	nextID atomic.Uint64
 	// deadlineAt is when the write deadline was last moved (under wmu): it is moved at most
 	// once a second, not per frame (each move re-arms a runtime timer).
 	deadlineAt time.Time
-	iov        []syscall.Iovec // writeFrames' buffers for writev (under wmu)
 
 	mu      sync.Mutex
 	pending map[uint64]slot
@@ -183,6 +184,9 @@ func (w *wire) end(cause error) {
 		if w.unwatch != nil {
 			w.unwatch()
 		}
+		if sock := w.sock.Load(); sock != nil {
+			_ = sock.close()
+		}
 		_ = w.nc.Close()
 		close(w.ended)
 	})
@@ -226,9 +230,21 @@ func (w *wire) write(frames ...[]byte) error {
 	defer w.wmu.Unlock()
 	if now := time.Now(); now.Sub(w.deadlineAt) > time.Second {
 		w.deadlineAt = now
-		_ = w.nc.SetWriteDeadline(now.Add(writeWait))
+		w.setWriteDeadline(now.Add(writeWait))
 	}
-	return w.writeFrames(frames)
+	if sock := w.sock.Load(); sock != nil {
+		return sock.writeFrames(frames)
+	}
+	return w.writeConn(frames)
+}
+
+// setWriteDeadline sets the deadline of writes (under wmu).
+func (w *wire) setWriteDeadline(t time.Time) {
+	if sock := w.sock.Load(); sock != nil {
+		sock.setWriteDeadline(t)
+		return
+	}
+	_ = w.nc.SetWriteDeadline(t)
 }
 
 // writeConn writes frames through net.Conn: for connections no poller reads (TLS, or a system
@@ -275,7 +291,7 @@ func (w *wire) stop() {
 		return
 	}
 	w.wmu.Lock()
-	_ = w.nc.SetWriteDeadline(time.Now().Add(closeGrace))
+	w.setWriteDeadline(time.Now().Add(closeGrace))
 	w.deadlineAt = time.Now()
 	w.wmu.Unlock()
 	_ = w.writeControl(ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))

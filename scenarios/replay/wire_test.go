@@ -139,7 +139,7 @@ func TestWireOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.stop()
-	if w.rc != nil {
+	if w.sock.Load() != nil {
 		t.Fatal("Expected: a TLS wire read by its own goroutine\nActual:   on the poller")
 	}
 	res, err := w.callRaw(context.Background(), "Any", []byte("[]"))

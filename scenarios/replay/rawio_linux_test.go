@@ -127,3 +127,46 @@ func TestRawWriteGivesUpAtTheDeadline(t *testing.T) {
 		t.Fatal("Expected: the write to give up at its deadline\nActual:   still waiting after 10 s")
 	}
 }
+
+// Ending a connection ends a write that waits for room at once, not at its deadline: the
+// socket is shut down before it is closed, which wakes the wait.
+func TestEndingAConnectionEndsAWriteWaitingForRoom(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		<-release // never reads: the client's writes fill both sockets' buffers
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	w, err := dialWire(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), "", func([]byte, *envelope, time.Time) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.sock.Load() == nil {
+		t.Skip("no poller on this system")
+	}
+	big := textFrame(bytes.Repeat([]byte("x"), 8<<20))
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for err == nil {
+			err = w.write(big) // the deadline is writeWait (10 s) away
+		}
+		done <- err
+	}()
+	time.Sleep(500 * time.Millisecond) // the server reads nothing: the writer is waiting by now
+	ended := time.Now()
+	w.end(errClosed)
+	select {
+	case err := <-done:
+		if took := time.Since(ended); took > 2*time.Second {
+			t.Fatalf("Expected: the write to end when the connection did\nActual:   %v later (%v)", took, err)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatal("Expected: the write to end when the connection did\nActual:   still waiting after 8 s")
+	}
+}

@@ -193,7 +193,9 @@ func (pc *peer) onFrame(frame []byte, env *envelope, at time.Time, shard int) {
 			e.corrupt.Add(1)
 			return
 		}
-		pc.message(obj, at, true, shard)
+		if !pc.message(obj, at, true, shard) {
+			e.corrupt.Add(1)
+		}
 		return
 	}
 	if env.isEvent() {
@@ -204,7 +206,20 @@ func (pc *peer) onFrame(frame []byte, env *envelope, at time.Time, shard int) {
 		}
 		switch string(name) {
 		case protocol.EventSessionMessage:
-			pc.message(payload, at, false, shard)
+			if !pc.message(payload, at, false, shard) {
+				if env.cut {
+					// Cut by its layout, but its middle is not one message: judged as
+					// any frame is, scanned whole.
+					whole, ok := scanEnvelope(frame)
+					if !ok {
+						pc.onFrame(frame, nil, at, shard)
+						return
+					}
+					pc.onFrame(frame, &whole, at, shard)
+					return
+				}
+				e.corrupt.Add(1)
+			}
 		case protocol.EventSessionSignup:
 			pc.g.signupEvent(pc, payload)
 		case protocol.EventSessionClosed:
@@ -217,12 +232,13 @@ func (pc *peer) onFrame(frame []byte, env *envelope, at time.Time, shard int) {
 	}
 }
 
-func (pc *peer) message(obj []byte, at time.Time, forwarder bool, shard int) {
+// message handles a received message object; false when obj does not read as a message (the
+// caller counts it corrupt).
+func (pc *peer) message(obj []byte, at time.Time, forwarder bool, shard int) bool {
 	e := pc.g.e
 	m, ok := scanMessage(obj, pc.g.plan.expectBody)
 	if !ok {
-		e.corrupt.Add(1)
-		return
+		return false
 	}
 	r := pc.g.lookup(m.uuid)
 	if r == nil {
@@ -231,10 +247,10 @@ func (pc *peer) message(obj []byte, at time.Time, forwarder bool, shard int) {
 		// party — not a member, or addressed to another number (members are 1..k) — is filtered.
 		if forwarder && (pc.index >= len(pc.g.plan.s.Members) || (m.receiver >= 0 && m.receiver != pc.index+1)) {
 			e.filtered.Add(1)
-			return
+			return true
 		}
 		e.misdelivered.Add(1) // a session this group never ran (or closed long ago)
-		return
+		return true
 	}
 	if r.deliver(pc, &m, at, forwarder, shard) {
 		sec := max(0, int(at.Sub(e.start)/time.Second))
@@ -243,6 +259,7 @@ func (pc *peer) message(obj []byte, at time.Time, forwarder bool, shard int) {
 		}
 		pc.perSecond[sec]++
 	}
+	return true
 }
 
 // lookup finds the run a frame of session id belongs to: the current one or a recently

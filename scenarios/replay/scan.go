@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bytes"
+	"mpcrelay/relay/protocol"
 	"strconv"
 	"strings"
 )
@@ -180,6 +181,32 @@ type envelope struct {
 	params []byte
 	result []byte // nil when absent (the original omits it for void methods, §2.2)
 	errObj []byte
+	// cut: a sessionMessage event taken apart by cutMessageEvent, its envelope not scanned;
+	// payload is the message object.
+	cut     bool
+	payload []byte
+}
+
+// messageEventHead starts a sessionMessage event (§2.4, §4.7) as the reference relay and the
+// original write it.
+const messageEventHead = `{"jsonrpc":"2.0","id":0,"result":["sessionMessage",`
+
+// cutMessageEvent takes apart a frame laid out exactly as the reference relay writes a
+// sessionMessage event — the head, the message object, "]}" — without scanning the envelope:
+// these are most of the frames a run receives, and the envelope scan walked every body once
+// more. The message object is not checked here: a frame whose middle does not read as one
+// message must be scanned whole (see peer.onFrame), as any other layout is.
+func cutMessageEvent(frame []byte) (envelope, bool) {
+	const head = messageEventHead
+	if len(frame) < len(head)+2 || string(frame[:len(head)]) != head || string(frame[len(frame)-2:]) != "]}" {
+		return envelope{}, false
+	}
+	return envelope{
+		id:      frame[len(`{"jsonrpc":"2.0","id":`):len(`{"jsonrpc":"2.0","id":0`)],
+		result:  frame[len(`{"jsonrpc":"2.0","id":0,"result":`) : len(frame)-1],
+		cut:     true,
+		payload: frame[len(head) : len(frame)-2],
+	}, true
 }
 
 func scanEnvelope(frame []byte) (envelope, bool) {
@@ -215,6 +242,9 @@ func (e *envelope) isEvent() bool { return string(e.id) == "0" && e.result != ni
 
 // event splits an event's result ["name", payload].
 func (e *envelope) event() (name, payload []byte, ok bool) {
+	if e.cut {
+		return []byte(protocol.EventSessionMessage), e.payload, true
+	}
 	s := scanner{b: e.result}
 	if !s.eat('[') {
 		return nil, nil, false

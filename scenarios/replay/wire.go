@@ -194,6 +194,10 @@ func (w *wire) end(cause error) {
 
 // dispatch routes a text frame: the response to a waiting call, or onFrame.
 func (w *wire) dispatch(frame []byte, at time.Time) {
+	if e, ok := cutMessageEvent(frame); ok {
+		w.onFrame(frame, &e, at)
+		return
+	}
 	e, ok := scanEnvelope(frame)
 	if ok && !e.isEvent() && e.method == nil {
 		if id, isNum := e.idNumber(); isNum {

@@ -84,9 +84,9 @@ func newAnswers(n int) *answers {
 	return a
 }
 
-func (a *answers) put(i int, r reply) {
+func (a *answers) put(i int, r reply, u *wakeups) {
 	a.replies[i] = r
-	a.tick()
+	a.tick(u)
 }
 
 // await waits for every reply; on giving up, the calls are forgotten.
@@ -129,10 +129,61 @@ func (c *countdown) init(n int) {
 	c.left.Store(int32(n))
 }
 
-func (c *countdown) tick() {
+func (c *countdown) tick(u *wakeups) {
 	if c.left.Add(-1) == 0 {
-		close(c.done)
+		u.close(c.done)
 	}
+}
+
+// wakeups holds the wake-ups of session drivers that the frames of one poller harvest
+// brought, and gives them when the harvest is handled: the members of a session typically get
+// their inputs from frames that arrive together, on several connections, and their driver then
+// wakes once, not once per member (a wake-up is a park, a hand-off and often a thread woken on
+// the other CPU). Only the poller's goroutine uses its wakeups; nil (connections with a reader
+// goroutine of their own) wakes at once.
+type wakeups struct {
+	closes, sends []chan struct{}
+}
+
+// close closes c, now or at the end of the harvest.
+func (u *wakeups) close(c chan struct{}) {
+	if u == nil {
+		close(c)
+		return
+	}
+	u.closes = append(u.closes, c)
+}
+
+// send signals c (a buffer of one: a signal already pending is enough), now or at the end of
+// the harvest.
+func (u *wakeups) send(c chan struct{}) {
+	if u == nil {
+		signal(c)
+		return
+	}
+	if len(u.sends) == 0 || u.sends[len(u.sends)-1] != c {
+		u.sends = append(u.sends, c)
+	}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// give gives the wake-ups held.
+func (u *wakeups) give() {
+	for _, c := range u.closes {
+		close(c)
+	}
+	for _, c := range u.sends {
+		signal(c)
+	}
+	clear(u.closes)
+	clear(u.sends)
+	u.closes, u.sends = u.closes[:0], u.sends[:0]
 }
 
 // start writes a request whose reply goes to a's slot i.

@@ -300,7 +300,7 @@ func (g *group) signupEvent(pc *peer, payload []byte) {
 	}
 	if r := g.lookup(id); r != nil {
 		if j := r.memberOf(pc.index); j >= 0 && !r.signedUp[j].Swap(true) {
-			r.signups.tick()
+			r.signups.tick(pc.w.wakes)
 		}
 	}
 }
@@ -321,7 +321,7 @@ func (g *group) closedEvent(pc *peer, payload []byte) {
 	}
 	if j := r.memberOf(pc.index); j >= 0 && !r.closedSeen[j].Swap(true) {
 		r.closedBy[j] = parties
-		r.closes.tick()
+		r.closes.tick(pc.w.wakes)
 	}
 }
 

@@ -20,9 +20,10 @@ import (
 // epoll_wait all the connections that became readable together.
 
 type poller struct {
-	epfd int
-	ep   syscall.RawConn // the epoll fd in the Go runtime's own poller: the poller waits there
-	buf  []byte          // what a read brings when no frame is incomplete
+	epfd  int
+	ep    syscall.RawConn // the epoll fd in the Go runtime's own poller: the poller waits there
+	buf   []byte          // what a read brings when no frame is incomplete
+	wakes wakeups         // given at the end of each harvest
 
 	mu    sync.Mutex
 	wires map[int32]*wire // by the id in their epoll events
@@ -90,6 +91,7 @@ func watch(w *wire) {
 	}
 	p := pollers[int(pollNext.Add(1))%len(pollers)]
 	id := wireIDs.Add(1)
+	w.wakes = &p.wakes
 	w.unwatch = func() {
 		p.mu.Lock()
 		delete(p.wires, id)
@@ -138,6 +140,7 @@ func (p *poller) run() {
 					again = true
 				}
 			}
+			p.wakes.give()
 			// A read that filled its buffer may have left bytes behind, which bring no new
 			// edge (level-triggered: only the next harvest shows them); otherwise everything
 			// that arrives from now on brings an edge, and the poller parks without another

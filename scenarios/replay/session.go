@@ -306,17 +306,14 @@ func (r *run) deliver(pc *peer, msg *wireMessage, at time.Time, forwarder bool, 
 		return false
 	}
 	if wake {
-		select {
-		case r.wake <- struct{}{}:
-		default:
-		}
+		pc.w.wakes.send(r.wake)
 	}
 	e.delivered.Add(1)
 	now := e.since(at)
 	e.latency.Record(shard, time.Duration(now-r.due[i].Load()))
 	e.uncorrected.Record(shard, time.Duration(now-r.sentAt[i].Load()))
 	if r.remaining.Add(-1) == 0 {
-		r.doneOnce.Do(func() { close(r.done) })
+		r.doneOnce.Do(func() { pc.w.wakes.close(r.done) })
 	}
 	return true
 }

@@ -51,6 +51,9 @@ type wire struct {
 	endOnce  sync.Once
 	ended    chan struct{} // closed when the connection is over and its socket closed
 	unwatch  func()        // takes the connection off its poller
+	// wakes is its poller's (nil for a reader goroutine of its own): the wake-ups its frames
+	// bring are given at the end of the poller's harvest.
+	wakes *wakeups
 }
 
 const (
@@ -179,7 +182,7 @@ func (w *wire) end(cause error) {
 		w.pending = nil
 		w.mu.Unlock()
 		for _, sl := range pending {
-			sl.a.put(sl.i, reply{err: fmt.Errorf("connection ended: %w", cause)})
+			sl.a.put(sl.i, reply{err: fmt.Errorf("connection ended: %w", cause)}, nil)
 		}
 		if w.unwatch != nil {
 			w.unwatch()
@@ -206,7 +209,7 @@ func (w *wire) dispatch(frame []byte, at time.Time) {
 			delete(w.pending, id)
 			w.mu.Unlock()
 			if waiting {
-				sl.a.put(sl.i, replyOf(&e))
+				sl.a.put(sl.i, replyOf(&e), w.wakes)
 				return
 			}
 		}

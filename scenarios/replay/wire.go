@@ -114,14 +114,14 @@ func (w *wire) readBuf(spare []byte) []byte {
 	return spare
 }
 
-// took takes apart the n bytes a read brought into readBuf(spare).
+// took takes apart the n bytes a read brought into readBuf(spare). With an incomplete frame
+// they are in its buffer, and n may exceed len(spare): spare is not sliced then.
 func (w *wire) took(spare []byte, n int, at time.Time) error {
-	data := spare[:n]
 	if w.in.part != nil {
 		*w.in.part = (*w.in.part)[:len(*w.in.part)+n]
-		data = *w.in.part
+		return w.take(*w.in.part, at)
 	}
-	return w.take(data, at)
+	return w.take(spare[:n], at)
 }
 
 // take takes apart data, the bytes a read brought (after what an incomplete frame kept), and

@@ -1,8 +1,10 @@
 package replay
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/gorilla/websocket"
 )
 
@@ -248,5 +251,90 @@ func TestGroupClosesItsConnectionsAtOnce(t *testing.T) {
 		if !pc.w.closed() {
 			t.Errorf("Expected: connection %d closed\nActual:   open", i)
 		}
+	}
+}
+
+// rawFrameServer serves WebSocket connections that, once the client's first message is in,
+// get raw bytes from write (frames the test puts together itself), then only read (the client's
+// close is answered, and the socket closed). It returns the URL for the poller (tls false) or a
+// TLS connection's goroutine.
+func rawFrameServer(t *testing.T, tls bool, write func(nc net.Conn)) string {
+	t.Helper()
+	handler := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, _, err := c.ReadMessage(); err != nil { // the client is being read
+			return
+		}
+		write(c.NetConn())
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	})
+	var srv *httptest.Server
+	scheme, prefix := "ws", "http"
+	if tls {
+		srv = httptest.NewTLSServer(handler)
+		saved := dialer.TLSConfig
+		dialer.TLSConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
+		t.Cleanup(func() { dialer.TLSConfig = saved })
+		scheme, prefix = "wss", "https"
+	} else {
+		srv = httptest.NewServer(handler)
+	}
+	t.Cleanup(srv.Close)
+	return scheme + strings.TrimPrefix(srv.URL, prefix)
+}
+
+// dialRaw dials url and sends a first message, after which rawFrameServer writes.
+func dialRaw(t *testing.T, url string, onFrame func([]byte, *envelope, time.Time)) *wire {
+	t.Helper()
+	w, err := dialWire(context.Background(), url, "", onFrame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.stop)
+	if err := w.send([]byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+var readers = map[bool]string{false: "poller", true: "tls"}
+
+// A frame larger than the reader's own buffer (the poller's 256 KiB, a TLS connection's 64 KiB)
+// is read into a buffer of its own, and one read may bring more bytes than the reader's buffer
+// holds: the frame comes out whole (such a read once sliced the reader's buffer past its end).
+func TestWireReadsAFrameLargerThanItsReadBuffer(t *testing.T) {
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 5<<20/16)
+	payload[len(payload)-1] = '!'
+	for _, tls := range []bool{false, true} {
+		t.Run(readers[tls], func(t *testing.T) {
+			url := rawFrameServer(t, tls, func(nc net.Conn) {
+				// In pieces of 100 KiB, so that the frame's buffer is read into several times.
+				_ = ws.WriteHeader(nc, ws.Header{Fin: true, OpCode: ws.OpText, Length: int64(len(payload))})
+				for p := payload; len(p) > 0; p = p[min(len(p), 100<<10):] {
+					if _, err := nc.Write(p[:min(len(p), 100<<10)]); err != nil {
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			})
+			whole := make(chan bool, 1)
+			dialRaw(t, url, func(f []byte, _ *envelope, _ time.Time) { whole <- bytes.Equal(f, payload) })
+			select {
+			case ok := <-whole:
+				if !ok {
+					t.Fatal("Expected: the 5 MiB frame whole\nActual:   different bytes")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Expected: the 5 MiB frame\nActual:   none within 10 s")
+			}
+		})
 	}
 }

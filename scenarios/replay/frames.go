@@ -67,7 +67,7 @@ type inbox struct {
 }
 
 // partBufs hold incomplete frames: big enough for the 178 KB keygen broadcasts, so one buffer
-// takes such a frame whole; larger frames get a buffer of their own size.
+// takes such a frame whole; larger frames move to a buffer of their own as they arrive (keep).
 const partBufSize = 256 << 10
 
 var partBufs = sync.Pool{New: func() any { b := make([]byte, 0, partBufSize); return &b }}
@@ -152,27 +152,41 @@ func (in *inbox) frame(h ws.Header, payload []byte, handle frameHandler) error {
 
 // keep stores rest, the start of an incomplete frame, until more bytes come (or lets go of the
 // buffer when there is none). rest may alias the buffer already kept.
+//
+// The buffer grows with the bytes that came, never ahead of them to the size the header
+// declares: a peer that declares a frame of readLimit bytes and sends a few would otherwise make
+// each connection hold 64 MiB (900 connections: 57 GiB). A frame starts in a pooled buffer; a
+// larger one's buffer doubles each time it fills (capped by the frame's size), so the frame is
+// still read straight into its own buffer and each byte is copied about once more in all.
 func (in *inbox) keep(rest []byte) {
 	if len(rest) == 0 {
 		in.release()
 		return
 	}
-	want := max(in.need, len(rest)+4096)
-	if in.part == nil || cap(*in.part) < want {
-		var bp *[]byte
-		if want <= partBufSize {
-			bp = partBufs.Get().(*[]byte)
-		} else {
-			b := make([]byte, 0, want)
-			bp = &b
-		}
-		*bp = append((*bp)[:0], rest...)
-		in.release()
-		in.part = bp
+	missing := 1 // the header is not all in: at least a byte more
+	if in.need > 0 {
+		missing = in.need - len(rest)
+	}
+	if in.part != nil && cap(*in.part)-len(rest) >= min(missing, minPartRead) {
+		*in.part = (*in.part)[:copy(*in.part, rest)]
 		return
 	}
-	*in.part = (*in.part)[:copy(*in.part, rest)]
+	want := min(len(rest)+missing, max(partBufSize, 2*len(rest)))
+	var bp *[]byte
+	if want <= partBufSize {
+		bp = partBufs.Get().(*[]byte)
+	} else {
+		b := make([]byte, 0, want)
+		bp = &b
+	}
+	*bp = append((*bp)[:0], rest...)
+	in.release()
+	in.part = bp
 }
+
+// minPartRead is the least room worth a read into an incomplete frame's buffer: with less left
+// (and more of the frame to come) the buffer grows first.
+const minPartRead = 16 << 10
 
 // space is where the next read goes when a frame is incomplete: the free end of its buffer.
 func (in *inbox) space() []byte {

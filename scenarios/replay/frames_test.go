@@ -25,6 +25,11 @@ func serverFrames(t *testing.T, frames ...ws.Frame) []byte {
 // collect feeds stream to an inbox in reads of the given sizes, as the poller does (an
 // incomplete frame kept, the next read appended to it), and returns what it handed on.
 func collect(stream []byte, sizes func(i int) int) ([]string, error) {
+	return collectWatching(stream, sizes, func(*inbox) {})
+}
+
+// collectWatching is collect with watch called after each read is taken apart.
+func collectWatching(stream []byte, sizes func(i int) int, watch func(*inbox)) ([]string, error) {
 	var in inbox
 	var got []string
 	handle := func(op ws.OpCode, p []byte) error {
@@ -48,6 +53,7 @@ func collect(stream []byte, sizes func(i int) int) ([]string, error) {
 			return got, err
 		}
 		in.keep(data[used:])
+		watch(&in)
 	}
 	if in.part != nil {
 		return got, errors.New("bytes left over")
@@ -80,6 +86,62 @@ func TestInboxReassemblesFramesSplitAnywhere(t *testing.T) {
 		})
 		if err != nil || strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Fatalf("reads of %d bytes\nExpected: %d frames\nActual:   %d frames, %v", size, len(want), len(got), err)
+		}
+	}
+}
+
+// An incomplete frame holds memory for the bytes that came, not for the size its header
+// declares: a relay that sends only the header of a 64 MiB frame (readLimit) on each of many
+// connections must not make the generator allocate 64 MiB per connection. A large frame that
+// does come, in pieces, comes out whole, its buffer doubling as it fills (a few moves, not one
+// per read).
+func TestInboxHoldsWhatArrivedNotWhatIsDeclared(t *testing.T) {
+	var header bytes.Buffer
+	if err := ws.WriteHeader(&header, ws.Header{Fin: true, OpCode: ws.OpText, Length: readLimit}); err != nil {
+		t.Fatal(err)
+	}
+	const arrived = 1 << 20 // of the 64 MiB declared
+	stream := append(header.Bytes(), bytes.Repeat([]byte("h"), arrived)...)
+	sizes := func(i int) int {
+		if i == 0 {
+			return header.Len() + 100 // the header and a few bytes first
+		}
+		return 64 << 10
+	}
+	const slack = 16 << 10 // the buffer grows when less than this is left
+	reads := 0
+	_, err := collectWatching(stream, sizes, func(in *inbox) {
+		reads++
+		held, c := len(*in.part), cap(*in.part)
+		switch {
+		case reads == 1 && c > partBufSize:
+			t.Fatalf("a header declaring %d bytes and 100 bytes\nExpected: a buffer of at most %d bytes held\nActual:   %d", readLimit, partBufSize, c)
+		case c > max(partBufSize, 2*held+slack):
+			t.Fatalf("%d bytes of a frame in\nExpected: a buffer of at most %d bytes held\nActual:   %d", held, max(partBufSize, 2*held+slack), c)
+		}
+	})
+	if err == nil || err.Error() != "bytes left over" {
+		t.Fatalf("Expected: the frame still incomplete\nActual:   %v", err)
+	}
+
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 5<<20/16)
+	payload[len(payload)-1] = '!'
+	stream = serverFrames(t, ws.NewTextFrame(payload), ws.NewTextFrame([]byte("after")))
+	want := []string{"1:" + string(payload), "1:after"}
+	for _, size := range []int{4096, 64 << 10, 300 << 10} {
+		moves, last := 0, (*[]byte)(nil)
+		got, err := collectWatching(stream, func(int) int { return size }, func(in *inbox) {
+			if in.part != nil && in.part != last {
+				moves++
+				last = in.part
+			}
+		})
+		if err != nil || strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("reads of %d bytes\nExpected: a 5 MiB frame whole, then \"after\"\nActual:   %d frames, %v", size, len(got), err)
+		}
+		// 256 KiB doubling to 5 MiB: six buffers; a buffer per read would be hundreds.
+		if moves > 8 {
+			t.Fatalf("reads of %d bytes\nExpected: at most 8 buffers for a 5 MiB frame (doubling)\nActual:   %d", size, moves)
 		}
 	}
 }

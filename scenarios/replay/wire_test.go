@@ -338,3 +338,37 @@ func TestWireReadsAFrameLargerThanItsReadBuffer(t *testing.T) {
 		})
 	}
 }
+
+// A relay that sends only the header of a frame declaring 64 MiB (readLimit) and a few bytes
+// makes the wire hold a buffer for the bytes that came, not 64 MiB (900 such connections were
+// 57 GiB).
+func TestWireHoldsWhatArrivedNotWhatIsDeclared(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		t.Run(readers[tls], func(t *testing.T) {
+			url := rawFrameServer(t, tls, func(nc net.Conn) {
+				_ = ws.WriteHeader(nc, ws.Header{Fin: true, OpCode: ws.OpText, Length: readLimit})
+				_, _ = nc.Write(make([]byte, 1000))
+			})
+			w := dialRaw(t, url, func([]byte, *envelope, time.Time) {})
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				w.readMu.Lock()
+				held, c := 0, 0
+				if w.in.part != nil {
+					held, c = len(*w.in.part), cap(*w.in.part)
+				}
+				w.readMu.Unlock()
+				if held == 10+1000 { // a 64-bit length header, then the bytes sent
+					if c > partBufSize {
+						t.Fatalf("a header declaring %d bytes, then 1000\nExpected: a buffer of at most %d bytes held\nActual:   %d", readLimit, partBufSize, c)
+					}
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("Expected: the header and 1000 bytes held\nActual:   %d bytes", held)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+}

@@ -136,15 +136,20 @@ func (p *poller) run() {
 				p.mu.Lock()
 				w := p.wires[ev.Fd]
 				p.mu.Unlock()
-				if w != nil && p.readable(w) {
+				if w == nil {
+					continue
+				}
+				// Read first: readable must run whatever the event says.
+				if p.readable(w) || ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP) != 0 {
 					again = true
 				}
 			}
 			p.wakes.give()
-			// A read that filled its buffer may have left bytes behind, which bring no new
-			// edge (level-triggered: only the next harvest shows them); otherwise everything
-			// that arrives from now on brings an edge, and the poller parks without another
-			// epoll_wait that would find nothing.
+			// A read that filled its buffer may have left bytes behind, and a peer that shut
+			// its side down may have its EOF waiting behind the bytes a read took (data and FIN
+			// came together): neither brings a new edge (level-triggered: only the next
+			// harvest shows them); otherwise everything that arrives from now on brings an
+			// edge, and the poller parks without another epoll_wait that would find nothing.
 			if !again {
 				return false
 			}

@@ -372,3 +372,27 @@ func TestWireHoldsWhatArrivedNotWhatIsDeclared(t *testing.T) {
 		})
 	}
 }
+
+// A server that sends a frame and closes its socket with no close frame (a relay that crashed
+// or hard-closed) ends the wire at once with EOF: with the poller, the FIN that came with the
+// frame's bytes brings no new edge of its own, and the wire once waited for stop's grace or a
+// session's timeout.
+func TestWireEndsWhenTheServerClosesItsSocket(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		t.Run(readers[tls], func(t *testing.T) {
+			url := rawFrameServer(t, tls, func(nc net.Conn) {
+				_, _ = nc.Write([]byte("\x81\x02{}")) // a text frame "{}" (§5.2)
+				_ = nc.Close()
+			})
+			w := dialRaw(t, url, func([]byte, *envelope, time.Time) {})
+			select {
+			case <-w.ended:
+				if w.err != errEOF {
+					t.Fatalf("Expected: %v\nActual:   %v", errEOF, w.err)
+				}
+			case <-time.After(3 * time.Second):
+				t.Fatal("Expected: the wire ended with EOF\nActual:   still open 3 s after the server closed its socket")
+			}
+		})
+	}
+}

@@ -134,6 +134,9 @@ func (a *replayArgs) check(segment, startAt string) error {
 	if err := checkRate("--rate", o.Rate, true); err != nil {
 		return err
 	}
+	if err := checkSessionRate("--rate", o.Rate); err != nil {
+		return err
+	}
 	if err := checkRate("--time-scale", o.TimeScale, true); err != nil {
 		return err
 	}
@@ -207,6 +210,15 @@ func checkRate(flag string, v float64, zeroOK bool) error {
 			want = "a finite number > 0"
 		}
 		return fmt.Errorf("%s must be %s, got %v", flag, want, v)
+	}
+	return nil
+}
+
+// checkSessionRate accepts 0 (no rate) or an open-loop rate whose schedule the replay can hold
+// (replay.MinRate: below it the gap between sessions overflows the schedule's int64 ns).
+func checkSessionRate(flag string, v float64) error {
+	if v > 0 && v < replay.MinRate {
+		return fmt.Errorf("%s must be 0 or at least %.4g sessions/s (a session every 292 years, the longest gap the schedule holds), got %v", flag, replay.MinRate, v)
 	}
 	return nil
 }

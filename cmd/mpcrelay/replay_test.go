@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -69,12 +71,12 @@ func TestReplayRejectsBadFlags(t *testing.T) {
 // any load is sent.
 func TestReplayRejectsBadLoadFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"--rate", "-1"}, {"--rate", "NaN"}, {"--rate", "+Inf"}, {"--time-scale", "-0.5"},
+		{"--rate", "-1"}, {"--rate", "NaN"}, {"--rate", "+Inf"}, {"--rate", "1e-12"}, {"--time-scale", "-0.5"},
 		{"--duration", "-1s"}, {"--session-timeout", "0s"},
 		{"--segment", "0/3"}, {"--segment", "4/3"}, {"--segment", "1/x"}, {"--segment", "2/20"},
 		{"--start-at", "yesterday"},
 		{"--sweep", "--slo", "0s"}, {"--sweep", "--slo", "-5ms"}, {"--sweep", "--sweep-factor", "1"},
-		{"--sweep", "--sweep-start", "0"}, {"--sweep", "--sweep-step", "0s"}, {"--sweep", "--rate", "10"},
+		{"--sweep", "--sweep-start", "0"}, {"--sweep", "--sweep-start", "1e-12"}, {"--sweep", "--sweep-step", "0s"}, {"--sweep", "--rate", "10"},
 		{"--sweep", "--segment", "1/2"}, {"--sweep", "--sweep-max", "5", "--sweep-start", "10"},
 		{"--url", "http://x"}, {"--relay-pid", "12"},
 	} {
@@ -82,6 +84,31 @@ func TestReplayRejectsBadLoadFlags(t *testing.T) {
 		var ee *exitError
 		if err == nil || errors.As(err, &ee) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: Expected: a one-line error, exit 2\nActual:   %v", args, err)
+		}
+	}
+}
+
+// A rate whose gap between sessions (1/rate s) is beyond what the schedule's int64 nanoseconds
+// hold (292 years) is bad input: the process exits 2 with one line naming the flag and the
+// bound, before any connection (it once ran the sessions back to back, the due times wrapped).
+func TestReplayRateBelowTheScheduleExits2(t *testing.T) {
+	for _, args := range [][]string{{"--rate", "1e-12"}, {"--sweep", "--sweep-start", "1e-11"}} {
+		// Bounded: where the rate is taken, a real run begins (a sweep of 5 s steps).
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, os.Args[0])
+		cmd.Env = append(os.Environ(), runAsMPCRelay+"="+strings.Join(append([]string{"replay", "--quiet", "--groups", "1",
+			"--report-dir", t.TempDir()}, args...), "\x1f"))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("%v\nExpected: exit 2\nActual:   %v", args, err)
+		}
+		msg := strings.TrimSuffix(stderr.String(), "\n")
+		if strings.Contains(msg, "\n") || !strings.Contains(msg, args[len(args)-2]+" must be 0 or at least 1.084e-10 sessions/s") {
+			t.Errorf("%v\nExpected: one line naming %s and the bound 1.084e-10 sessions/s\nActual:   %q", args, args[len(args)-2], msg)
 		}
 	}
 }

@@ -44,6 +44,9 @@ func (s *sweepArgs) check(o *run.ReplayOptions) error {
 	if err := checkRate("--sweep-start", s.start, false); err != nil {
 		return err
 	}
+	if err := checkSessionRate("--sweep-start", s.start); err != nil { // the lowest rate it runs
+		return err
+	}
 	if err := checkRate("--sweep-max", s.max, true); err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ type Config struct {
 	// one session at a time, so a session whose group is still busy starts late — and its
 	// lateness is in its latencies. Without Rate each group replays its sessions back to back,
 	// a party sending once its inputs have arrived (closed loop).
-	Rate float64
+	Rate float64 // 0, or at least MinRate
 	// TimeScale multiplies the recorded offsets in the open loop (0: 1, as recorded; 0.1: ten
 	// times faster than the crypto ran).
 	TimeScale float64
@@ -73,6 +73,12 @@ type Config struct {
 	Memory func() uint64
 	Logger *slog.Logger
 }
+
+// MinRate is the lowest open-loop rate, sessions/s. The schedule keeps due times in int64
+// nanoseconds (time.Duration); below MinRate even the gap between two sessions, 1/Rate s, is
+// beyond 2^63 ns (292 years), and session 1's due time would wrap to the past: the sessions
+// would run back to back instead of never.
+const MinRate = 1e9 / (1 << 63)
 
 // Bound is the longest a run of c can take: the dialling and set-up of the groups, the wait
 // for StartAt, the duration, then the sessions in flight (messages and finish, each within

@@ -3,6 +3,7 @@ package replay
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -340,12 +341,24 @@ func (g *group) loop(ctx context.Context, deadline time.Time) {
 	}
 }
 
+// dueAt is when session k is due at rate (sessions/s), in nanoseconds after the start. A time
+// beyond an int64 saturates (never) rather than wrapping to the past, which would start the
+// session at once: MinRate keeps session 1 in range, not a late k (group k's one session of a
+// run without Duration is due at k/rate).
+func dueAt(k int, rate float64) int64 {
+	d := float64(k) / rate * float64(time.Second)
+	if !(d < math.MaxInt64) { // also NaN
+		return math.MaxInt64
+	}
+	return int64(d)
+}
+
 // openLoop runs the group's share of the schedule: session k is due at k/Rate, on group
 // k mod Groups, until Duration (or one session per group without it).
 func (g *group) openLoop(ctx context.Context) {
 	e := g.e
 	end := int64(e.cfg.Duration)
-	dueOf := func(k int) int64 { return int64(float64(k) / e.cfg.Rate * float64(time.Second)) }
+	dueOf := func(k int) int64 { return dueAt(k, e.cfg.Rate) }
 	for k := g.index; ; k += e.cfg.Groups {
 		due := dueOf(k)
 		if (end > 0 && due >= end) || (end == 0 && k > g.index) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -209,5 +210,43 @@ func TestParseSegment(t *testing.T) {
 	}
 	if _, err := Run(context.Background(), Config{Trace: syntheticTrace(t), Groups: 2, Segment: Segment{3, 3}}); err == nil {
 		t.Error("Expected: an empty segment refused")
+	}
+}
+
+// A rate so low that the gap between two sessions (1/Rate s) is beyond an int64 of nanoseconds
+// (292 years) is refused: its due times wrapped to the past, and the sessions ran back to back
+// instead of never. Rates from MinRate up, and 0 (closed loop), are taken.
+func TestRateBelowWhatTheScheduleHoldsIsRefused(t *testing.T) {
+	for _, rate := range []float64{1e-12, 1e-11, MinRate / 2} {
+		_, err := Run(context.Background(), Config{Trace: syntheticTrace(t), Groups: 2, Rate: rate})
+		if err == nil || !strings.Contains(err.Error(), "at least 1.084e-10 sessions/s") {
+			t.Errorf("rate %v\nExpected: refused, naming the bound 1.084e-10 sessions/s\nActual:   %v", rate, err)
+		}
+	}
+	for _, rate := range []float64{0, MinRate, 1e-6, 1e6} {
+		cfg := Config{Trace: syntheticTrace(t), Groups: 2, Rate: rate}
+		if err := cfg.check(); err != nil {
+			t.Errorf("rate %v\nExpected: taken\nActual:   %v", rate, err)
+		}
+	}
+}
+
+// A due time beyond an int64 of nanoseconds saturates (never) instead of wrapping to the past.
+func TestDueTimeSaturates(t *testing.T) {
+	for _, c := range []struct {
+		k    int
+		rate float64
+		want int64
+	}{
+		{0, 1e-12, 0},
+		{3, 2, 1_500_000_000},
+		{1, 1e-12, math.MaxInt64},         // 1e21 ns; converted as it was, -2^63
+		{1 << 40, MinRate, math.MaxInt64}, // a late session of the lowest rate
+		{math.MaxInt, 1, math.MaxInt64},   // 2^63 s
+		{10, 1e-9, math.MaxInt64},         // 1e19 ns: above 2^63 though the rate is above MinRate
+	} {
+		if got := dueAt(c.k, c.rate); got != c.want {
+			t.Errorf("session %d at %v sessions/s\nExpected: due at %d ns\nActual:   %d", c.k, c.rate, c.want, got)
+		}
 	}
 }

@@ -52,11 +52,10 @@ type clusterLink struct {
 	mu sync.Mutex
 	// Owner side: other nodes' connections that belong to groups of this node.
 	remotes map[remoteKey]*conn
-	// Home side: this node's connections that sent a request to another node, and how many
-	// groups each holds on each other node (for §6.1 notices and the loss of a node; 0: none
-	// known, but a request there went unanswered and may have made it a member, mayHold).
+	// Home side: this node's connections that sent a request to another node, and what each
+	// holds on each other node (for §6.1 notices and the loss of a node).
 	locals   map[uint64]*conn
-	memberOf map[*conn]map[cluster.NodeID]int
+	memberOf map[*conn]map[cluster.NodeID]held
 	pipes    map[*conn]*pipe // this node's connections' Session.messages on their way (cluster_pipeline.go)
 	// Losses so far (dropNodes): of the link, and of each node. A request on its way while one
 	// ran may have made its connection a member there that the drop could not see (route).
@@ -64,6 +63,19 @@ type clusterLink struct {
 	nodeLosses map[cluster.NodeID]uint64
 
 	afterForward atomic.Pointer[func()] // tests: runs when a forwarded request's wait ends
+	slowDone     atomic.Pointer[func()] // tests: runs before the owner's done, its response sent ahead
+}
+
+// held is what this node knows of one of its connections' groups on another node, the owner.
+// An entry means the owner is told when the connection closes (§6.1); a connection is closed
+// when its owner or the link is lost if n > 0 or maybe.
+type held struct {
+	n   int    // groups there, as the owner's last done said
+	seq uint64 // the request whose done, or whose end without one, this reflects (Result.Seq)
+	// maybe: request seq was answered but its done did not come (the owner slow, or lost): it
+	// may have made the connection a member there whatever n says, until a done settles it.
+	// (A request that timed out unanswered books n alone: its caller was told it failed.)
+	maybe bool
 }
 
 // losses is what route compares before and after a forwarded request. Caller holds l.mu.
@@ -82,7 +94,7 @@ func (s *Server) startCluster() error {
 		return err
 	}
 	l := &clusterLink{s: s, node: node, self: node.ID(), remotes: map[remoteKey]*conn{},
-		locals: map[uint64]*conn{}, memberOf: map[*conn]map[cluster.NodeID]int{}, pipes: map[*conn]*pipe{},
+		locals: map[uint64]*conn{}, memberOf: map[*conn]map[cluster.NodeID]held{}, pipes: map[*conn]*pipe{},
 		nodeLosses: map[cluster.NodeID]uint64{}}
 	if err := node.Start(l); err != nil {
 		return err
@@ -118,15 +130,22 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 	if f := l.afterForward.Load(); f != nil {
 		(*f)()
 	}
-	if err != nil && (res.Responded || errors.Is(err, cluster.ErrTimeout)) {
-		l.mayHold(c, owner) // the owner ran it, or may still run it
-	}
 	if err != nil && !res.Responded {
+		if errors.Is(err, cluster.ErrTimeout) {
+			l.mu.Lock()
+			l.doneMissing(c, owner, res.Seq, false) // the owner may still run it
+			l.mu.Unlock()
+		}
 		x.fail(forwardError(gid, owner, err, l.s.cfg.WriteWait.String()))
 		return true, x.closeConn
 	}
 	x.answered = true
 	l.mu.Lock()
+	if err != nil {
+		// Answered, but the done did not come: c may hold a group there now (a Group.join),
+		// until a done from owner says what it holds (§6.1).
+		l.doneMissing(c, owner, res.Seq, true)
+	}
 	if now := l.lossesOf(owner); now != before && (err != nil || res.Holds > 0) {
 		// The client has its answer, and the link or the owner was lost meanwhile: the
 		// request made c a member of a group there (or may have: its done did not come),
@@ -147,38 +166,70 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 	}
 	m := l.memberOf[c]
 	if m == nil && res.Holds > 0 {
-		m = map[cluster.NodeID]int{}
+		m = map[cluster.NodeID]held{}
 		l.memberOf[c] = m
 	}
 	if m != nil {
-		m[owner] = res.Holds
+		m[owner] = held{n: res.Holds, seq: res.Seq}
 		if res.Holds == 0 {
 			delete(m, owner)
 		}
 	}
 	c.elsewhere = 0
-	for _, k := range m {
-		c.elsewhere += k
+	for _, h := range m {
+		c.elsewhere += h.n
 	}
 	l.mu.Unlock()
 	return true, res.CloseConn
 }
 
-// mayHold records owner among the nodes to tell when c closes, without counting a group there:
-// a request of c that the owner ran, or may still run, without its done reaching this node may
-// have made c a member of an owner's group. Told nothing, the owner would keep c in that group
-// for good (§6.1).
-func (l *clusterLink) mayHold(c *conn, owner cluster.NodeID) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// doneMissing books that request seq of c ended without the owner's done: owner may have run
+// it, or may still, so it is told when c closes (§6.1: told nothing, it would keep c in its
+// group for good), and if the request was answered (maybe), c is closed when owner is lost
+// (§6.1: it may hold a group there, out of reach then) until a done settles it. Caller holds
+// l.mu.
+func (l *clusterLink) doneMissing(c *conn, owner cluster.NodeID, seq uint64, answered bool) {
 	m := l.memberOf[c]
 	if m == nil {
-		m = map[cluster.NodeID]int{}
+		m = map[cluster.NodeID]held{}
 		l.memberOf[c] = m
 	}
-	if _, ok := m[owner]; !ok {
-		m[owner] = 0
+	h, ok := m[owner]
+	if ok && h.seq == seq { // its late done came first (LateDone) and settled it
+		if h.n == 0 {
+			delete(m, owner)
+		}
+		return
 	}
+	h.seq, h.maybe = seq, h.maybe || answered
+	m[owner] = h
+}
+
+// LateDone: the done of a request of c that its wait gave up on came after all
+// (cluster.Handler); what it says replaces what was booked, as an in-time done would.
+func (l *clusterLink) LateDone(owner cluster.NodeID, conn uint64, res cluster.Result) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.locals[conn]
+	if c == nil {
+		return // closed: owner was told (closed)
+	}
+	m := l.memberOf[c]
+	h, ok := m[owner]
+	switch {
+	case ok && h.seq > res.Seq:
+		return // a later request's done came first (owners answer in order: not expected)
+	case ok && h.seq == res.Seq && res.Holds == 0:
+		delete(m, owner) // its end was booked (doneMissing), and c holds nothing there
+		return
+	}
+	if m == nil {
+		m = map[cluster.NodeID]held{}
+		l.memberOf[c] = m
+	}
+	// Kept even with n == 0 when route has not booked the request's end yet: doneMissing then
+	// sees that its done settled it.
+	m[owner] = held{n: res.Holds, seq: res.Seq}
 }
 
 // groupsElsewhere counts the groups c holds on other nodes than owner (the owner applies
@@ -186,9 +237,9 @@ func (l *clusterLink) mayHold(c *conn, owner cluster.NodeID) {
 func (l *clusterLink) groupsElsewhere(c *conn, owner cluster.NodeID) int {
 	l.mu.Lock()
 	elsewhere := 0
-	for n, k := range l.memberOf[c] {
+	for n, h := range l.memberOf[c] {
 		if n != owner {
-			elsewhere += k
+			elsewhere += h.n
 		}
 	}
 	l.mu.Unlock()
@@ -317,6 +368,10 @@ func (l *clusterLink) Execute(r *cluster.Request) {
 	}
 	r.CloseConn = closeConn
 	r.Holds = c.heldGroups()
+	if f := l.slowDone.Load(); f != nil {
+		_ = r.Flush() // as a frame for c published now would
+		(*f)()
+	}
 	r.Finish() // the done, with the response unless a frame for c already flushed it
 	c.remote.cur.Store(nil)
 	if r.Holds == 0 {
@@ -420,9 +475,11 @@ func (l *clusterLink) dropNodes(match func(cluster.NodeID) bool, code int, text 
 	}
 	for c, m := range l.memberOf {
 		lost := false
-		for n, k := range m {
+		for n, h := range m {
 			if match(n) {
-				lost = lost || k > 0 // not for a membership only possible (mayHold): its caller was told it failed
+				// Not for a request that timed out unanswered (its caller was told it failed),
+				// unless a late done said it made c a member there.
+				lost = lost || h.n > 0 || h.maybe
 				delete(m, n)
 			}
 		}

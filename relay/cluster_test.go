@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -348,4 +349,115 @@ func TestClusterTimedOutJoinLeavesOnClose(t *testing.T) {
 	waitMembers(2, "the late join ran on the owner")
 	y.ws.Close()
 	waitMembers(1, "the closed connection left the owner's group")
+}
+
+// lateDone starts an owner node and a home node (on url, or on ownerURL for the owner) where the
+// owner sends each forwarded request's response at once, and holds the done of the first request
+// after hold() until release() (the owner slow to finish it, the link fine); the home node gives
+// up on a request after 1 s. Neither node's liveness is at stake meanwhile (heartbeats 200 ms,
+// dead after 2 s).
+func lateDone(t *testing.T, url, ownerURL string) (owner, home *relay.Instance, hold, release func()) {
+	t.Helper()
+	live := func(c *relay.Config) { c.Cluster.Heartbeat, c.Cluster.DeadAfter = 200*time.Millisecond, 2*time.Second }
+	owner = startNode(t, ownerURL, live, func(c *relay.Config) { c.DrainTimeout = 200 * time.Millisecond })
+	home = startNode(t, url, live, func(c *relay.Config) { c.WriteWait = time.Second })
+	var armed atomic.Bool
+	held := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(held) }) }
+	t.Cleanup(release) // before the owner's shutdown, which waits for the request
+	relay.SlowDone(owner.Server(), func() {
+		if armed.CompareAndSwap(true, false) {
+			<-held
+		}
+	})
+	return owner, home, func() { armed.Store(true) }, release
+}
+
+// §6.1 across nodes: a Group.join whose response came but whose done did not (the owner slow to
+// finish it, the link fine) may well have made the connection a member there. When the owner is
+// then lost (its heartbeats stop), the connection is closed (4001) like the members the loss
+// dropped, not left open in a group out of reach.
+func TestClusterOwnerLostWhileJoinAwaitsItsDone(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	link := newCuttableLink(t, url)
+	owner, home, hold, _ := lateDone(t, url, link.URL())
+	g := createGroup(t, dialRaw(t, owner.URL()), 3, 1)
+	y := dialRaw(t, home.URL())
+	hold()
+	joinGroup(t, y, g)
+	createGroup(t, y, 2, 1) // y's next request runs once the home node gave up on the join's done
+	link.Cut()
+	if ce := y.closed(); ce == nil || ce.Code != 4001 {
+		t.Fatalf("Expected: y closed with 4001 (its join's done never came, and the owner is gone) / Actual: %v", ce)
+	}
+}
+
+// §6.1 across nodes: a done that comes after the home node gave up on its request still settles
+// what the home node books — a group held there (the connection is closed with 4001 when the
+// owner is lost) or none (it stays open: nothing of it was there) — whether the done comes after
+// the home node booked the request as unanswered by its done, or before.
+func TestClusterLateDoneSettlesMembership(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		member    bool // y's request is a Group.join (it holds a group there), or fails (it holds none)
+		beforeEnd bool // the late done reaches the home node before the request's wait was booked
+	}{
+		{"join, done after booking", true, false},
+		{"join, done before booking", true, true},
+		{"no group, done after booking", false, false},
+		{"no group, done before booking", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := natstest.Server(t).ClientURL()
+			owner, home, hold, release := lateDone(t, url, url)
+			g := createGroup(t, dialRaw(t, owner.URL()), 3, 1)
+			w := dialRaw(t, home.URL()) // a member there whose done came in time: the loss's witness
+			joinGroup(t, w, g)
+			// Its response comes before its done: once w's next request is answered, the owner
+			// is done with w's join, and the hold below cannot catch it instead of y's request.
+			createGroup(t, w, 2, 1)
+			waiting, resume := make(chan struct{}), make(chan struct{})
+			var resumed sync.Once
+			resumeNow := func() { resumed.Do(func() { close(resume) }) }
+			t.Cleanup(resumeNow) // before the home node's shutdown
+			if tc.beforeEnd {
+				// Hold y's read pump between the end of its wait and the booking.
+				var once sync.Once
+				relay.AfterForward(home.Server(), func() { once.Do(func() { close(waiting); <-resume }) })
+			}
+			y := dialRaw(t, home.URL())
+			hold()
+			if tc.member {
+				joinGroup(t, y, g)
+			} else {
+				y.fails(protocol.MethodSessionCreate, protocol.SessionCreateParams{GroupID: g, Kind: protocol.KindKeygen}, protocol.CodeInternal)
+			}
+			if tc.beforeEnd {
+				<-waiting // the home node gave up on the done
+				release()
+				waitMetric(t, home, "mpcrelay_cluster_late_replies_total", 1)
+				resumeNow()
+			}
+			createGroup(t, y, 2, 1) // runs once the home node booked y's request
+			release()
+			waitMetric(t, home, "mpcrelay_cluster_late_replies_total", 1)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := owner.Shutdown(ctx); err != nil { // a goodbye: the home node loses it at once
+				t.Fatal(err)
+			}
+			if ce := w.closed(); ce == nil || ce.Code != 4001 {
+				t.Fatalf("Expected: w closed with 4001 when the owner left / Actual: %v", ce)
+			}
+			if tc.member {
+				if ce := y.closed(); ce == nil || ce.Code != 4001 {
+					t.Fatalf("Expected: y closed with 4001 (its late done said it holds a group there) / Actual: %v", ce)
+				}
+				return
+			}
+			createGroup(t, y, 2, 1) // still open: its late done said it holds nothing there
+			y.silent()
+		})
+	}
 }

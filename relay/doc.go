@@ -64,10 +64,12 @@
 // (an event of its own request, or another connection's) first sends the response (§1.3). A node
 // that dies (no heartbeat for --cluster-dead-after) or leaves has its connections removed from
 // every group (§6.1); the connections of other nodes that were members of its groups are closed
-// with 4001, since its groups are not replicated. A node that loses NATS closes its connections
-// that were in other nodes' groups (4002), drops other nodes' connections from its groups,
-// answers requests on other nodes' groups with -32603 at once, reports 503 on /healthz, and
-// reconnects; its own groups keep working for its own connections. Single-node mode (no
+// with 4001, since its groups are not replicated (so are those whose request there was
+// answered but whose done never came: it may have made them members, until a done from that
+// owner, late or of a later request, says what they hold). A node that loses NATS closes its
+// connections that were in other nodes' groups (4002), drops other nodes' connections from its
+// groups, answers requests on other nodes' groups with -32603 at once, reports 503 on /healthz,
+// and reconnects; its own groups keep working for its own connections. Single-node mode (no
 // Cluster.URL) costs a nil check in enqueue, dispatch and deliver.
 //
 // Config.Compat switches every COMPAT point of PROTOCOL.md to the original's behaviour; the

@@ -24,3 +24,8 @@ func GroupMembers(s *Server, id uuid.UUID) int {
 // AfterForward makes f run on a forwarded request's read pump when its wait for the owner ends,
 // before the home node books what it learned.
 func AfterForward(s *Server, f func()) { s.cl.afterForward.Store(&f) }
+
+// SlowDone makes the owner s send each forwarded request's response at once (as it does when a
+// frame for the caller goes out first) and then run f before the request's done: an owner slow
+// to finish a request whose caller already has its answer.
+func SlowDone(s *Server, f func()) { s.cl.slowDone.Store(&f) }

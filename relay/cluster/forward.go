@@ -24,6 +24,9 @@ type Result struct {
 	Responded bool // the response reached Handler.Deliver (false for notifications, or if none came)
 	CloseConn bool // §2.5: the response was close-connection: the home node closes the connection
 	Holds     int  // groups of the owner the connection belongs to after the request
+	// Seq numbers the request on this node: a connection's requests to one owner are numbered
+	// in the order they were begun, and the owner's dones about them come in that order.
+	Seq uint64
 }
 
 type pendingRequest struct {
@@ -35,6 +38,7 @@ type pendingRequest struct {
 	mu        sync.Mutex
 	finished  bool
 	responded bool
+	late      bool // Wait gave up on it (ErrTimeout): its done, if it comes, goes to Handler.LateDone
 	result    Result
 	err       error
 }
@@ -123,14 +127,12 @@ func (pd *Pending) Wait(ctx context.Context) (Result, error) {
 
 func (pd *Pending) wait(ctx context.Context) (Result, error) {
 	n, p := pd.n, pd.p
-	if p != nil {
-		defer func() {
+	if pd.err != nil {
+		if p != nil { // registered, but it could not be sent
 			n.pmu.Lock()
 			delete(n.pending, pd.seq)
 			n.pmu.Unlock()
-		}()
-	}
-	if pd.err != nil {
+		}
 		return Result{}, pd.err
 	}
 	timer := time.NewTimer(max(time.Until(pd.start.Add(n.cfg.RequestTimeout)), 0))
@@ -146,9 +148,20 @@ func (pd *Pending) wait(ctx context.Context) (Result, error) {
 	// Taking p.mu waits for a response being handed over right now: after it, nothing more of
 	// this request reaches the connection.
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.finish(Result{}, late)
-	return p.result, p.err
+	res, err := p.result, p.err
+	res.Seq = pd.seq
+	// A request given up on stays pending: the owner may still run it, and its done is what
+	// tells the handler whether the connection is a member there (§6.1). A loss of the owner or
+	// of the link removes it (failPending).
+	p.late = errors.Is(err, ErrTimeout)
+	p.mu.Unlock()
+	if !p.late {
+		n.pmu.Lock()
+		delete(n.pending, pd.seq)
+		n.pmu.Unlock()
+	}
+	return res, err
 }
 
 // onReply handles the owner's response, done, or NATS's no-responders status for request seq.
@@ -176,6 +189,9 @@ func (n *Node) onReply(seq uint64, m *nats.Msg) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.finished {
+		if p.late && h.typ == msgDone {
+			n.lateDone(seq, p, body)
+		}
 		n.m.lateReplies.Inc()
 		return
 	}
@@ -184,23 +200,52 @@ func (n *Node) onReply(seq uint64, m *nats.Msg) {
 		n.h.Deliver([]uint64{p.conn}, body)
 		p.responded = true
 	case msgDone:
-		if len(body) == 0 {
-			n.log.Warn("malformed done", "from", h.from)
-			return
-		}
-		flags := body[0]
-		holds, rest, err := readUvarint(body[1:])
+		res, resp, hasResp, err := readDone(body)
 		if err != nil {
 			n.log.Warn("malformed done", "from", h.from, "err", err)
 			return
 		}
-		if flags&doneHasResponse != 0 {
-			n.h.Deliver([]uint64{p.conn}, rest)
+		if hasResp {
+			n.h.Deliver([]uint64{p.conn}, resp)
 			p.responded = true
 		}
-		p.finish(Result{CloseConn: flags&doneCloseConn != 0, Holds: int(min(holds, 1<<30))}, nil)
+		p.finish(res, nil)
 		n.m.forwardSeconds.Observe(time.Since(p.start).Seconds())
 	}
+}
+
+// readDone reads the body of a done: the result, and the response if it travels in the done.
+func readDone(body []byte) (res Result, resp []byte, hasResp bool, err error) {
+	if len(body) == 0 {
+		return Result{}, nil, false, errShort
+	}
+	flags := body[0]
+	holds, rest, err := readUvarint(body[1:])
+	if err != nil {
+		return Result{}, nil, false, err
+	}
+	res = Result{CloseConn: flags&doneCloseConn != 0, Holds: int(min(holds, 1<<30))}
+	return res, rest, flags&doneHasResponse != 0, nil
+}
+
+// lateDone hands the handler the done of request seq, which Wait gave up on: the owner ran it
+// after all. Its response, if it travels in the done, is not delivered: the caller already has
+// its answer (-32603). Caller holds n.life shared and p.mu.
+func (n *Node) lateDone(seq uint64, p *pendingRequest, body []byte) {
+	n.pmu.Lock()
+	still := n.pending[seq] == p // not removed by a loss of its owner or of the link since
+	delete(n.pending, seq)
+	n.pmu.Unlock()
+	if !still {
+		return
+	}
+	res, _, _, err := readDone(body)
+	if err != nil {
+		n.log.Warn("malformed done", "from", p.owner.String(), "err", err)
+		return
+	}
+	res.Seq = seq
+	n.h.LateDone(p.owner, p.conn, res)
 }
 
 // noResponders tells why NATS found no subscriber for an owner's requests.
@@ -216,13 +261,15 @@ func (n *Node) noResponders(owner NodeID) error {
 	return ErrNoOwner
 }
 
-// failPending ends the waiting requests that match with err.
+// failPending ends the waiting requests that match with err, and forgets those given up on
+// (their owner's done can no longer tell anything: the loss voided what it would say).
 func (n *Node) failPending(err error, match func(*pendingRequest) bool) {
 	n.pmu.Lock()
 	var hit []*pendingRequest
-	for _, p := range n.pending {
+	for seq, p := range n.pending {
 		if match(p) {
 			hit = append(hit, p)
+			delete(n.pending, seq)
 		}
 	}
 	n.pmu.Unlock()

@@ -34,6 +34,12 @@ type Handler interface {
 	// LinkLost says that this node lost the cluster (NATS down, or declared dead by another
 	// node): every cross-node membership is void, in both directions.
 	LinkLost(reason string)
+	// LateDone hands over the done of a request of this node's connection conn that Wait gave
+	// up on (ErrTimeout): owner ran it after all, and res (with res.Seq, the request's number)
+	// says how many groups of owner conn belongs to now (§6.1). It runs like Deliver, after
+	// everything owner sent before it, and never after a loss of owner or of the link that came
+	// after the request was given up on.
+	LateDone(owner NodeID, conn uint64, res Result)
 }
 
 // Reasons a node is given up (metric label values).

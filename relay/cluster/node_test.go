@@ -20,6 +20,7 @@ type recorder struct {
 	closed    []string // "node/conn"
 	lost      []string // node ids
 	linkLost  []string
+	lateDones []string // "owner/conn seq=… holds=…"
 	execute   func(r *cluster.Request)
 	changed   chan struct{}
 }
@@ -68,6 +69,13 @@ func (h *recorder) NodeLost(node cluster.NodeID, reason string) {
 func (h *recorder) LinkLost(reason string) {
 	h.mu.Lock()
 	h.linkLost = append(h.linkLost, reason)
+	h.mu.Unlock()
+	h.note()
+}
+
+func (h *recorder) LateDone(owner cluster.NodeID, conn uint64, res cluster.Result) {
+	h.mu.Lock()
+	h.lateDones = append(h.lateDones, fmt.Sprintf("%s/%d seq=%d holds=%d", owner, conn, res.Seq, res.Holds))
 	h.mu.Unlock()
 	h.note()
 }
@@ -225,6 +233,56 @@ func TestForwardTimesOutWithinRequestTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d < 200*time.Millisecond || d > 2*time.Second {
 		t.Fatalf("timed out after %s, want about 200ms", d)
+	}
+}
+
+// A done that comes after Wait gave up on its request still reaches the handler (LateDone),
+// with the request's number and what the owner said the connection holds (§6.1), and its
+// response is not delivered a second time; a done of a request given up on before its owner was
+// lost tells nothing (the loss voided it).
+func TestLateDoneReachesTheHandler(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	home, hh := startNode(t, url, func(c *cluster.Config) { c.RequestTimeout = 200 * time.Millisecond })
+	owner, oh := startNode(t, url)
+	// The owner holds the done of connection c's request until free(c).
+	held := map[uint64]chan struct{}{7: make(chan struct{}), 8: make(chan struct{})}
+	freed := map[uint64]*sync.Once{7: {}, 8: {}}
+	free := func(c uint64) { freed[c].Do(func() { close(held[c]) }) }
+	t.Cleanup(func() { free(7); free(8) })
+	oh.execute = func(r *cluster.Request) {
+		r.Respond([]byte("resp:" + string(r.Frame)))
+		if err := r.Flush(); err != nil {
+			panic(err)
+		}
+		<-held[r.Conn]
+		r.Holds = 1
+	}
+	res, err := home.Forward(context.Background(), owner.ID(), 7, 0, []byte("join"))
+	if !errors.Is(err, cluster.ErrTimeout) || !res.Responded || res.Seq == 0 {
+		t.Fatalf("forward: %+v %v, want ErrTimeout after the response, with the request's number", res, err)
+	}
+	free(7)
+	want := fmt.Sprintf("%s/7 seq=%d holds=1", owner.ID(), res.Seq)
+	waitFor(t, 2*time.Second, "the late done reaches the handler", func() bool {
+		hh.mu.Lock()
+		defer hh.mu.Unlock()
+		return len(hh.lateDones) == 1 && hh.lateDones[0] == want
+	})
+	if got, _, _, _ := hh.snapshot(); len(got) != 1 {
+		t.Fatalf("delivered %q, want the response once", got)
+	}
+
+	// Given up on, then its owner lost: its done, when it comes, tells nothing.
+	if _, err := home.Forward(context.Background(), owner.ID(), 8, 0, []byte("join")); !errors.Is(err, cluster.ErrTimeout) {
+		t.Fatalf("forward: %v, want ErrTimeout", err)
+	}
+	cluster.DeclareAllDead(home)
+	free(8)
+	time.Sleep(300 * time.Millisecond) // the done's way back
+	hh.mu.Lock()
+	defer hh.mu.Unlock()
+	if len(hh.lateDones) != 1 {
+		t.Fatalf("late dones %q, want none after the owner was lost", hh.lateDones)
 	}
 }
 

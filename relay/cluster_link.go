@@ -259,6 +259,8 @@ func forwardError(gid uuid.UUID, owner cluster.NodeID, err error, wait string) *
 		return clusterError(fmt.Sprintf("group %s is on relay node %s, and this relay node has no NATS connection", gid, owner))
 	case errors.Is(err, cluster.ErrTimeout):
 		return clusterError(fmt.Sprintf("group %s is on relay node %s, which did not answer within %s", gid, owner, wait))
+	case errors.Is(err, cluster.ErrTooLarge):
+		return clusterError(fmt.Sprintf("group %s is on relay node %s, and NATS cannot carry this request there: %v", gid, owner, err))
 	}
 	return clusterError(fmt.Sprintf("group %s on relay node %s: %v", gid, owner, err))
 }
@@ -351,6 +353,11 @@ func (l *clusterLink) publish(node cluster.NodeID, to []*conn, frame []byte) {
 		ids = append(ids, c.remote.id)
 	}
 	if err := l.node.Deliver(node, ids, frame); err != nil {
+		if errors.Is(err, cluster.ErrTooLarge) {
+			// The link is up, so nothing ends these memberships: the receivers miss this frame.
+			l.s.log.Error("frame for another node not sent", "node", node.String(), "receivers", len(ids), "err", err)
+			return
+		}
 		// The link is down: LinkLost ends every cross-node membership, these included.
 		l.s.log.Debug("frame for another node not sent", "node", node.String(), "err", err)
 	}

@@ -302,6 +302,31 @@ func TestClusterNATSRestart(t *testing.T) {
 	}
 }
 
+// A request over the max_payload of the NATS server a node reconnected to (Start checked the
+// one before) gets -32603 saying so, not "no NATS connection": the link is up.
+func TestClusterRequestOverMaxPayload(t *testing.T) {
+	srv := natstest.Server(t)
+	n := startNode(t, srv.ClientURL(), func(c *relay.Config) { c.MaxFrameBytes = relay.MinFrameBytes })
+	srv.Shutdown()
+	natstest.Restart(t, srv, func(c *cluster.ServerConfig) { c.MaxPayload = 64 << 10 })
+	deadline := time.Now().Add(10 * time.Second)
+	for health(t, n).code != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("Expected: the node reconnects to NATS / Actual: not within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	x := dialRaw(t, n.URL())
+	e := x.fails(protocol.MethodNotifyProposal, protocol.NotifyProposalParams{GroupID: cluster.NewGroupID(0xdeadbeef),
+		SessionID: uuid.New(), ProposalID: "p", Message: strings.Repeat("m", 100<<10)}, protocol.CodeInternal)
+	if !strings.Contains(e.Message, "cannot carry") || !strings.Contains(e.Message, "max_payload") {
+		t.Fatalf("Expected: -32603 naming max_payload / Actual: %s", e.Message)
+	}
+	if m := metric(t, n, `mpcrelay_cluster_requests_forwarded_total{outcome="too_large"}`); m != 1 {
+		t.Errorf("Expected: the request counted as too_large / Actual: %v", m)
+	}
+}
+
 type healthReply struct {
 	code int
 	body string

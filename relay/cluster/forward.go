@@ -17,6 +17,10 @@ var (
 	ErrOwnerLost        = errors.New("the relay node that owned this group is gone")
 	ErrOwnerUnreachable = errors.New("the relay node that owns this group is not reachable over NATS")
 	ErrTimeout          = errors.New("the relay node that owns this group did not answer in time")
+	// ErrTooLarge: the message is larger than the max_payload of the NATS server the node is
+	// connected to now. Start checks that max_payload, but a reconnect may land on a server of
+	// the NATS cluster configured with a smaller one; the link itself is fine.
+	ErrTooLarge = errors.New("the message is larger than the NATS server's max_payload")
 )
 
 // Result of a forwarded request.
@@ -118,6 +122,8 @@ func (pd *Pending) Wait(ctx context.Context) (Result, error) {
 		outcome = outcomeOwnerLost
 	case errors.Is(err, ErrOwnerUnreachable):
 		outcome = outcomeUnreachable
+	case errors.Is(err, ErrTooLarge):
+		outcome = outcomeTooLarge
 	case err != nil:
 		outcome = outcomeTimeout
 	}

@@ -27,6 +27,7 @@ const (
 	outcomeLinkDown    = "link_down"
 	outcomeTimeout     = "timeout"
 	outcomeUnreachable = "owner_unreachable"
+	outcomeTooLarge    = "too_large"
 )
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -59,7 +60,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lateReplies: prometheus.NewCounter(prometheus.CounterOpts{Name: "mpcrelay_cluster_late_replies_total",
 			Help: "Owner replies that came after their request had timed out (dropped)."}),
 	}
-	for _, o := range []string{outcomeOK, outcomeNoOwner, outcomeOwnerLost, outcomeLinkDown, outcomeTimeout, outcomeUnreachable} {
+	for _, o := range []string{outcomeOK, outcomeNoOwner, outcomeOwnerLost, outcomeLinkDown, outcomeTimeout, outcomeUnreachable, outcomeTooLarge} {
 		m.forwarded.WithLabelValues(o)
 	}
 	for _, r := range []string{lostDead, lostRestarted, lostLeft} {

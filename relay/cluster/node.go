@@ -277,7 +277,8 @@ func (n *Node) relink(reason string) {
 	n.h.LinkLost(reason)
 }
 
-// publish sends one message; a failure means the link is down.
+// publish sends one message; a failure means the link is down, or the message is too large
+// for the NATS server connected to now (ErrTooLarge).
 func (n *Node) publish(subject, reply string, data []byte) error {
 	if !n.nc.IsConnected() {
 		return ErrLinkDown
@@ -288,10 +289,23 @@ func (n *Node) publish(subject, reply string, data []byte) error {
 	} else {
 		err = n.nc.PublishRequest(subject, reply, data)
 	}
+	if errors.Is(err, nats.ErrMaxPayload) {
+		return n.tooLarge(len(data))
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrLinkDown, err)
 	}
 	return nil
+}
+
+// tooLarge is the error of a message of size bytes that the NATS server connected to now does
+// not take.
+func (n *Node) tooLarge(size int) error {
+	need := ""
+	if n.cfg.MaxFrameBytes > 0 {
+		need = fmt.Sprintf("; every NATS server of the cluster needs max_payload %d or more", n.cfg.MaxFrameBytes+envelopeRoom)
+	}
+	return fmt.Errorf("%w (%d bytes; NATS at %s takes at most %d%s)", ErrTooLarge, size, n.nc.ConnectedUrlRedacted(), n.nc.MaxPayload(), need)
 }
 
 // Deliver publishes frame for the connections conns of node, in one message. Frames one

@@ -407,6 +407,28 @@ func TestSmallMaxPayloadIsRefused(t *testing.T) {
 	}
 }
 
+// Start checks max_payload, but a reconnect may land on a NATS server that takes less (here: the
+// server restarted with a smaller max_payload). A message over it is ErrTooLarge, with the sizes,
+// not "link down": the link is up.
+func TestMessageOverMaxPayloadAfterReconnect(t *testing.T) {
+	srv := natstest.Server(t)
+	a, _ := startNode(t, srv.ClientURL(), func(c *cluster.Config) { c.MaxFrameBytes = 1 << 20 })
+	srv.Shutdown()
+	natstest.Restart(t, srv, func(c *cluster.ServerConfig) { c.MaxPayload = 64 << 10 })
+	waitFor(t, 10*time.Second, "the node reconnects", a.Connected)
+	frame := make([]byte, 100<<10)
+	_, err := a.Forward(context.Background(), cluster.NodeID(0xdeadbeef), 1, 0, frame)
+	if !errors.Is(err, cluster.ErrTooLarge) || errors.Is(err, cluster.ErrLinkDown) || !strings.Contains(err.Error(), "max_payload") {
+		t.Fatalf("forward of 100 KiB through a 64 KiB max_payload: err = %v, want ErrTooLarge naming max_payload", err)
+	}
+	if err := a.Deliver(cluster.NodeID(0xdeadbeef), []uint64{1}, frame); !errors.Is(err, cluster.ErrTooLarge) {
+		t.Fatalf("deliver of 100 KiB through a 64 KiB max_payload: err = %v, want ErrTooLarge", err)
+	}
+	if !a.Connected() {
+		t.Fatal("the link should still be up")
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	for _, c := range []struct {
 		cfg  cluster.Config

@@ -43,13 +43,18 @@ func EventsDenied(t testing.TB) string {
 }
 
 // Restart starts a NATS server on the address of one that was shut down (a NATS restart, for
-// the relays' reconnect); the test's cleanup stops it.
-func Restart(t testing.TB, old *cluster.NATSServer) *cluster.NATSServer {
+// the relays' reconnect), its configuration changed by configure if given; the test's cleanup
+// stops it.
+func Restart(t testing.TB, old *cluster.NATSServer, configure ...func(*cluster.ServerConfig)) *cluster.NATSServer {
 	t.Helper()
+	cfg := cluster.ServerConfig{Addr: old.Addr()}
+	for _, f := range configure {
+		f(&cfg)
+	}
 	var err error
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		var s *cluster.NATSServer
-		if s, err = cluster.StartNATS(cluster.ServerConfig{Addr: old.Addr()}); err == nil {
+		if s, err = cluster.StartNATS(cfg); err == nil {
 			t.Cleanup(s.Shutdown)
 			return s
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -88,7 +89,11 @@ func runSweep(ctx context.Context, out io.Writer, a replayArgs) error {
 	// Each step is one bounded replay; targets × (ramp + refinements) steps bound the whole.
 	steps := time.Duration(a.sweep.maxSteps + a.sweep.refine)
 	o.Rate, o.Duration = a.sweep.max+a.sweep.start, a.sweep.step
-	ctx, cancel := context.WithTimeout(ctx, 2*steps*run.ReplayBound(o)+time.Minute)
+	limit := time.Duration(math.MaxInt64) // many steps of a long bound: no practical limit
+	if b := run.ReplayBound(o); b < (limit-time.Minute)/(2*steps) {
+		limit = 2*steps*b + time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	res, err := run.Sweep(ctx, so)
 	if res == nil {

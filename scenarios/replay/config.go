@@ -13,6 +13,7 @@ package replay
 
 import (
 	"log/slog"
+	"math"
 	"time"
 
 	"mpcrelay/scenarios/report"
@@ -105,8 +106,25 @@ func (c *Config) Bound() time.Duration {
 	if !c.StartAt.IsZero() {
 		wait = max(0, time.Until(c.StartAt))
 	}
-	return st + wait + c.Duration + 2*st + span + 10*time.Second
+	// Without a duration the open loop gives every group one session, the last due at
+	// (Groups-1)/Rate: a slow schedule of many groups is longer than anything else here.
+	var schedule time.Duration
+	if c.Rate > 0 && c.Duration == 0 && c.Groups > 1 {
+		schedule = time.Duration(dueAt(c.Groups-1, c.Rate))
+	}
+	b := time.Duration(0)
+	for _, d := range []time.Duration{st, wait, c.Duration, 2 * st, span, schedule, 10 * time.Second} {
+		if b > maxBound-d {
+			return maxBound
+		}
+		b += d
+	}
+	return b
 }
+
+// maxBound caps Bound, so that callers may multiply it by a few (a sweep's steps, a margin)
+// without overflowing: about 104 days, beyond any run anyone waits for.
+const maxBound = time.Duration(math.MaxInt64 / 1024)
 
 func (c *Config) urls() []string {
 	if len(c.URLs) > 0 {

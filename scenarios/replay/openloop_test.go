@@ -250,3 +250,21 @@ func TestDueTimeSaturates(t *testing.T) {
 		}
 	}
 }
+
+// Without --duration the open loop gives each group one session, the last due at
+// (Groups-1)/Rate: the run's bound covers that schedule (a command bounded by it would cut a
+// slow schedule short), and a bound too long to hold stays a large positive duration.
+func TestBoundCoversTheScheduleWithoutDuration(t *testing.T) {
+	c := Config{Rate: 0.01, Groups: 10, SessionTimeout: time.Second}
+	if b := c.Bound(); b < 900*time.Second {
+		t.Errorf("Expected: a bound past the last session's due time, 900 s\nActual:   %v", b)
+	}
+	c = Config{Rate: MinRate, Groups: 1 << 20}
+	if b := c.Bound(); b <= 0 || b > maxBound {
+		t.Errorf("Expected: a bound in (0, %v]\nActual:   %v", maxBound, b)
+	}
+	c = Config{Rate: 0.01, Groups: 10, Duration: time.Minute, SessionTimeout: time.Second}
+	if b := c.Bound(); b > 2*time.Minute {
+		t.Errorf("Expected: with a duration, the schedule ends there\nActual:   %v", b)
+	}
+}

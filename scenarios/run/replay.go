@@ -329,7 +329,7 @@ func machineTable(m report.Machine) report.Table {
 
 // ReplayBound is how long one target's replay of o can take at most (replay.Config.Bound).
 func ReplayBound(o ReplayOptions) time.Duration {
-	cfg := replay.Config{Trace: o.Trace, Rate: o.Rate, TimeScale: o.TimeScale, Duration: o.Duration,
+	cfg := replay.Config{Trace: o.Trace, Groups: o.Groups, Rate: o.Rate, TimeScale: o.TimeScale, Duration: o.Duration,
 		SessionTimeout: o.SessionTimeout, StartAt: o.StartAt}
 	return cfg.Bound()
 }

@@ -31,13 +31,19 @@ func sealFrame(b []byte, op ws.OpCode) []byte {
 	payload := b[headroom:]
 	h := ws.Header{Fin: true, OpCode: op, Masked: true, Mask: ws.NewMask(), Length: int64(len(payload))}
 	start := headroom - ws.HeaderSize(h)
-	hw := sliceWriter{b: b[start:start]}
-	if err := ws.WriteHeaderBuffer(&hw, h, hw.scratch[:]); err != nil {
+	// Pooled: as an io.Writer the writer would be allocated for every frame sent.
+	hw := headerWriters.Get().(*sliceWriter)
+	hw.b = b[start:start]
+	if err := ws.WriteHeaderBuffer(hw, h, hw.scratch[:]); err != nil {
 		panic(err) // a header of a valid length always fits
 	}
+	hw.b = nil
+	headerWriters.Put(hw)
 	ws.Cipher(payload, h.Mask, 0)
 	return b[start:]
 }
+
+var headerWriters = sync.Pool{New: func() any { return new(sliceWriter) }}
 
 // sliceWriter writes into the bytes of b (within its capacity, never reallocating).
 type sliceWriter struct {

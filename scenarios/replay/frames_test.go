@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 )
@@ -182,5 +183,24 @@ func TestSealFrameIsAMaskedClientFrame(t *testing.T) {
 		if size > 0 && bytes.Equal(frame[len(frame)-size:], payload) {
 			t.Fatalf("size %d: the payload went out unmasked", size)
 		}
+	}
+}
+
+// Sending and handing on frames allocates nothing per frame: each allocation is paid again in
+// GC on the generator's side of the CPU ratio.
+func TestFramesAllocateNothingPerFrame(t *testing.T) {
+	payload := bytes.Repeat([]byte("x"), 300)
+	b := append(beginFrame(nil), payload...)
+	if n := testing.AllocsPerRun(100, func() {
+		b = append(beginFrame(b), payload...)
+		_ = sealFrame(b, ws.OpText)
+	}); n != 0 {
+		t.Errorf("Expected: sealFrame allocates nothing\nActual:   %.1f allocations a frame", n)
+	}
+	w := &wire{onFrame: func([]byte, *envelope, time.Time) {}}
+	frame := []byte(messageEventHead + `{"round":1,"sender":1,"receiver":null,"uuid":"u","body":{"k":1}}]}`)
+	at := time.Now()
+	if n := testing.AllocsPerRun(100, func() { w.dispatch(frame, at) }); n != 0 {
+		t.Errorf("Expected: handing on a message event allocates nothing\nActual:   %.1f allocations a frame", n)
 	}
 }

@@ -187,6 +187,8 @@ type envelope struct {
 	payload []byte
 }
 
+var sessionMessageName = []byte(protocol.EventSessionMessage)
+
 // messageEventHead starts a sessionMessage event (§2.4, §4.7) as the reference relay and the
 // original write it.
 const messageEventHead = `{"jsonrpc":"2.0","id":0,"result":["sessionMessage",`
@@ -243,7 +245,7 @@ func (e *envelope) isEvent() bool { return string(e.id) == "0" && e.result != ni
 // event splits an event's result ["name", payload].
 func (e *envelope) event() (name, payload []byte, ok bool) {
 	if e.cut {
-		return []byte(protocol.EventSessionMessage), e.payload, true
+		return sessionMessageName, e.payload, true
 	}
 	s := scanner{b: e.result}
 	if !s.eat('[') {

@@ -46,6 +46,7 @@ type wire struct {
 	at      time.Time // when the bytes being taken apart were read
 	onFrame func(frame []byte, e *envelope, at time.Time)
 	handle  frameHandler // w.frame, bound once
+	env     envelope     // the frame being handed on (dispatch)
 
 	stopping atomic.Bool
 	endOnce  sync.Once
@@ -67,7 +68,7 @@ var dialer = ws.Dialer{Timeout: 10 * time.Second}
 
 // dialWire connects to rawURL (with room as the forwarder's query parameter when not empty)
 // and has its frames read: onFrame gets every text frame that is not the response to a call.
-// onFrame must not keep frame: its buffer is reused.
+// onFrame must not keep frame or the envelope: both are reused.
 func dialWire(ctx context.Context, rawURL, room string, onFrame func(frame []byte, e *envelope, at time.Time)) (*wire, error) {
 	target := rawURL
 	if room != "" {
@@ -197,8 +198,11 @@ func (w *wire) end(cause error) {
 
 // dispatch routes a text frame: the response to a waiting call, or onFrame.
 func (w *wire) dispatch(frame []byte, at time.Time) {
+	// The envelope handed on is the wire's own (onFrame must not keep it): a fresh one would
+	// be allocated for every frame.
 	if e, ok := cutMessageEvent(frame); ok {
-		w.onFrame(frame, &e, at)
+		w.env = e
+		w.onFrame(frame, &w.env, at)
 		return
 	}
 	e, ok := scanEnvelope(frame)
@@ -218,7 +222,8 @@ func (w *wire) dispatch(frame []byte, at time.Time) {
 		w.onFrame(frame, nil, at)
 		return
 	}
-	w.onFrame(frame, &e, at)
+	w.env = e
+	w.onFrame(frame, &w.env, at)
 }
 
 // send writes one text frame with payload frame.

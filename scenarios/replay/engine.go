@@ -250,6 +250,9 @@ func (e *engine) fill(res *Result, perSec []int64) {
 		res.MessagesPerSec = float64(res.Delivered) / res.Elapsed.Seconds()
 	}
 	lat, raw := e.latency.Merged(), e.uncorrected.Merged()
+	if !res.OpenLoop {
+		raw = lat // recorded once (deliver)
+	}
 	res.Latency, res.LatencyUncorrected = report.LatencyOf(lat), report.LatencyOf(raw)
 	res.LatencyHDR, res.LatencyUncorrectedHDR = report.EncodeHDR(lat), report.EncodeHDR(raw)
 	res.LatencyHistogram = report.HistogramOf(lat)

@@ -14,6 +14,7 @@ import (
 	"mpcrelay/faultproxy"
 	"mpcrelay/relay/protocol"
 	"mpcrelay/scenarios/report"
+	"mpcrelay/scenarios/trace"
 	"mpcrelay/scenarios/usage"
 )
 
@@ -266,5 +267,26 @@ func TestBoundCoversTheScheduleWithoutDuration(t *testing.T) {
 	c = Config{Rate: 0.01, Groups: 10, Duration: time.Minute, SessionTimeout: time.Second}
 	if b := c.Bound(); b > 2*time.Minute {
 		t.Errorf("Expected: with a duration, the schedule ends there\nActual:   %v", b)
+	}
+}
+
+// In the closed loop a message is due when it is sent, so the uncorrected latency is the
+// latency itself: recorded once, reported as both.
+func TestClosedLoopUncorrectedLatencyIsTheLatency(t *testing.T) {
+	src := `{"type":"session","session":"s","curve":"eddsa","kind":"keygen","parties":2,"threshold":1,"members":[1,2]}
+{"type":"message","session":"s","offset_us":1,"round":1,"sender":1,"receiver":null,"size":10}
+{"type":"message","session":"s","offset_us":2,"round":2,"sender":2,"receiver":null,"size":10}
+`
+	tr, err := trace.Read(strings.NewReader(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(ctxT(t), Config{URL: startRelay(t), Trace: tr, Groups: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantClean(t, res, 2)
+	if res.Latency.Count == 0 || res.LatencyUncorrected != res.Latency || res.LatencyUncorrectedHDR != res.LatencyHDR {
+		t.Errorf("Expected: the uncorrected latency equal to the latency\nActual:   %+v against %+v", res.LatencyUncorrected, res.Latency)
 	}
 }

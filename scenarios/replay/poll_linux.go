@@ -25,8 +25,45 @@ type poller struct {
 	buf   []byte          // what a read brings when no frame is incomplete
 	wakes wakeups         // given at the end of each harvest
 
+	// wires are the connections watched, by the id in their epoll events (a slot, reused once
+	// free: an event of the connection that had it, harvested before it left, only makes the
+	// poller read the new one once, finding nothing or its frames).
 	mu    sync.Mutex
-	wires map[int32]*wire // by the id in their epoll events
+	wires []*wire
+	free  []int32
+}
+
+func (p *poller) add(w *wire) int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		id := p.free[n-1]
+		p.free = p.free[:n-1]
+		p.wires[id] = w
+		return id
+	}
+	p.wires = append(p.wires, w)
+	return int32(len(p.wires) - 1)
+}
+
+// remove frees w's slot; a second call (a connection is taken off when the server's close
+// comes, then again when it ends) finds the slot another's, or free, and leaves it.
+func (p *poller) remove(id int32, w *wire) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.wires[id] == w {
+		p.wires[id] = nil
+		p.free = append(p.free, id)
+	}
+}
+
+func (p *poller) wire(id int32) *wire {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if int(id) < len(p.wires) {
+		return p.wires[id]
+	}
+	return nil
 }
 
 const pollBufSize = 256 << 10
@@ -36,7 +73,6 @@ var (
 	pollers     []*poller
 	pollersErr  error
 	pollNext    atomic.Uint32
-	wireIDs     atomic.Int32
 )
 
 func startPollers() {
@@ -60,7 +96,7 @@ func startPollers() {
 			pollersErr = fmt.Errorf("epoll: %w", err)
 			return
 		}
-		p := &poller{epfd: epfd, ep: ep, buf: make([]byte, pollBufSize), wires: map[int32]*wire{}}
+		p := &poller{epfd: epfd, ep: ep, buf: make([]byte, pollBufSize)}
 		pollers = append(pollers, p)
 		go p.run()
 	}
@@ -90,19 +126,14 @@ func watch(w *wire) {
 		return
 	}
 	p := pollers[int(pollNext.Add(1))%len(pollers)]
-	id := wireIDs.Add(1)
 	w.wakes = &p.wakes
+	id := p.add(w)
 	w.unwatch = func() {
-		p.mu.Lock()
-		delete(p.wires, id)
-		p.mu.Unlock()
+		p.remove(id, w)
 		// Out of the epoll set too: a socket still open (a close being echoed) and readable
 		// would otherwise come back in every harvest (level-triggered).
 		_ = sock.control(func(fd int) error { return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil) })
 	}
-	p.mu.Lock()
-	p.wires[id] = w
-	p.mu.Unlock()
 	err := sock.control(func(fd int) error {
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: id}
 		return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev)
@@ -133,9 +164,7 @@ func (p *poller) run() {
 			}
 			again := n == len(events)
 			for _, ev := range events[:n] {
-				p.mu.Lock()
-				w := p.wires[ev.Fd]
-				p.mu.Unlock()
+				w := p.wire(ev.Fd)
 				if w == nil {
 					continue
 				}

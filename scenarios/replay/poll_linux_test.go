@@ -183,3 +183,22 @@ func TestPollerEchoesACloseWithoutWaiting(t *testing.T) {
 		t.Fatal("Expected: b read at once\nActual:   not within 3 s: the poller waits on a's write")
 	}
 }
+
+// A connection taken off its poller twice (when the server's close comes, then when it ends)
+// leaves alone the slot another connection has taken since.
+func TestPollerSlotOfAnotherIsNotFreedTwice(t *testing.T) {
+	p := &poller{}
+	a, b := &wire{}, &wire{}
+	id := p.add(a)
+	p.remove(id, a)
+	if p.add(b) != id {
+		t.Fatal("Expected: the free slot reused")
+	}
+	p.remove(id, a) // a again
+	if p.wire(id) != b {
+		t.Fatalf("Expected: the slot still b's\nActual:   %p", p.wire(id))
+	}
+	if p.add(a) == id {
+		t.Fatal("Expected: a new slot, the old one is b's")
+	}
+}

@@ -143,6 +143,20 @@ func (c *countdown) tick(u *wakeups) {
 // goroutine of their own) wakes at once.
 type wakeups struct {
 	closes, sends []chan struct{}
+	steps         []*run
+}
+
+// step has r's members whose inputs are in send their messages: on the poller, once the
+// harvest is handled; without a poller (a reader goroutine, which must not wait on a socket
+// either), by r's driver.
+func (u *wakeups) step(r *run) {
+	if u == nil {
+		signal(r.wake)
+		return
+	}
+	if len(u.steps) == 0 || u.steps[len(u.steps)-1] != r {
+		u.steps = append(u.steps, r)
+	}
 }
 
 // close closes c, now or at the end of the harvest.
@@ -175,6 +189,13 @@ func signal(c chan struct{}) {
 
 // give gives the wake-ups held.
 func (u *wakeups) give() {
+	for _, r := range u.steps {
+		if _, err := r.step(true); err != nil {
+			signal(r.wake) // the driver sends, or reports the failed write
+		}
+	}
+	clear(u.steps)
+	u.steps = u.steps[:0]
 	for _, c := range u.closes {
 		close(c)
 	}

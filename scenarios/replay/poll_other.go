@@ -14,3 +14,7 @@ type rawSocket struct{}
 func (*rawSocket) writeFrames([][]byte) error { panic("replay: no raw sockets on this system") }
 func (*rawSocket) setWriteDeadline(time.Time) { panic("replay: no raw sockets on this system") }
 func (*rawSocket) close() error               { panic("replay: no raw sockets on this system") }
+
+func (*rawSocket) writeFrom([][]byte, *writePos, bool) error {
+	panic("replay: no raw sockets on this system")
+}

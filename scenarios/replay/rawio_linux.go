@@ -95,9 +95,17 @@ const maxIovec = 1024
 // writeFrames writes frames, in order and whole (the caller serialises writes): as few raw
 // writes as the socket takes; when its buffer is full, it waits for room until the deadline.
 func (s *rawSocket) writeFrames(frames [][]byte) error {
+	var at writePos
+	return s.writeFrom(frames, &at, true)
+}
+
+// writeFrom writes frames from at on, moving at as bytes go. Without wait, a socket that
+// cannot take more ends it with errWouldBlock, at where it stopped.
+func (s *rawSocket) writeFrom(frames [][]byte, at *writePos, wait bool) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	i, off := 0, 0 // the next byte to write: frames[i][off]
+	i, off := at.frame, at.off // the next byte to write: frames[i][off]
+	defer func() { at.frame, at.off = i, off }()
 	for i < len(frames) {
 		if s.fd < 0 {
 			return net.ErrClosed
@@ -126,6 +134,9 @@ func (s *rawSocket) writeFrames(frames [][]byte) error {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
+			if !wait {
+				return errWouldBlock
+			}
 			if err := s.awaitRoom(); err != nil {
 				return err
 			}

@@ -170,3 +170,78 @@ func TestEndingAConnectionEndsAWriteWaitingForRoom(t *testing.T) {
 		t.Fatal("Expected: the write to end when the connection did\nActual:   still waiting after 8 s")
 	}
 }
+
+// A write that must not wait (a poller's) begins only when no other write holds the
+// connection; when the socket takes only part, it keeps the write lock and says where it
+// stopped, and finishing it elsewhere puts every frame on the wire whole and in order.
+func TestTryWriteStopsWhereTheSocketIsFullAndFinishWriteCompletesIt(t *testing.T) {
+	got := make(chan []byte, 64)
+	start := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetReadLimit(16 << 20)
+		<-start
+		for {
+			_, m, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			got <- m
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(start) })
+	w, err := dialWire(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), "", func([]byte, *envelope, time.Time) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.sock.Load() == nil {
+		t.Skip("no poller on this system")
+	}
+	w.wmu.Lock()
+	if ok, _ := w.tryWrite([][]byte{textFrame([]byte("x"))}, &writePos{}); ok {
+		t.Fatal("Expected: no write begun while another holds the connection\nActual:   begun")
+	}
+	w.wmu.Unlock()
+
+	var frames [][]byte
+	var want [][]byte
+	for i := range 8 {
+		p := bytes.Repeat([]byte{byte('a' + i)}, 1<<20)
+		want = append(want, p)
+		frames = append(frames, textFrame(p))
+	}
+	var at writePos
+	ok, err := w.tryWrite(frames, &at)
+	if !ok || err != errWouldBlock || at == (writePos{}) {
+		t.Fatalf("Expected: 8 MiB taken in part, the rest left (errWouldBlock)\nActual:   ok %v, %v, at %+v", ok, err, at)
+	}
+	if w.wmu.TryLock() {
+		t.Fatal("Expected: the write lock kept for the rest\nActual:   free")
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.finishWrite(frames, &at) }()
+	start <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range want {
+		select {
+		case m := <-got:
+			if !bytes.Equal(m, p) {
+				t.Fatalf("Expected: frame %d whole\nActual:   %d bytes starting %.8q", i, len(m), m)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Expected: frame %d\nActual:   nothing", i)
+		}
+	}
+	if !w.wmu.TryLock() {
+		t.Fatal("Expected: the write lock released once finished\nActual:   held")
+	}
+	w.wmu.Unlock()
+	w.stop()
+}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,8 +33,21 @@ type run struct {
 	closes      countdown     // done when every member's has
 	readyAt     atomic.Int64  // when the set-up was done (engine clock)
 
-	// wake is signalled when a member the driver waits for has its inputs (closed loop).
-	wake      chan struct{}
+	// wake is signalled when a member the driver waits for has its inputs (closed loop) and a
+	// poller could not send its messages itself.
+	wake chan struct{}
+	// The closed loop's messages go as soon as their inputs are in: written by the poller that
+	// brought the last input (step), or by the driver where a poller must not wait. stepMu
+	// orders the two; driving is set while the driver is in the message phase (pollers send
+	// only then); next is, per member, its first message not yet sent (index into sends);
+	// stalled, a poller's write the socket took only part of, for the driver to finish;
+	// sendErr, a poller's failed write, for the driver to report.
+	stepMu  sync.Mutex
+	driving bool
+	next    []int
+	stalled *stalledWrite
+	sendErr error
+
 	remaining atomic.Int64
 	failed    atomic.Bool
 	done      chan struct{}
@@ -141,14 +156,35 @@ func (g *group) replayOnce(ctx context.Context, due int64) error {
 // maxBatch bounds the frames of one party written together.
 const maxBatch = 64
 
-// drive sends every member's messages, on the group's goroutine: in the closed loop each once
-// its sender has its inputs, in the open loop each at its due time, answered or not. A
-// member's messages that can go at the same moment (inputs all in, or all due) go in one
-// write. One goroutine for all the members (not one each) means one wake-up when deliveries
-// for several members arrive together, and no goroutine started per session.
+// drive sends every member's messages: in the closed loop each once its sender has its inputs
+// (step: the first round from here, the rest mostly from the pollers that bring the inputs,
+// this goroutine sending only what a poller could not without waiting), in the open loop each
+// at its due time, answered or not, from here. A member's messages that can go at the same
+// moment (inputs all in, or all due) go in one write. One goroutine for all the members (not
+// one each), and no goroutine started per session.
 func (r *run) drive(ctx context.Context, open bool) error {
 	e := r.g.e
 	k := len(r.members)
+	if !open {
+		r.next = make([]int, k)
+		r.stepMu.Lock()
+		r.driving = true
+		r.stepMu.Unlock()
+		defer r.stopDriving()
+		for {
+			left, err := r.step(false)
+			if err != nil || !left {
+				return err
+			}
+			select {
+			case <-r.wake:
+			case <-r.done: // the pollers sent the rest, and every delivery came
+				return nil
+			case <-ctx.Done():
+				return nil // the session's timeout reports it
+			}
+		}
+	}
 	next := make([]int, k) // per member: its first message not yet sent (index into sends)
 	var timer *time.Timer
 	defer func() {
@@ -161,22 +197,17 @@ func (r *run) drive(ctx context.Context, open bool) error {
 	var bufs []*[]byte
 	for {
 		left, cut := false, false
-		var wait time.Duration // open loop: until the earliest due message
+		var wait time.Duration // until the earliest due message
 		now := e.since(time.Now())
 		for j := range k {
 			sends := r.plan.sends[j]
 			first := next[j]
 			end := first
 			for end < len(sends) && end-first < maxBatch {
-				i := sends[end]
-				if open {
-					if d := time.Duration(r.due[i].Load() - now); d > 0 {
-						if wait == 0 || d < wait {
-							wait = d
-						}
-						break
+				if d := time.Duration(r.due[sends[end]].Load() - now); d > 0 {
+					if wait == 0 || d < wait {
+						wait = d
 					}
-				} else if !r.members[j].ready(r.plan.msgs[i].need) {
 					break
 				}
 				end++
@@ -192,12 +223,10 @@ func (r *run) drive(ctx context.Context, open bool) error {
 			n := 0
 			for _, i := range sends[first:end] {
 				m := &r.plan.msgs[i]
-				if open {
-					// The generator's own lag: only where nothing else held the message back
-					// (the set-up and the group's previous write were done before it was due).
-					if due := r.due[i].Load(); r.readyAt.Load() <= due && lastWriteEnd <= due {
-						e.sendLag.Record(r.g.index, time.Duration(now-due))
-					}
+				// The generator's own lag: only where nothing else held the message back (the
+				// set-up and the group's previous write were done before it was due).
+				if due := r.due[i].Load(); r.readyAt.Load() <= due && lastWriteEnd <= due {
+					e.sendLag.Record(r.g.index, time.Duration(now-due))
 				}
 				receiver := -1
 				if m.receiver >= 0 {
@@ -213,9 +242,6 @@ func (r *run) drive(ctx context.Context, open bool) error {
 				bufs = append(bufs, bp)
 				frames = append(frames, sealFrame(b, ws.OpText))
 				r.sentAt[i].Store(now)
-				if !open {
-					r.due[i].Store(now)
-				}
 			}
 			err := r.g.peers[j].w.write(frames...)
 			lastWriteEnd = e.since(time.Now())
@@ -236,24 +262,169 @@ func (r *run) drive(ctx context.Context, open bool) error {
 		if cut {
 			continue // a member had more than one batch ready
 		}
-		if open {
-			if timer == nil {
-				timer = time.NewTimer(wait)
-			} else {
-				timer.Reset(wait)
-			}
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				return nil // the session's bound reports it
-			}
-			continue
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
 		}
 		select {
-		case <-r.wake:
+		case <-timer.C:
 		case <-ctx.Done():
-			return nil // the session's timeout reports it
+			return nil // the session's bound reports it
 		}
+	}
+}
+
+// stalledWrite is a member's batch that a poller began to write and the socket took only
+// part of; the connection's write lock is still held (tryWrite).
+type stalledWrite struct {
+	member, end int
+	w           *wire
+	frames      [][]byte
+	bufs        []*[]byte
+	at          writePos
+}
+
+// errHandOff: a poller cannot send without waiting; the driver sends instead.
+var errHandOff = errors.New("hand off to the driver")
+
+// pollerStalls counts the pollers' writes left to a driver to finish (for tests).
+var pollerStalls atomic.Int64
+
+// step sends, in the closed loop, every member's messages whose inputs are all in, a member's
+// messages that can go together in one write; left reports whether messages remain unsent.
+// On a poller (onPoller) it never waits on a socket: where it would, it leaves the rest to the
+// driver (errHandOff). One goroutine per session is then woken once for its set-up, once for
+// its messages and once for its finish, instead of once more for every member's every round.
+func (r *run) step(onPoller bool) (left bool, err error) {
+	r.stepMu.Lock()
+	defer r.stepMu.Unlock()
+	if onPoller && !r.driving {
+		return false, nil // the message phase is over (or failed): nothing more goes
+	}
+	if r.sendErr != nil {
+		return false, r.sendErr
+	}
+	if st := r.stalled; st != nil {
+		if onPoller {
+			return true, errHandOff
+		}
+		r.stalled = nil
+		err := st.w.finishWrite(st.frames, &st.at)
+		r.sent(st.member, st.end, st.bufs, err)
+		if err != nil {
+			return false, err
+		}
+	}
+	var frames [][]byte
+	var bufs []*[]byte
+	for more := true; more; {
+		more, left = false, false
+		for j := range r.members {
+			sends := r.plan.sends[j]
+			first := r.next[j]
+			end := first
+			for end < len(sends) && end-first < maxBatch && r.members[j].ready(r.plan.msgs[sends[end]].need) {
+				end++
+			}
+			if end < len(sends) {
+				left = true
+				more = more || end-first == maxBatch
+			}
+			if end == first {
+				continue
+			}
+			w := r.g.peers[j].w
+			frames, bufs = r.batch(j, first, end, frames[:0], bufs[:0])
+			if !onPoller {
+				err := w.write(frames...)
+				r.sent(j, end, bufs, err)
+				if err != nil {
+					return false, err
+				}
+				continue
+			}
+			at := writePos{}
+			ok, err := w.tryWrite(frames, &at)
+			switch {
+			case !ok:
+				r.release(bufs)
+				return true, errHandOff
+			case err == errWouldBlock:
+				pollerStalls.Add(1)
+				r.stalled = &stalledWrite{member: j, end: end, w: w, frames: slices.Clone(frames), bufs: slices.Clone(bufs), at: at}
+				return true, errHandOff
+			}
+			r.sent(j, end, bufs, err)
+			if err != nil {
+				r.sendErr = err
+				return false, err
+			}
+		}
+	}
+	return left, nil
+}
+
+// stopDriving ends the message phase: no poller sends after it, and a write a poller left
+// stalled is finished (the connection's write lock is held until then, and the group's next
+// sessions write on it).
+func (r *run) stopDriving() {
+	r.stepMu.Lock()
+	defer r.stepMu.Unlock()
+	r.driving = false
+	if st := r.stalled; st != nil {
+		r.stalled = nil
+		r.sent(st.member, st.end, st.bufs, st.w.finishWrite(st.frames, &st.at))
+	}
+}
+
+// batch puts together member j's messages first..end-1 (indexes into its sends), due and
+// sent now (the closed loop).
+func (r *run) batch(j, first, end int, frames [][]byte, bufs []*[]byte) ([][]byte, []*[]byte) {
+	now := r.g.e.since(time.Now())
+	w := r.g.peers[j].w
+	for _, i := range r.plan.sends[j][first:end] {
+		m := &r.plan.msgs[i]
+		receiver := -1
+		if m.receiver >= 0 {
+			receiver = int(r.numbers[m.receiver])
+		}
+		bp := outBufs.Get().(*[]byte)
+		b := r.plan.appendFrame(beginFrame(*bp), i, w.nextID.Add(1), r.g.idStr, r.idStr, r.numbers[j], receiver)
+		*bp = b
+		bufs = append(bufs, bp)
+		frames = append(frames, sealFrame(b, ws.OpText))
+		r.sentAt[i].Store(now)
+		r.due[i].Store(now)
+	}
+	return frames, bufs
+}
+
+// sent books member j's batch up to end as written (err nil) and returns its buffers.
+func (r *run) sent(j, end int, bufs []*[]byte, err error) {
+	if err == nil {
+		e := r.g.e
+		n := 0
+		for _, i := range r.plan.sends[j][r.next[j]:end] {
+			if r.plan.msgs[i].receiver >= 0 {
+				e.p2p.Add(1)
+			} else {
+				e.bcast.Add(1)
+			}
+		}
+		for _, bp := range bufs {
+			n += len(*bp) - headroom
+		}
+		e.framesSent.Add(int64(end - r.next[j]))
+		e.bytesSent.Add(int64(n))
+		r.next[j] = end
+	}
+	r.release(bufs)
+}
+
+func (r *run) release(bufs []*[]byte) {
+	for _, bp := range bufs {
+		putOut(bp, *bp)
 	}
 }
 
@@ -306,7 +477,7 @@ func (r *run) deliver(pc *peer, msg *wireMessage, at time.Time, forwarder bool, 
 		return false
 	}
 	if wake {
-		pc.w.wakes.send(r.wake)
+		pc.w.wakes.step(r)
 	}
 	e.delivered.Add(1)
 	now := e.since(at)

@@ -250,6 +250,42 @@ func (w *wire) write(frames ...[]byte) error {
 	return w.writeConn(frames)
 }
 
+// writePos is how far a write of frames has got: the next byte is frames[frame][off].
+type writePos struct{ frame, off int }
+
+// errWouldBlock: the socket took only part of a write that must not wait.
+var errWouldBlock = errors.New("the socket would block")
+
+// tryWrite writes frames (sealed) for a goroutine that must never wait on a socket (a poller:
+// the relay may be waiting for it to read before it reads what is written). ok is false when
+// it cannot even begin — another write holds the connection, or it has no raw socket — and
+// nothing was written. A socket that takes only part returns errWouldBlock with the write lock
+// still held and at where it stopped: finishWrite must complete it, on a goroutine that may
+// wait, before anything else is written.
+func (w *wire) tryWrite(frames [][]byte, at *writePos) (ok bool, err error) {
+	sock := w.sock.Load()
+	if sock == nil || !w.wmu.TryLock() {
+		return false, nil
+	}
+	ioRelease()
+	if now := time.Now(); now.Sub(w.deadlineAt) > time.Second {
+		w.deadlineAt = now
+		w.setWriteDeadline(now.Add(writeWait))
+	}
+	err = sock.writeFrom(frames, at, false)
+	if err != errWouldBlock {
+		w.wmu.Unlock()
+	}
+	return true, err
+}
+
+// finishWrite completes a write that tryWrite left at at, waiting for room, and releases the
+// write lock tryWrite kept.
+func (w *wire) finishWrite(frames [][]byte, at *writePos) error {
+	defer w.wmu.Unlock()
+	return w.sock.Load().writeFrom(frames, at, true)
+}
+
 // setWriteDeadline sets the deadline of writes (under wmu).
 func (w *wire) setWriteDeadline(t time.Time) {
 	if sock := w.sock.Load(); sock != nil {

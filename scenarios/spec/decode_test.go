@@ -97,6 +97,7 @@ func TestInvalidFilesNameFieldAndLine(t *testing.T) {
 		{"list where a mapping belongs", base + "expect: [verified]\n", []string{"s.yaml:5: expect: want a mapping of fields, got a list"}},
 		{"replay with curve", "name: r\nmode: replay\ncurve: ecdsa\n", []string{"s.yaml:3: curve: does not apply to a replay scenario"}},
 		{"replay with dropout", "name: r\nmode: replay\nfaults:\n  - kind: disconnect\n", []string{"s.yaml:4: faults[0].kind: a replay scenario takes only"}},
+		{"replay rate the schedule cannot hold", "name: r\nmode: replay\nrate: 1e-12\n", []string{"s.yaml:3: rate: must be 0 or at least 1.084e-10 sessions/s"}},
 		{"syntax error", base + "faults: [\n", []string{"s.yaml:", "not valid YAML or JSON"}},
 		{"two documents", base + "---\n" + base, []string{"s.yaml:5: a scenario file holds one document"}},
 		{"empty", "", []string{"empty scenario file"}},

@@ -20,11 +20,10 @@ func textFrame(payload []byte) []byte {
 	return sealFrame(append(beginFrame(nil), payload...), ws.OpText)
 }
 
-// Batches far larger than the socket's send buffer go out whole and in order: the raw writes
-// resume a partly written frame where the kernel stopped and wait (EAGAIN) until it takes more.
-func TestRawWritesResumeAcrossAFullSocketBuffer(t *testing.T) {
-	got := make(chan []byte, 1024)
-	start := make(chan struct{})
+// slowReader is a WebSocket server that reads nothing until start is closed (or sent to), then
+// passes every message it reads to got; dial gives a wire to it.
+func slowReader(t *testing.T) (w *wire, got chan []byte, start chan struct{}) {
+	got, start = make(chan []byte, 1024), make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
 		if err != nil {
@@ -36,7 +35,6 @@ func TestRawWritesResumeAcrossAFullSocketBuffer(t *testing.T) {
 		for {
 			_, m, err := c.ReadMessage()
 			if err != nil {
-				close(got)
 				return
 			}
 			got <- m
@@ -51,6 +49,13 @@ func TestRawWritesResumeAcrossAFullSocketBuffer(t *testing.T) {
 	if w.sock.Load() == nil {
 		t.Skip("no poller on this system")
 	}
+	return w, got, start
+}
+
+// Batches far larger than the socket's send buffer go out whole and in order: the raw writes
+// resume a partly written frame where the kernel stopped and wait (EAGAIN) until it takes more.
+func TestRawWritesResumeAcrossAFullSocketBuffer(t *testing.T) {
+	w, got, start := slowReader(t)
 	_ = w.sock.Load().control(func(fd int) error { return syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096) })
 
 	var want [][]byte
@@ -175,33 +180,7 @@ func TestEndingAConnectionEndsAWriteWaitingForRoom(t *testing.T) {
 // connection; when the socket takes only part, it keeps the write lock and says where it
 // stopped, and finishing it elsewhere puts every frame on the wire whole and in order.
 func TestTryWriteStopsWhereTheSocketIsFullAndFinishWriteCompletesIt(t *testing.T) {
-	got := make(chan []byte, 64)
-	start := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetReadLimit(16 << 20)
-		<-start
-		for {
-			_, m, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			got <- m
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(start) })
-	w, err := dialWire(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), "", func([]byte, *envelope, time.Time) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.sock.Load() == nil {
-		t.Skip("no poller on this system")
-	}
+	w, got, start := slowReader(t)
 	w.wmu.Lock()
 	if ok, _ := w.tryWrite([][]byte{textFrame([]byte("x"))}, &writePos{}); ok {
 		t.Fatal("Expected: no write begun while another holds the connection\nActual:   begun")
@@ -225,7 +204,7 @@ func TestTryWriteStopsWhereTheSocketIsFullAndFinishWriteCompletesIt(t *testing.T
 	}
 	done := make(chan error, 1)
 	go func() { done <- w.finishWrite(frames, &at) }()
-	start <- struct{}{}
+	close(start)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -243,5 +222,4 @@ func TestTryWriteStopsWhereTheSocketIsFullAndFinishWriteCompletesIt(t *testing.T
 		t.Fatal("Expected: the write lock released once finished\nActual:   held")
 	}
 	w.wmu.Unlock()
-	w.stop()
 }

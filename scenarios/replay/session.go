@@ -185,7 +185,7 @@ func (r *run) drive(ctx context.Context, open bool) error {
 			}
 		}
 	}
-	next := make([]int, k) // per member: its first message not yet sent (index into sends)
+	r.next = make([]int, k)
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -201,7 +201,7 @@ func (r *run) drive(ctx context.Context, open bool) error {
 		now := e.since(time.Now())
 		for j := range k {
 			sends := r.plan.sends[j]
-			first := next[j]
+			first := r.next[j]
 			end := first
 			for end < len(sends) && end-first < maxBatch {
 				if d := time.Duration(r.due[sends[end]].Load() - now); d > 0 {
@@ -219,42 +219,21 @@ func (r *run) drive(ctx context.Context, open bool) error {
 			if end == first {
 				continue
 			}
-			frames, bufs = frames[:0], bufs[:0]
-			n := 0
 			for _, i := range sends[first:end] {
-				m := &r.plan.msgs[i]
 				// The generator's own lag: only where nothing else held the message back (the
 				// set-up and the group's previous write were done before it was due).
 				if due := r.due[i].Load(); r.readyAt.Load() <= due && lastWriteEnd <= due {
 					e.sendLag.Record(r.g.index, time.Duration(now-due))
 				}
-				receiver := -1
-				if m.receiver >= 0 {
-					receiver = int(r.numbers[m.receiver])
-					e.p2p.Add(1)
-				} else {
-					e.bcast.Add(1)
-				}
-				bp := outBufs.Get().(*[]byte)
-				b := r.plan.appendFrame(beginFrame(*bp), i, r.g.peers[j].w.nextID.Add(1), r.g.idStr, r.idStr, r.numbers[j], receiver)
-				n += len(b) - headroom
-				*bp = b
-				bufs = append(bufs, bp)
-				frames = append(frames, sealFrame(b, ws.OpText))
-				r.sentAt[i].Store(now)
 			}
+			frames, bufs = r.batch(j, first, end, frames[:0], bufs[:0], now, false)
 			err := r.g.peers[j].w.write(frames...)
 			lastWriteEnd = e.since(time.Now())
 			now = lastWriteEnd
-			for _, bp := range bufs {
-				putOut(bp, *bp)
-			}
+			r.sent(j, end, bufs, err)
 			if err != nil {
 				return err
 			}
-			e.framesSent.Add(int64(end - first))
-			e.bytesSent.Add(int64(n))
-			next[j] = end
 		}
 		if !left {
 			return nil
@@ -335,7 +314,7 @@ func (r *run) step(onPoller bool) (left bool, err error) {
 				continue
 			}
 			w := r.g.peers[j].w
-			frames, bufs = r.batch(j, first, end, frames[:0], bufs[:0])
+			frames, bufs = r.batch(j, first, end, frames[:0], bufs[:0], r.g.e.since(time.Now()), true)
 			if !onPoller {
 				err := w.write(frames...)
 				r.sent(j, end, bufs, err)
@@ -378,10 +357,9 @@ func (r *run) stopDriving() {
 	}
 }
 
-// batch puts together member j's messages first..end-1 (indexes into its sends), due and
-// sent now (the closed loop).
-func (r *run) batch(j, first, end int, frames [][]byte, bufs []*[]byte) ([][]byte, []*[]byte) {
-	now := r.g.e.since(time.Now())
+// batch puts together member j's messages first..end-1 (indexes into its sends), sent at now
+// (engine clock) — and due then too in the closed loop, where a message is due when it can go.
+func (r *run) batch(j, first, end int, frames [][]byte, bufs []*[]byte, now int64, closed bool) ([][]byte, []*[]byte) {
 	w := r.g.peers[j].w
 	for _, i := range r.plan.sends[j][first:end] {
 		m := &r.plan.msgs[i]
@@ -395,7 +373,9 @@ func (r *run) batch(j, first, end int, frames [][]byte, bufs []*[]byte) ([][]byt
 		bufs = append(bufs, bp)
 		frames = append(frames, sealFrame(b, ws.OpText))
 		r.sentAt[i].Store(now)
-		r.due[i].Store(now)
+		if closed {
+			r.due[i].Store(now)
+		}
 	}
 	return frames, bufs
 }

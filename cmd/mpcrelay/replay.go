@@ -217,8 +217,8 @@ func checkRate(flag string, v float64, zeroOK bool) error {
 // checkSessionRate accepts 0 (no rate) or an open-loop rate whose schedule the replay can hold
 // (replay.MinRate: below it the gap between sessions overflows the schedule's int64 ns).
 func checkSessionRate(flag string, v float64) error {
-	if v > 0 && v < replay.MinRate {
-		return fmt.Errorf("%s must be 0 or at least %.4g sessions/s (a session every 292 years, the longest gap the schedule holds), got %v", flag, replay.MinRate, v)
+	if err := replay.CheckRate(v); err != nil {
+		return fmt.Errorf("%s %w", flag, err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@
 package replay
 
 import (
+	"fmt"
 	"log/slog"
 	"math"
 	"time"
@@ -80,6 +81,15 @@ type Config struct {
 // beyond 2^63 ns (292 years), and session 1's due time would wrap to the past: the sessions
 // would run back to back instead of never.
 const MinRate = 1e9 / (1 << 63)
+
+// CheckRate says what is wrong with rate as an open-loop rate: nil for 0 (the closed loop) or
+// MinRate and above. The flags, scenario files and Config all check with it.
+func CheckRate(rate float64) error {
+	if rate > 0 && rate < MinRate {
+		return fmt.Errorf("must be 0 or at least %.4g sessions/s (a session every 292 years, the longest gap the schedule holds), got %v", MinRate, rate)
+	}
+	return nil
+}
 
 // Bound is the longest a run of c can take: the dialling and set-up of the groups, the wait
 // for StartAt, the duration, then the sessions in flight (messages and finish, each within

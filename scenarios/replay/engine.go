@@ -194,8 +194,8 @@ func (c *Config) check() error {
 	if math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) || c.Rate < 0 {
 		return fmt.Errorf("replay: rate must be a finite number ≥ 0, got %v", c.Rate)
 	}
-	if c.Rate > 0 && c.Rate < MinRate {
-		return fmt.Errorf("replay: rate must be 0 or at least %.4g sessions/s (a session every 292 years, the longest gap the schedule holds), got %v", MinRate, c.Rate)
+	if err := CheckRate(c.Rate); err != nil {
+		return fmt.Errorf("replay: rate %w", err)
 	}
 	if math.IsNaN(c.TimeScale) || math.IsInf(c.TimeScale, 0) || c.TimeScale < 0 {
 		return fmt.Errorf("replay: time scale must be a finite number ≥ 0, got %v", c.TimeScale)

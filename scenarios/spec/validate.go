@@ -187,8 +187,8 @@ func (s *Scenario) validateReplay(collect func(field, format string, args ...any
 	}
 	if s.Rate < 0 || math.IsNaN(s.Rate) || math.IsInf(s.Rate, 0) {
 		collect("rate", "must be a finite number ≥ 0")
-	} else if s.Rate > 0 && s.Rate < replay.MinRate {
-		collect("rate", "must be 0 or at least %.4g sessions/s (a session every 292 years, the longest gap the schedule holds), got %g", replay.MinRate, s.Rate)
+	} else if err := replay.CheckRate(s.Rate); err != nil {
+		collect("rate", "%v", err)
 	}
 	if s.TimeScale < 0 || math.IsNaN(s.TimeScale) || math.IsInf(s.TimeScale, 0) {
 		collect("time_scale", "must be a finite number ≥ 0")

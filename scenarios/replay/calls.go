@@ -135,15 +135,16 @@ func (c *countdown) tick(u *wakeups) {
 	}
 }
 
-// wakeups holds the wake-ups of session drivers that the frames of one poller harvest
-// brought, and gives them when the harvest is handled: the members of a session typically get
-// their inputs from frames that arrive together, on several connections, and their driver then
-// wakes once, not once per member (a wake-up is a park, a hand-off and often a thread woken on
-// the other CPU). Only the poller's goroutine uses its wakeups; nil (connections with a reader
-// goroutine of their own) wakes at once.
+// wakeups holds what the frames of one poller harvest set going — the sends of sessions whose
+// members got their inputs (step), the drivers waiting for answers or events (close) — and
+// gives it when the harvest is handled: the members of a session typically get their inputs
+// from frames that arrive together, on several connections, and are then stepped once, not
+// once per member (and a driver woken once: a wake-up is a park, a hand-off and often a thread
+// woken on the other CPU). Only the poller's goroutine uses its wakeups; nil (connections with
+// a reader goroutine of their own) gives at once.
 type wakeups struct {
-	closes, sends []chan struct{}
-	steps         []*run
+	closes []chan struct{}
+	steps  []*run
 }
 
 // step has r's members whose inputs are in send their messages: on the poller, once the
@@ -168,18 +169,7 @@ func (u *wakeups) close(c chan struct{}) {
 	u.closes = append(u.closes, c)
 }
 
-// send signals c (a buffer of one: a signal already pending is enough), now or at the end of
-// the harvest.
-func (u *wakeups) send(c chan struct{}) {
-	if u == nil {
-		signal(c)
-		return
-	}
-	if len(u.sends) == 0 || u.sends[len(u.sends)-1] != c {
-		u.sends = append(u.sends, c)
-	}
-}
-
+// signal signals c, a buffer of one: a signal already pending is enough.
 func signal(c chan struct{}) {
 	select {
 	case c <- struct{}{}:
@@ -199,12 +189,8 @@ func (u *wakeups) give() {
 	for _, c := range u.closes {
 		close(c)
 	}
-	for _, c := range u.sends {
-		signal(c)
-	}
 	clear(u.closes)
-	clear(u.sends)
-	u.closes, u.sends = u.closes[:0], u.sends[:0]
+	u.closes = u.closes[:0]
 }
 
 // start writes a request whose reply goes to a's slot i.

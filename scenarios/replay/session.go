@@ -47,6 +47,10 @@ type run struct {
 	next    []int
 	stalled *stalledWrite
 	sendErr error
+	// frames and bufs are the batch being written (step's, under stepMu, or the open loop's
+	// driver's), kept so that a batch does not allocate them again.
+	frames [][]byte
+	bufs   []*[]byte
 
 	remaining atomic.Int64
 	failed    atomic.Bool
@@ -165,8 +169,8 @@ const maxBatch = 64
 func (r *run) drive(ctx context.Context, open bool) error {
 	e := r.g.e
 	k := len(r.members)
+	r.next = make([]int, k)
 	if !open {
-		r.next = make([]int, k)
 		r.stepMu.Lock()
 		r.driving = true
 		r.stepMu.Unlock()
@@ -185,7 +189,6 @@ func (r *run) drive(ctx context.Context, open bool) error {
 			}
 		}
 	}
-	r.next = make([]int, k)
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -193,8 +196,6 @@ func (r *run) drive(ctx context.Context, open bool) error {
 		}
 	}()
 	var lastWriteEnd int64
-	var frames [][]byte
-	var bufs []*[]byte
 	for {
 		left, cut := false, false
 		var wait time.Duration // until the earliest due message
@@ -226,11 +227,11 @@ func (r *run) drive(ctx context.Context, open bool) error {
 					e.sendLag.Record(r.g.index, time.Duration(now-due))
 				}
 			}
-			frames, bufs = r.batch(j, first, end, frames[:0], bufs[:0], now, false)
-			err := r.g.peers[j].w.write(frames...)
+			r.batch(j, first, end, now, false)
+			err := r.g.peers[j].w.write(r.frames...)
 			lastWriteEnd = e.since(time.Now())
 			now = lastWriteEnd
-			r.sent(j, end, bufs, err)
+			r.sent(j, end, r.bufs, err)
 			if err != nil {
 				return err
 			}
@@ -295,8 +296,6 @@ func (r *run) step(onPoller bool) (left bool, err error) {
 			return false, err
 		}
 	}
-	var frames [][]byte
-	var bufs []*[]byte
 	for more := true; more; {
 		more, left = false, false
 		for j := range r.members {
@@ -314,7 +313,8 @@ func (r *run) step(onPoller bool) (left bool, err error) {
 				continue
 			}
 			w := r.g.peers[j].w
-			frames, bufs = r.batch(j, first, end, frames[:0], bufs[:0], r.g.e.since(time.Now()), true)
+			r.batch(j, first, end, r.g.e.since(time.Now()), true)
+			frames, bufs := r.frames, r.bufs
 			if !onPoller {
 				err := w.write(frames...)
 				r.sent(j, end, bufs, err)
@@ -357,9 +357,11 @@ func (r *run) stopDriving() {
 	}
 }
 
-// batch puts together member j's messages first..end-1 (indexes into its sends), sent at now
-// (engine clock) — and due then too in the closed loop, where a message is due when it can go.
-func (r *run) batch(j, first, end int, frames [][]byte, bufs []*[]byte, now int64, closed bool) ([][]byte, []*[]byte) {
+// batch puts together in r.frames (buffers in r.bufs) member j's messages first..end-1
+// (indexes into its sends), sent at now (engine clock) — and due then too in the closed loop,
+// where a message is due when it can go.
+func (r *run) batch(j, first, end int, now int64, closed bool) {
+	frames, bufs := r.frames[:0], r.bufs[:0]
 	w := r.g.peers[j].w
 	for _, i := range r.plan.sends[j][first:end] {
 		m := &r.plan.msgs[i]
@@ -377,7 +379,7 @@ func (r *run) batch(j, first, end int, frames [][]byte, bufs []*[]byte, now int6
 			r.due[i].Store(now)
 		}
 	}
-	return frames, bufs
+	r.frames, r.bufs = frames, bufs
 }
 
 // sent books member j's batch up to end as written (err nil) and returns its buffers.

@@ -240,10 +240,7 @@ func (w *wire) write(frames ...[]byte) error {
 	ioRelease()
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	if now := time.Now(); now.Sub(w.deadlineAt) > time.Second {
-		w.deadlineAt = now
-		w.setWriteDeadline(now.Add(writeWait))
-	}
+	w.moveDeadline()
 	if sock := w.sock.Load(); sock != nil {
 		return sock.writeFrames(frames)
 	}
@@ -268,10 +265,7 @@ func (w *wire) tryWrite(frames [][]byte, at *writePos) (ok bool, err error) {
 		return false, nil
 	}
 	ioRelease()
-	if now := time.Now(); now.Sub(w.deadlineAt) > time.Second {
-		w.deadlineAt = now
-		w.setWriteDeadline(now.Add(writeWait))
-	}
+	w.moveDeadline()
 	err = sock.writeFrom(frames, at, false)
 	if err != errWouldBlock {
 		w.wmu.Unlock()
@@ -284,6 +278,15 @@ func (w *wire) tryWrite(frames [][]byte, at *writePos) (ok bool, err error) {
 func (w *wire) finishWrite(frames [][]byte, at *writePos) error {
 	defer w.wmu.Unlock()
 	return w.sock.Load().writeFrom(frames, at, true)
+}
+
+// moveDeadline gives the write about to be made writeWait (under wmu), moving the deadline
+// at most once a second.
+func (w *wire) moveDeadline() {
+	if now := time.Now(); now.Sub(w.deadlineAt) > time.Second {
+		w.deadlineAt = now
+		w.setWriteDeadline(now.Add(writeWait))
+	}
 }
 
 // setWriteDeadline sets the deadline of writes (under wmu).

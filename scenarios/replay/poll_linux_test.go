@@ -129,20 +129,8 @@ func TestPollerStampsFramesWhenTheyAreRead(t *testing.T) {
 // while a sender of that connection is blocked in its write, is echoed off the poller, and the
 // other connections of the poller are read meanwhile.
 func TestPollerEchoesACloseWithoutWaiting(t *testing.T) {
-	// a's server never reads.
-	silent := make(chan *websocket.Conn, 1)
-	done := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		silent <- c
-		<-done
-	}))
-	t.Cleanup(func() { close(done); srv.Close() })
-	wa, err := dialWire(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), "", func([]byte, *envelope, time.Time) {})
+	silentURL, silent := silentServer(t) // a's server never reads
+	wa, err := dialWire(context.Background(), silentURL, "", func([]byte, *envelope, time.Time) {})
 	if err != nil {
 		t.Fatal(err)
 	}

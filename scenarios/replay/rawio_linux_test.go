@@ -136,18 +136,8 @@ func TestRawWriteGivesUpAtTheDeadline(t *testing.T) {
 // Ending a connection ends a write that waits for room at once, not at its deadline: the
 // socket is shut down before it is closed, which wakes the wait.
 func TestEndingAConnectionEndsAWriteWaitingForRoom(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		<-release // never reads: the client's writes fill both sockets' buffers
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(release) })
-	w, err := dialWire(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), "", func([]byte, *envelope, time.Time) {})
+	url, _ := silentServer(t) // the client's writes fill both sockets' buffers
+	w, err := dialWire(context.Background(), url, "", func([]byte, *envelope, time.Time) {})
 	if err != nil {
 		t.Fatal(err)
 	}

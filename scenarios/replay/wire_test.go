@@ -221,9 +221,10 @@ func TestWireStopWaitsForTheFramesBeingHandled(t *testing.T) {
 	}
 }
 
-// A group's connections are closed at once: against a relay that answers no close, the group
-// waits one closeGrace, not one per party (the run's bound allows for one).
-func TestGroupClosesItsConnectionsAtOnce(t *testing.T) {
+// silentServer is a WebSocket server that never reads, nor answers a close, until the test
+// ends; conns gets each connection as it is upgraded.
+func silentServer(t *testing.T) (url string, conns chan *websocket.Conn) {
+	conns = make(chan *websocket.Conn, 16)
 	done := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
@@ -231,12 +232,20 @@ func TestGroupClosesItsConnectionsAtOnce(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		<-done // never reads: the client's close is not answered
+		conns <- c
+		<-done
 	}))
 	t.Cleanup(func() { close(done); srv.Close() })
+	return "ws" + strings.TrimPrefix(srv.URL, "http"), conns
+}
+
+// A group's connections are closed at once: against a relay that answers no close, the group
+// waits one closeGrace, not one per party (the run's bound allows for one).
+func TestGroupClosesItsConnectionsAtOnce(t *testing.T) {
+	url, _ := silentServer(t) // the client's close is not answered
 	g := &group{}
 	for range 4 {
-		w, err := dialWire(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), "", func([]byte, *envelope, time.Time) {})
+		w, err := dialWire(context.Background(), url, "", func([]byte, *envelope, time.Time) {})
 		if err != nil {
 			t.Fatal(err)
 		}

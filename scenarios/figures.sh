@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The load generator's README figures (issue #9), each against the reference relay running as its
 # own process (mpcrelay serve) and, for the knee, the forwarder as its own (mpcrelay forwarder).
-# Usage: scenarios/figures.sh [OUTDIR] [PART...]   PART: cpu groups knee segments (default: all)
+# Usage: scenarios/figures.sh [OUTDIR] [PART...]   PART: cpu groups knee segments syscalls
+# (default: the first four; syscalls needs perf and the rights to trace both processes)
 # Run it on a quiet machine; it prints the load average beside every figure.
 set -euo pipefail
 OUT=${1:-/tmp/mpcrelay-figures}; shift || true
@@ -61,6 +62,22 @@ for part in $PARTS; do
 		wait "${segs[@]}" || true
 		"$B" report merge --out "$OUT/seg-merged" "$OUT/seg1" "$OUT/seg2" "$OUT/seg3" | grep -E '^(relay|cpu|schedule)'
 		"$B" replay "${args[@]}" --report-dir "$OUT/seg-single" | grep -E '^(relay|cpu|schedule)'
+		stop "$PID" ;;
+	syscalls) # System calls of generator and relay over the same 4 s of the issue's command.
+		if ! command -v perf >/dev/null; then echo "syscalls: skipped, perf is not installed (Debian: linux-perf)"; continue; fi
+		start relay "$B" serve --addr 127.0.0.1:0
+		load
+		"$B" replay --url "$URL" --relay-pid "$PID" --groups 300 --duration 10s --quiet --report-dir "$OUT/syscalls" | grep -E '^(relay|cpu)' &
+		gen=$!
+		sleep 3
+		GPID=$(pgrep -f -- "replay --url $URL " | head -1)
+		ev=syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_futex
+		perf stat -e "$ev" -p "$GPID" -o "$OUT/syscalls-generator.txt" -- sleep 4 &
+		perf stat -e "$ev" -p "$PID" -o "$OUT/syscalls-relay.txt" -- sleep 4
+		wait "$gen" || true
+		for side in generator relay; do
+			awk -v s="$side" '/syscalls:/ {sub("syscalls:sys_enter_", "", $2); printf "%s %s %s\n", s, $2, $1}' "$OUT/syscalls-$side.txt"
+		done
 		stop "$PID" ;;
 	*) echo "unknown part $part" >&2; exit 2 ;;
 	esac

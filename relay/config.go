@@ -17,9 +17,13 @@ const (
 	MinFrameBytes = 1 << 20
 	// DefaultMaxFrameBytes leaves room for GG18/GG20 keygen rounds with many parties.
 	DefaultMaxFrameBytes = 16 << 20
-	// DefaultSendQueue frames may wait for a client before it counts as stalled; a keygen
-	// round bursts about one frame per party, so 256 is far above any honest backlog.
-	DefaultSendQueue = 256
+	// DefaultSendQueue frames may be queued for one connection. Like the byte bound beside it
+	// (4×MaxFrameBytes), it bounds memory, not slowness (slowness is a write that does not
+	// complete within WriteWait): several senders fill one receiver's queue faster than its socket
+	// drains, so an honest burst is senders × frames each (3 × 400 pipelined 8 KiB messages
+	// dropped a reading client at the old bound of 256). It is the byte bound counted in 1 KiB
+	// frames, so small frames queue as deep as large ones; a full queue's slots take 2.5 MiB.
+	DefaultSendQueue = 1 << 16
 	// DefaultPingInterval keeps NAT and proxy state alive and finds dead peers.
 	DefaultPingInterval = 30 * time.Second
 	// DefaultPongWait is how long a connection may stay silent (no frame, no pong): two pings.
@@ -47,7 +51,7 @@ type Config struct {
 	Compat bool
 
 	MaxFrameBytes int64 // largest frame read; at least MinFrameBytes
-	SendQueue     int   // outbound frames queued per connection before it is dropped as slow (also bounded to 4×MaxFrameBytes bytes)
+	SendQueue     int   // outbound frames queued per connection (also bounded to 4×MaxFrameBytes bytes); past either bound it is dropped as slow
 
 	PingInterval time.Duration // keepalive pings
 	PongWait     time.Duration // read deadline, extended by every frame and pong

@@ -15,7 +15,7 @@ import (
 
 // Close codes the relay sends (RFC 6455 §7.4.1).
 const (
-	closeSlowClient = websocket.ClosePolicyViolation // 1008: its send queue filled up
+	closeSlowClient = websocket.ClosePolicyViolation // 1008: its send queue reached its bound
 	closeGroupFull  = websocket.ClosePolicyViolation // 1008: after the §4.2 close-connection error
 	closeShutdown   = websocket.CloseGoingAway       // 1001: graceful shutdown
 )
@@ -144,9 +144,15 @@ func (c *conn) heldGroups() int {
 // size. Frames are shared between receivers, but each queue counts them in full.
 const queueBytesPerFrameLimit = 4
 
-// enqueue queues a frame without ever blocking: a full queue (SendQueue frames, or
-// 4×MaxFrameBytes bytes) means the client stopped reading, and it is dropped rather than
-// allowed to stall the sender or grow memory (§6.2). It starts the writer if none runs.
+// enqueue queues a frame without ever blocking, and starts the writer if none runs.
+//
+// The send queue's policy (§6.2). A client is slow when it does not drain what it is sent: a
+// write to it does not complete within WriteWait (writeFailed), and it is dropped. How many
+// frames wait is no measure of that: three senders fill one receiver's queue three times as
+// fast as its socket drains, however fast the receiver reads. The queue's bounds, SendQueue
+// frames and 4×MaxFrameBytes bytes, bound the memory one connection holds until its writes
+// time out; past either the client is dropped all the same rather than allowed to stall the
+// sender or grow memory. They are sized far above honest bursts (config.go).
 func (c *conn) enqueue(f outFrame) {
 	if c.remote != nil {
 		c.remote.l.send(c, f) // cluster mode: a connection of another node
@@ -170,6 +176,9 @@ func (c *conn) enqueue(f outFrame) {
 		first := c.stopLocked(stopMode{code: closeSlowClient, text: "send queue full"})
 		c.qmu.Unlock()
 		if first {
+			if c.sock != nil {
+				c.sock.cut() // a write blocked on the client ends now; the writer then closes
+			}
 			c.srv.metrics.slowDisconnects.Inc()
 			c.log().Warn("dropping slow client: send queue full", "limit", limit, "frames", frames, "bytes", bytes)
 		}
@@ -307,17 +316,21 @@ func (c *conn) waitIdle() {
 	c.reqMu.Unlock()
 }
 
-// waitForRoom pauses a client's requests while its own queue is half full: a client that
-// pipelines requests faster than its responses can be written is slowed down (TCP backpressure
-// on its requests) instead of being dropped for filling its own queue. Only frames from other
-// connections can then fill it, which is the slow-reader case of §6.2. The wait is outside any
-// lock, and ends when the writer writes or the connection ends (a writer blocked for WriteWait
-// ends it).
+// ownBacklog is the backlog of its own queue (frames) at which a client's requests wait: a
+// wait costs only that client's pace, so it can come long before the queue's bound.
+const ownBacklog = 128
+
+// waitForRoom pauses a client's requests while its own queue holds ownBacklog frames (or half
+// its bounds): a client that pipelines requests faster than its responses can be written is
+// slowed down (TCP backpressure on its requests) instead of filling its own queue. The wait is
+// outside any lock, and ends when the writer writes or the connection ends (a writer blocked for
+// WriteWait ends it).
 func (c *conn) waitForRoom() {
 	limit := queueBytesPerFrameLimit * c.srv.cfg.MaxFrameBytes / 2
+	frames := min(ownBacklog, c.srv.cfg.SendQueue/2)
 	for {
 		c.qmu.Lock()
-		full := len(c.queue) >= c.srv.cfg.SendQueue/2 && len(c.queue) > 0 || c.queued > limit
+		full := len(c.queue) >= frames && len(c.queue) > 0 || c.queued > limit
 		c.qmu.Unlock()
 		if !full || c.stopped.Load() {
 			return

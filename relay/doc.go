@@ -6,8 +6,9 @@
 // and value stay raw bytes of the frame) → the method (group.go, session.go, notify.go) → the
 // state of one group (state.go) → response and events queued on each receiver's bounded send
 // queue → that receiver's writer (write.go, the only writer, running while frames are queued)
-// → socket (socket.go: a batch of frames in one write). A queue that fills up drops its client
-// (§6.2); queuing never blocks.
+// → socket (socket.go: a batch of frames in one write). A client that does not take a write
+// within WriteWait is dropped as slow (§6.2); the queue's bounds, far above honest bursts, bound
+// its memory until then (conn.enqueue); queuing never blocks.
 //
 // # State and locks
 //

@@ -72,7 +72,7 @@ func newMetrics() *metrics {
 	m.connectionsTotal = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "connections_total", Help: "WebSocket connections accepted."})
 	m.groups = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "groups", Help: "Groups held."})
 	m.sessions = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "sessions", Help: "Sessions held."})
-	m.slowDisconnects = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "slow_client_disconnects_total", Help: "Connections dropped because their send queue was full."})
+	m.slowDisconnects = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "slow_client_disconnects_total", Help: "Connections dropped as slow clients: a write did not complete within the write wait, or their send queue reached its bound."})
 	m.panics = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "request_panics_total", Help: "Requests whose handler panicked (answered -32603)."})
 	m.expired = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "expired_total", Help: "Groups and sessions deleted after idle expiry."}, []string{"kind"})
 	m.framesIn = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "frames_in_total", Help: "Frames received, by method."}, []string{"method"})

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,11 +19,12 @@ import (
 type socket struct {
 	net.Conn
 
-	mu       sync.Mutex // gorilla's reader writes pongs and close frames on its own goroutine
-	buf      []byte     // non-nil during a batch
-	bufp     *[]byte    // buf's pool entry
-	deadline time.Time  // the latest deadline gorilla asked for
-	applied  time.Time  // the deadline the kernel socket has
+	mu       sync.Mutex  // gorilla's reader writes pongs and close frames on its own goroutine
+	buf      []byte      // non-nil during a batch
+	bufp     *[]byte     // buf's pool entry
+	deadline time.Time   // the latest deadline gorilla asked for
+	applied  time.Time   // the deadline the kernel socket has
+	stale    atomic.Bool // cut changed the kernel socket's deadline: applied is not it
 }
 
 // batchBufferSize is the buffer of one batch: several typical frames (a few hundred bytes to a
@@ -50,7 +52,8 @@ func (s *socket) Write(p []byte) (int, error) {
 }
 
 func (s *socket) write(p []byte) (int, error) {
-	if s.applied != s.deadline {
+	if s.applied != s.deadline || s.stale.Load() {
+		s.stale.Store(false)
 		if err := s.Conn.SetWriteDeadline(s.deadline); err != nil {
 			return 0, err
 		}
@@ -71,6 +74,15 @@ func (s *socket) SetDeadline(t time.Time) error {
 	defer s.mu.Unlock()
 	s.deadline, s.applied = t, t
 	return s.Conn.SetDeadline(t)
+}
+
+// cut makes a write in progress fail now rather than at its deadline: the connection was
+// dropped for its queue's bound (§6.2), and its writer must not hold it for another WriteWait
+// on a client that does not read. It takes no lock, as that write holds s.mu; a later write
+// (the close frame) applies its own deadline again.
+func (s *socket) cut() {
+	_ = s.Conn.SetWriteDeadline(time.Now())
+	s.stale.Store(true)
 }
 
 // beginBatch makes writes collect in a pooled buffer until endBatch.

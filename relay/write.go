@@ -82,8 +82,8 @@ func (c *conn) writeBatch(frames []outFrame, ping bool) error {
 	return nil
 }
 
-// writeFailed ends the connection after a failed write. Not reading for WriteWait is the other
-// face of a full queue (§6.2) and counts as a slow client.
+// writeFailed ends the connection after a failed write. A write that did not complete within
+// WriteWait is what makes a client slow (§6.2, enqueue).
 func (c *conn) writeFailed(err error) {
 	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 		if c.end(stopMode{}) {

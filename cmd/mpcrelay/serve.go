@@ -85,7 +85,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.Path, "path", cfg.Path, "WebSocket path")
 	f.BoolVar(&cfg.Compat, "compat", false, "behave exactly like the original mpc-websocket in every COMPAT point of PROTOCOL.md")
 	f.Int64Var(&cfg.MaxFrameBytes, "max-frame-bytes", cfg.MaxFrameBytes, "largest frame accepted (at least 1 MiB)")
-	f.IntVar(&cfg.SendQueue, "send-queue", cfg.SendQueue, "outbound frames queued per connection before a client that stopped reading is dropped")
+	f.IntVar(&cfg.SendQueue, "send-queue", cfg.SendQueue, "outbound frames queued per connection (also bounded to 4×max-frame-bytes bytes); past it the client is dropped as slow")
 	f.DurationVar(&cfg.PingInterval, "ping-interval", cfg.PingInterval, "keepalive ping period (negative: no pings)")
 	f.DurationVar(&cfg.PongWait, "pong-wait", cfg.PongWait, "read deadline: a connection silent this long (no frame, no pong) is closed")
 	f.DurationVar(&cfg.WriteWait, "write-wait", cfg.WriteWait, "deadline of one frame write")

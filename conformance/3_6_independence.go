@@ -113,6 +113,39 @@ func init() {
 		},
 		// §3.6: Every group and session uuid is fresh: no two of them, groups and sessions alike,
 		// share one.
+		// §3.6: a session is reached only through its own group; §4.7: the session is the one the
+		// params name, and the relay forwards the message's uuid unchanged (§3.5: it routes on
+		// receiver only) — so a uuid field naming another group's session reaches no one there.
+		&Case{
+			ID:          "3.6/message-uuid-field-does-not-route",
+			Requirement: "A message sent in a session of group 1 whose uuid field names a session of group 2 (the sender is no member of it) reaches no party of group 2; if accepted it reaches group 1's party with the uuid unchanged.",
+			Level:       Must, Labels: []string{"session", "routing", "membership", "security"},
+			Run: func(t *T) {
+				s1 := t.ReadyKeygen(2, 1)
+				a, b := s1.Parties[0], s1.Parties[1]
+				x, y := t.Dial("X"), t.Dial("Y")
+				g2 := x.CreateGroup(t.Label(), 2, 1)
+				y.JoinGroup(g2)
+				s2 := x.CreateSession(g2, protocol.KindKeygen, nil)
+				y.WaitEvent(protocol.EventSessionCreate, s2.UUID)
+				x.Signup(g2, s2.UUID, protocol.KindKeygen)
+				y.JoinSession(g2, s2.UUID, protocol.KindKeygen)
+				y.Signup(g2, s2.UUID, protocol.KindKeygen)
+				x.WaitEvent(protocol.EventSessionSignup, s2.UUID)
+				y.WaitEvent(protocol.EventSessionSignup, s2.UUID)
+				for _, to := range []uint16{0, s1.Number[b]} { // a broadcast, then to party 2 (Y holds 2 in s2)
+					m := s1.msg(s1.Number[a], to, "in group 1's session, uuid naming group 2's")
+					m.UUID = s2.UUID
+					resp := a.Raw(protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: s1.G.ID, SessionID: s1.ID, Kind: s1.Kind, Message: m})
+					if resp.Error != nil {
+						t.Info("a message whose uuid is not its session's refused: %s", resp.Error)
+					} else {
+						expectMessage(t, b, s2.UUID, m)
+					}
+				}
+				t.ExpectNoEvent(protocol.EventSessionMessage, uuid.Nil, x, y)
+			},
+		},
 		&Case{
 			ID:          "3.6/uuids-fresh",
 			Requirement: "The uuids of groups and of their sessions, keygen and sign, are all different.",

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/google/uuid"
 	"github.com/onsi/gomega"
@@ -70,6 +71,37 @@ func init() {
 				}
 				c.ExpectClosed()
 				g.Members[0].ExpectUsable() // the members are not affected
+			},
+		},
+		// §4.2: ... the group already has `parties` members — counted atomically with the join:
+		// of several connections joining the last places at the same moment, the surplus is refused.
+		&Case{
+			ID:          "4.2/concurrent-joins-fill-group-exactly",
+			Requirement: fmt.Sprintf("When three connections join a group of 3 parties with one member at the same moment, two are accepted and one is refused with -32603, data \"close-connection\", and closed (%d groups in turn).", concurrentRounds),
+			Level:       Must, Labels: []string{"group", "errors", "lifecycle", "concurrency"},
+			Run: func(t *T) {
+				for round := range concurrentRounds {
+					a := t.Dial(fmt.Sprintf("A%d", round+1))
+					g := a.CreateGroup(t.Label(), 3, 1)
+					var calls []Call
+					for _, name := range []string{"B", "C", "D"} {
+						calls = append(calls, Call{t.Dial(fmt.Sprintf("%s%d", name, round+1)), protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g}})
+					}
+					var refused []*Conn
+					for i, resp := range t.AtOnce(calls...) {
+						switch {
+						case resp.Error == nil:
+						case resp.Error.Code == protocol.CodeInternal && resp.Error.Data == protocol.CloseConnection:
+							refused = append(refused, calls[i].Conn)
+						default:
+							t.Failf(`success, or error -32603 with data "close-connection", on `+calls[i].Conn.Name, "%s", resp.Raw)
+						}
+					}
+					if len(refused) != 1 {
+						t.Failf("one of three joins at once refused (the group had room for two)", "%d refused", len(refused))
+					}
+					refused[0].ExpectClosed()
+				}
 			},
 		},
 		// §4.2: Joining twice is idempotent.

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -23,6 +24,44 @@ func init() {
 						t.Failf(fmt.Sprintf("party number %d for signup %d", i+1, i+1), "%d", n)
 					}
 				}
+			},
+		},
+		// §4.5: Issues the caller the next party number — also when several connections sign up
+		// at the same moment (§1.3 orders the requests of one connection, not of several).
+		&Case{
+			ID:          "4.5/concurrent-signups-distinct-numbers",
+			Requirement: fmt.Sprintf("Four connections signing up to a session at the same moment get the numbers 1 to 4, one each, and each receives sessionSignup once (%d sessions in turn).", concurrentRounds),
+			Level:       Must, Labels: []string{"session", "signup", "events", "concurrency"},
+			Run: func(t *T) {
+				g := t.NewGroup(4, 1, 4)
+				for range concurrentRounds {
+					s := g.NewSession(protocol.KindKeygen, nil)
+					var calls []Call
+					for i, c := range g.Members {
+						if i > 0 {
+							c.WaitEvent(protocol.EventSessionCreate, s.ID)
+							c.JoinSession(g.ID, s.ID, s.Kind)
+						}
+						calls = append(calls, Call{c, protocol.MethodSessionSignup, protocol.SessionParams{GroupID: g.ID, SessionID: s.ID, Kind: s.Kind}})
+					}
+					holder := map[uint16]string{}
+					for i, resp := range t.AtOnce(calls...) {
+						c := g.Members[i]
+						var n uint16
+						if resp.Error != nil || json.Unmarshal(resp.Result, &n) != nil {
+							t.Failf("a party number for "+c.Name, "%s", resp.Raw)
+						}
+						if n < 1 || n > 4 || holder[n] != "" {
+							t.Failf("the numbers 1 to 4, one per connection, for four signups sent at once",
+								"%d for %s (numbers issued before it: %v)", n, c.Name, holder)
+						}
+						holder[n] = c.Name
+					}
+					for _, c := range g.Members {
+						c.WaitEvent(protocol.EventSessionSignup, s.ID)
+					}
+				}
+				t.ExpectNoEvent(protocol.EventSessionSignup, uuid.Nil, g.Members...)
 			},
 		},
 		// §4.5: When the number of parties becomes exactly `parties` (keygen), the relay sends

@@ -40,6 +40,23 @@ func init() {
 				t.ExpectNoEvent(protocol.EventSessionMessage, uuid.Nil, a)
 			},
 		},
+		// §4.7: a broadcast goes to every party of the session except the caller — the caller's
+		// connection, whatever the message's sender names (§3.5: the relay routes on receiver only
+		// and forwards sender unchanged; a connection holding two numbers may send as either).
+		&Case{
+			ID:          "4.7/broadcast-skips-the-caller-not-the-sender-field",
+			Requirement: "A broadcast from party 2 whose sender field names party 1 reaches parties 1 and 3, with sender 1 unchanged, and not party 2.",
+			Level:       Must, Labels: []string{"routing", "events"},
+			Run: func(t *T) {
+				s := t.ReadyKeygen(3, 1)
+				a, b, c := s.Parties[0], s.Parties[1], s.Parties[2]
+				m := s.msg(s.Number[a], 0, "sent by B with A's number as sender")
+				s.Message(b, m)
+				expectMessage(t, a, s.ID, m)
+				expectMessage(t, c, s.ID, m)
+				t.ExpectNoEvent(protocol.EventSessionMessage, uuid.Nil, b)
+			},
+		},
 		// §4.7: Group members that are not parties of the session receive nothing (MUST).
 		&Case{
 			ID:          "4.7/broadcast-not-to-non-parties",

@@ -36,6 +36,66 @@ func init() {
 				t.CheckNoEvent(protocol.EventSessionClosed, uuid.Nil, d)
 			},
 		},
+		// §4.8: ... the ascending array of party numbers: numbers compared as numbers, and as many
+		// as a u16 holds (a session can hold any numbers up to parties, §4.6).
+		&Case{
+			ID:          "4.8/closed-numbers-ascending-as-numbers",
+			Requirement: "Parties holding numbers 300, 64, 10, 9 and 2 (loaded in a group of 300) finish, and each receives sessionClosed [2,9,10,64,300]: ascending as numbers, not as text, none lost.",
+			Level:       Must, Labels: []string{"finish", "events", "load"},
+			Run: func(t *T) {
+				numbers := []uint16{300, 64, 10, 9, 2}
+				g := t.NewGroup(300, 1, len(numbers))
+				s := g.NewSession(protocol.KindKeygen, nil)
+				for i, c := range g.Members {
+					if i > 0 {
+						c.WaitEvent(protocol.EventSessionCreate, s.ID)
+						c.JoinSession(g.ID, s.ID, s.Kind)
+					}
+					if n := c.Load(g.ID, s.ID, s.Kind, numbers[i]); n != numbers[i] {
+						t.Failf(fmt.Sprintf("number %d loaded by %s", numbers[i], c.Name), "%d", n)
+					}
+				}
+				for _, i := range []int{4, 0, 3, 1, 2} { // finish in neither order
+					g.Members[i].Finish(g.ID, s.ID, numbers[i])
+				}
+				for _, c := range g.Members {
+					ev := c.WaitEvent(protocol.EventSessionClosed, uuid.Nil)
+					if got, err := ev.AsParties(); err != nil || fmt.Sprint(got) != "[2 9 10 64 300]" {
+						t.Failf("payload [2,9,10,64,300] on "+c.Name, "%s", ev.Payload)
+					}
+				}
+			},
+		},
+		// §4.8: sessionClosed once per session — also when the last parties finish at the same
+		// moment from different connections.
+		&Case{
+			ID:          "4.8/concurrent-finishes-close-once",
+			Requirement: fmt.Sprintf("When the three parties of a session finish at the same moment, each receives sessionClosed once (%d sessions in turn).", concurrentRounds),
+			Level:       Must, Labels: []string{"finish", "events", "concurrency"},
+			Run: func(t *T) {
+				g := t.NewGroup(3, 1, 3)
+				for range concurrentRounds {
+					s := g.NewSession(protocol.KindKeygen, nil)
+					for _, c := range g.Members[1:] {
+						c.WaitEvent(protocol.EventSessionCreate, s.ID)
+					}
+					s.SignupAll(g.Members...)
+					var calls []Call
+					for _, c := range s.Parties {
+						calls = append(calls, Call{c, protocol.MethodSessionFinish, protocol.SessionFinishParams{GroupID: g.ID, SessionID: s.ID, Number: s.Number[c]}})
+					}
+					for i, resp := range t.AtOnce(calls...) {
+						if resp.Error != nil {
+							t.Failf("success response to Session.finish on "+s.Parties[i].Name, "%s", resp.Raw)
+						}
+					}
+					for _, c := range s.Parties {
+						c.WaitEvent(protocol.EventSessionClosed, uuid.Nil)
+					}
+				}
+				t.ExpectNoEvent(protocol.EventSessionClosed, uuid.Nil, g.Members...)
+			},
+		},
 		&Case{
 			ID:          "4.8/closed-sent-once",
 			Requirement: "Each party receives sessionClosed once when every party finished once.",

@@ -1,7 +1,9 @@
 package conformance
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -48,14 +50,23 @@ func init() {
 		// §4.9: payload {"sessionId","proposalId","message"} (strings), exactly as sent.
 		&Case{
 			ID:          "4.9/proposal-strings-round-trip",
-			Requirement: "notifyProposal carries proposalId and message exactly as sent, as strings: empty, accented, CJK, emoji, decomposed, escaped, separators, bidi controls, NUL.",
+			Requirement: "notifyProposal carries proposalId and message exactly as sent, as strings: empty, accented, CJK, emoji, decomposed, escaped, separators, bidi controls, NUL, and a 256 KiB message (a transaction to sign).",
 			Level:       Must, Labels: []string{"notify", "events"},
 			Run: func(t *T) {
 				g := t.NewGroup(2, 1, 2)
 				s := g.NewSession(protocol.KindSign, nil)
 				a, b := g.Members[0], g.Members[1]
-				for i, str := range unicodeStrings {
+				// a proposal's message typically carries the transaction to sign, which can be large:
+				// the protocol bounds it by the frame limit only (§4.7: at least 1 MiB)
+				var big string
+				if err := json.Unmarshal(bigBody(256<<10), &big); err != nil {
+					t.HarnessError("big message: %v", err)
+				}
+				for i, str := range append(slices.Clone(unicodeStrings), big) {
 					id := fmt.Sprintf("%d %s", i, str)
+					if str == big {
+						id = fmt.Sprintf("%d: %d bytes", i, len(big))
+					}
 					a.OK(protocol.MethodNotifyProposal, protocol.NotifyProposalParams{GroupID: g.ID, SessionID: s.ID, ProposalID: id, Message: str}, nil)
 					ev := b.WaitEvent(protocol.EventNotifyProposal, s.ID)
 					want := map[string]string{"sessionId": s.ID.String(), "proposalId": id, "message": str}

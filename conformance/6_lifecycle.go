@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
 	"mpcrelay/client"
@@ -49,6 +50,31 @@ func init() {
 					resp := c.Raw(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g.ID})
 					return resp.Error == nil, string(resp.Raw)
 				})
+			},
+		},
+		// §6.1: COMPAT: the original leaves a closed connection's party numbers in its sessions
+		// ("events to it are dropped"); §4.7: a message to a number goes to the connection
+		// holding it and no one else. Whoever connects later holds none of them.
+		&Case{
+			ID:          "6.1/departed-party-numbers-reach-no-new-connection",
+			Requirement: "After party C of a session disconnects, a connection that arrives next receives none of the messages sent to C's number or broadcast in the session.",
+			Level:       Must, Labels: []string{"lifecycle", "routing", "security"},
+			Run: func(t *T) {
+				s := t.ReadyKeygen(3, 1)
+				a, b, c := s.Parties[0], s.Parties[1], s.Parties[2]
+				_ = c.Close()
+				<-c.Done()
+				t.Quiet() // the relay notices the close before the next connection arrives
+				d := t.Dial("D")
+				d.CreateGroup(t.Label(), 2, 1)
+				m := s.msg(s.Number[a], s.Number[c], "to C, who left")
+				if resp := a.Raw(protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: s.G.ID, SessionID: s.ID, Kind: s.Kind, Message: m}); resp.Error != nil {
+					t.Info("a message to a departed party's number refused (its number freed, §6.1): %s", resp.Error)
+				}
+				bm := s.msg(s.Number[a], 0, "broadcast after C left")
+				s.Message(a, bm)
+				expectMessage(t, b, s.ID, bm)
+				t.ExpectNoEvent(protocol.EventSessionMessage, uuid.Nil, d)
 			},
 		},
 	)

@@ -21,7 +21,7 @@ func TestRuleTable(t *testing.T) {
 func TestEveryMustRuleHasABreakage(t *testing.T) {
 	byRule := breakage.ByRule()
 	names := map[string]bool{}
-	for _, b := range append(slices.Clone(breakage.All), breakage.Dedicated...) {
+	for _, b := range slices.Concat(breakage.All, breakage.Dedicated, breakage.Realistic, breakage.RealisticOnCompat) {
 		if names[b.Name] {
 			t.Errorf("two breakages are named %s", b.Name)
 		}

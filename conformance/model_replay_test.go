@@ -22,6 +22,9 @@ var notReplayable = map[string]string{
 	"6.2/garbage-does-not-disturb-others":      "sends a 24 MiB frame: a relay's frame limit (§4.7 asks only for at least 1 MiB) is not part of the model",
 	"6.2/stalled-reader-does-not-block-others": "a connection that stops reading is dropped by the relay's flow control, which the model does not know",
 	"1.3/stream-order-under-volume":            "several connections send at once: the order in which the relay took their requests is not on the wire, and the replay feeds the model one order",
+	"4.2/concurrent-joins-fill-group-exactly":  "several connections send at once (as 1.3/stream-order-under-volume)",
+	"4.5/concurrent-signups-distinct-numbers":  "several connections send at once (as 1.3/stream-order-under-volume)",
+	"4.8/concurrent-finishes-close-once":       "several connections send at once (as 1.3/stream-order-under-volume)",
 }
 
 // TestModelPredictsHandWrittenCases is the model's own test: every hand-written case (but the crypto

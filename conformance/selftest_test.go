@@ -27,6 +27,8 @@ const selfTestECDSA = "MPCRELAY_SELFTEST_ECDSA"
 //     to be caught (outcome fail) by some case;
 //   - each breakage of breakage.Dedicated (run only against the cases of its rule, or the heavy
 //     cases it names) to be caught by a case listed for its rule;
+//   - each realistic breakage that names a rule (breakage.Realistic, RealisticOnCompat: bugs the
+//     explorer does not reach) to be caught the same way;
 //   - every breakage dedicated to a rule to be caught by a case of that rule.
 //
 // The same cases against the proxy without rules, and against the compat relay (which behaves
@@ -47,7 +49,7 @@ func TestSelfTest(t *testing.T) {
 	for _, b := range breakage.All {
 		against[b.Name] = light
 	}
-	for _, b := range breakage.Dedicated {
+	for _, b := range slices.Concat(breakage.Dedicated, realisticByRule) {
 		cases, err := casesFor(b, light)
 		if err != nil {
 			t.Fatal(err)
@@ -79,8 +81,12 @@ func TestSelfTest(t *testing.T) {
 	targets := []Target{{Name: "clean-proxy", URL: clean.URL()}, {Name: "compat-relay", URL: compatRelay.URL()}}
 	against["clean-proxy"] = append(slices.Clone(light), heavyCases...)
 	against["compat-relay"] = append(slices.Clone(light), nonCrypto...)
-	for _, b := range append(slices.Clone(breakage.All), breakage.Dedicated...) {
-		p, err := faultproxy.Start(strictRelay.URL(), faultproxy.Options{}, b.Rules()...)
+	for _, b := range slices.Concat(breakage.All, breakage.Dedicated, realisticByRule) {
+		base := strictRelay.URL()
+		if onCompatByRule[b.Name] {
+			base = compatRelay.URL()
+		}
+		p, err := faultproxy.Start(base, faultproxy.Options{}, b.Rules()...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +143,7 @@ func TestSelfTest(t *testing.T) {
 	var lines []string
 	shownToFail := map[string]bool{}
 	proven := map[string][]string{} // rule → breakages caught by a case of the rule
-	for _, b := range append(slices.Clone(breakage.All), breakage.Dedicated...) {
+	for _, b := range slices.Concat(breakage.All, breakage.Dedicated, realisticByRule) {
 		var caught, byRule []string
 		var rule Rule
 		if b.Rule != "" {
@@ -201,6 +207,25 @@ func TestSelfTest(t *testing.T) {
 		len(targets), len(results), len(all), float64(wall)/1000, strings.Join(lines, "\n"),
 		mustProven, must, len(shownToFail), len(byTarget["clean-proxy"]), strings.Join(notShown, " "))
 }
+
+// realisticByRule are the realistic breakages that name a rule (the bugs the explorer does not
+// reach), and onCompatByRule those of them that sit behind the compat relay.
+var realisticByRule, onCompatByRule = func() ([]breakage.Breakage, map[string]bool) {
+	var list []breakage.Breakage
+	onCompat := map[string]bool{}
+	for _, b := range breakage.Realistic {
+		if b.Rule != "" {
+			list = append(list, b)
+		}
+	}
+	for _, b := range breakage.RealisticOnCompat {
+		if b.Rule != "" {
+			list = append(list, b)
+			onCompat[b.Name] = true
+		}
+	}
+	return list, onCompat
+}()
 
 // closeAll closes the proxies at once (a proxy waits for its pumps).
 func closeAll(proxies []*faultproxy.Proxy) {

@@ -16,9 +16,12 @@ import (
 // too coarsely, a limit nobody wrote down, a count of calls taken for a count of parties, a value
 // cut or re-typed on its way, routing that works only in the common order, a loop that stops at
 // the first closed connection. Each breaks a MUST of PROTOCOL.md in a situation no hand-written
-// case sets up; the model-based explorer (package explore) must catch each. They sit behind the
-// strict reference relay, except RealisticOnCompat, which need the original's COMPAT behaviour
-// (closed parties' numbers left in their sessions, §6.1).
+// case set up when it was added. Those without a Rule are the model-based explorer's (package
+// explore must catch each); those with a Rule are bugs the explorer does not reach — races
+// between connections, high party numbers, fields naming other parties or sessions, large
+// texts (realistic_unreached.go) — and the self-test requires a hand-written case of that rule
+// to catch each. They sit behind the strict reference relay, except RealisticOnCompat, which
+// need the original's COMPAT behaviour (closed parties' numbers left in their sessions, §6.1).
 var Realistic = []Breakage{
 	{Name: "numbers-per-group", Description: "§3.6/§4.5 party numbers counted per group, not per session (reset when a session closes): a session opened while another is running continues its numbering", Rules: numbersPerGroup},
 	{Name: "finish-counts-calls", Description: "§4.8 sessionClosed fires when the count of finish calls reaches the count of parties, so a party finishing twice closes the session early", Rules: finishCountsCalls},
@@ -27,11 +30,22 @@ var Realistic = []Breakage{
 	{Name: "groups-per-connection-cap", Description: "§4.1/§4.2 a limit nobody wrote down: a connection belongs to at most 16 groups (a fixed-size array), its 17th Group.create or Group.join is refused", Rules: groupsPerConnectionCap},
 	{Name: "parties-counted-per-connection", Description: "§4.5/§4.6 the required count compared with the connections of the session, not its party numbers: a connection holding two numbers delays sessionSignup/sessionLoad", Rules: partiesCountedPerConnection},
 	{Name: "p2p-before-complete-dropped", Description: "§4.7 peer-to-peer routes built when the session completes: a message to a party before that (or to one who came later) is answered but never delivered", Rules: p2pBeforeComplete},
+
+	// the red-team pass: bugs the explorer does not reach, each caught by a case of its Rule
+	{Name: "closed-sorted-as-text", Description: "§4.8 sessionClosed numbers sorted as text (JavaScript's default sort): [10,2,300,64,9]", Rule: "4.8.closed-to-every-party", Rules: closedSortedAsText},
+	{Name: "finished-in-64-bit-mask", Description: "§4.8 finished parties counted in a 64-bit mask (in Go 1<<n is 0 for n >= 64): a session holding a party number of 64 or more never sends sessionClosed", Rule: "4.8.closed-when-all-finished", Rules: finishedIn64BitMask},
+	{Name: "broadcast-excludes-sender-field", Description: "§4.7 a broadcast skips the party its sender field names, not the caller's connection: a caller whose sender field names another party gets its broadcast back, and that party misses it", Rule: "4.7.broadcast-to-other-parties", Rules: broadcastExcludesSenderField},
+	{Name: "message-routed-by-uuid-field", Description: "§3.6 Session.message checks membership of the params' group, then finds the session by the message's uuid field (one global session map): a member of one group reaches the parties of another group's session", Rule: "3.6.groups-independent", Rules: messageRoutedByUUIDField},
+	{Name: "proposal-message-limit-4kib", Description: "§4.9 a limit nobody wrote down: Notify.proposal messages over 4 KiB (a transaction to sign) refused with -32603", Rule: "4.9.proposal-to-other-members", Rules: proposalMessageLimit},
+	{Name: "concurrent-signups-same-number", Description: "§4.5 the next party number read, then stored after an await: signups of two connections arriving together get the same number", Rule: "4.5.numbers-from-one", Rules: concurrentSignupsSameNumber},
+	{Name: "concurrent-finishes-close-twice", Description: "§4.8 'has every party finished?' asked after an await: the last finishes of two connections arriving together both send sessionClosed", Rule: "4.8.closed-once", Rules: concurrentFinishesCloseTwice},
+	{Name: "concurrent-joins-overfill-group", Description: "§4.2 the member count read, then the member added after an await: joins of two connections arriving together both take the group's last place", Rule: "4.2.full-group-refused", Rules: concurrentJoinsOverfill},
 }
 
 // RealisticOnCompat lists the realistic breakages that show only behind the compat relay.
 var RealisticOnCompat = []Breakage{
 	{Name: "broadcast-stops-at-closed-party", Description: "§4.7/§6.1 the broadcast loop stops at the first party whose connection closed (compat relays keep their numbers): later parties miss the message", Rules: broadcastStopsAtClosed},
+	{Name: "closed-connection-slot-reused", Description: "§4.7/§6.1 connection ids from a slab that reuses a closed connection's slot, while (COMPAT) its party numbers stay in their sessions: the next connection to arrive receives the departed party's messages", Rule: "4.7.p2p-to-receiver-only", Rules: closedConnectionSlotReused},
 }
 
 // numbersPerGroup rewrites Session.signup answers as a relay whose "last number issued" lives

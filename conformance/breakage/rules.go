@@ -15,10 +15,11 @@ import (
 // which keeps it fast; one of those cases must catch it.
 var Dedicated = append(slices.Clone(ruleBreakages), heavyBreakages...)
 
-// ByRule maps each rule id to the names of the breakages dedicated to it, in All and Dedicated.
+// ByRule maps each rule id to the names of the breakages dedicated to it, in All, Dedicated and
+// the realistic lists.
 func ByRule() map[string][]string {
 	out := map[string][]string{}
-	for _, b := range append(slices.Clone(All), Dedicated...) {
+	for _, b := range slices.Concat(All, Dedicated, Realistic, RealisticOnCompat) {
 		if b.Rule != "" {
 			out[b.Rule] = append(out[b.Rule], b.Name)
 		}

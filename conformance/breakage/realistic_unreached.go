@@ -1,0 +1,383 @@
+package breakage
+
+// The realistic breakages the explorer does not reach (realistic.go lists them, each with the
+// rule it breaks): races between connections, which runs of one step at a time never start;
+// sessions holding high party numbers that all finish; a sender field naming another party; a
+// message whose uuid field names another group's session; proposal texts of kilobytes; a
+// connection arriving right after a party left. Hand-written cases of their rules catch them.
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"mpcrelay/faultproxy"
+	"mpcrelay/relay/protocol"
+)
+
+// closedSortedAsText re-sorts each sessionClosed payload by the numbers' decimal text.
+func closedSortedAsText() []faultproxy.Rule {
+	return []faultproxy.Rule{{Name: "text-sort", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionClosed), Apply: func(f *faultproxy.Frame) {
+		var nums []uint16
+		if json.Unmarshal(f.RPC.Payload, &nums) != nil {
+			return
+		}
+		sorted := slices.Clone(nums)
+		slices.SortFunc(sorted, func(a, b uint16) int { return strings.Compare(strconv.Itoa(int(a)), strconv.Itoa(int(b))) })
+		if !slices.Equal(sorted, nums) {
+			f.Replace(event(protocol.EventSessionClosed, sorted))
+		}
+	}}}
+}
+
+// finishedIn64BitMask drops the sessionClosed of sessions holding a number of 64 or more: their
+// finished count never reaches the parties.
+func finishedIn64BitMask() []faultproxy.Rule {
+	return []faultproxy.Rule{{Name: "mask", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionClosed), Apply: func(f *faultproxy.Frame) {
+		var nums []uint16
+		if json.Unmarshal(f.RPC.Payload, &nums) == nil && slices.ContainsFunc(nums, func(n uint16) bool { return n >= 64 }) {
+			f.Drop()
+		}
+	}}}
+}
+
+// soleNumber is the one party number c holds in s (false when it holds none or several).
+func soleNumber(s *faultproxy.TrackedSession, c *faultproxy.Conn) (uint16, bool) {
+	var n uint16
+	count := 0
+	for num, pc := range s.Parties {
+		if pc == c {
+			n, count = num, count+1
+		}
+	}
+	return n, count == 1
+}
+
+// broadcastExcludesSenderField: a broadcast whose sender field names another party than the
+// caller's (each holding one number) is dropped for that party and echoed to the caller.
+func broadcastExcludesSenderField() []faultproxy.Rule {
+	tr := faultproxy.NewTracker()
+	drops := map[msgTo]int{}
+	echo := map[*faultproxy.Conn]map[string]protocol.Message{} // caller → request id → its broadcast, to echo after the response
+	return []faultproxy.Rule{tr.Rule(),
+		{Name: "skip-sender", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodSessionMessage), Apply: func(f *faultproxy.Frame) {
+			var p protocol.SessionMessageParams
+			if json.Unmarshal(f.RPC.Params, &p) != nil || !p.Message.Broadcast() {
+				return
+			}
+			s := tr.Session(p.SessionID)
+			if s == nil {
+				return
+			}
+			named := s.Parties[p.Message.Sender]
+			if _, ok := soleNumber(s, f.Conn); !ok || named == nil || named == f.Conn {
+				return
+			}
+			if _, ok := soleNumber(s, named); !ok {
+				return
+			}
+			drops[msgTo{named, messageKey(p.Message)}]++
+			if f.RPC.ID != nil {
+				if echo[f.Conn] == nil {
+					echo[f.Conn] = map[string]protocol.Message{}
+				}
+				echo[f.Conn][string(f.RPC.ID)] = p.Message
+			}
+		}},
+		{Name: "echo", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionMessage), ok), Apply: func(f *faultproxy.Frame) {
+			if m, found := echo[f.Conn][string(f.RPC.ID)]; found {
+				delete(echo[f.Conn], string(f.RPC.ID))
+				f.Inject(f.Conn, faultproxy.ToClient, event(protocol.EventSessionMessage, m))
+			}
+		}},
+		dropMarked(drops),
+	}
+}
+
+// messageRoutedByUUIDField answers a member's Session.message whose uuid field names another
+// session itself and delivers it into that session, as a relay looking the session up by the
+// message's uuid (after checking membership of the params' group) would.
+func messageRoutedByUUIDField() []faultproxy.Rule {
+	tr := faultproxy.NewTracker()
+	return []faultproxy.Rule{tr.Rule(), {Name: "by-uuid", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodSessionMessage), Apply: func(f *faultproxy.Frame) {
+		var p protocol.SessionMessageParams
+		if json.Unmarshal(f.RPC.Params, &p) != nil || p.Message.UUID == p.SessionID {
+			return
+		}
+		g := tr.Group(p.GroupID)
+		if g == nil || !slices.Contains(g.Members, f.Conn) {
+			return
+		}
+		s := tr.Session(p.Message.UUID)
+		if s == nil {
+			refuse(f, protocol.ErrSessionNotFound(p.Message.UUID))
+			return
+		}
+		var to []*faultproxy.Conn
+		if p.Message.Broadcast() {
+			to = slices.DeleteFunc(s.PartyConns(), func(c *faultproxy.Conn) bool { return c == f.Conn })
+		} else if c := s.Parties[*p.Message.Receiver]; c != nil {
+			to = []*faultproxy.Conn{c}
+		} else {
+			refuse(f, protocol.ErrReceiverNotFound(*p.Message.Receiver))
+			return
+		}
+		answer(f, nil)
+		for _, c := range to {
+			f.Inject(c, faultproxy.ToClient, event(protocol.EventSessionMessage, p.Message))
+		}
+	}}}
+}
+
+// proposalMessageLimit refuses Notify.proposal messages over 4 KiB.
+func proposalMessageLimit() []faultproxy.Rule {
+	return []faultproxy.Rule{{Name: "limit", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodNotifyProposal), Apply: func(f *faultproxy.Frame) {
+		var p protocol.NotifyProposalParams
+		if json.Unmarshal(f.RPC.Params, &p) == nil && len(p.Message) > 4<<10 {
+			refuse(f, protocol.ErrInternal("proposal message too long"))
+		}
+	}}}
+}
+
+// refuse drops a request and answers it with err (nothing for a notification).
+func refuse(f *faultproxy.Frame, err *protocol.Error) {
+	f.Drop()
+	if f.RPC.ID != nil {
+		f.Inject(f.Conn, faultproxy.ToClient, protocol.EncodeError(f.RPC.ID, err))
+	}
+}
+
+// answer drops a request and answers it with result (nothing for a notification).
+func answer(f *faultproxy.Frame, result any) {
+	f.Drop()
+	if f.RPC.ID != nil {
+		if b, err := protocol.EncodeResult(f.RPC.ID, result); err == nil {
+			f.Inject(f.Conn, faultproxy.ToClient, b)
+		}
+	}
+}
+
+// raceWindow is how long the racy relays below await between reading a piece of state and
+// writing it back (a store call, a lock released and taken again). Their answers come that much
+// later too, so only requests of different connections sent at once fall in one window.
+const raceWindow = 50 * time.Millisecond
+
+// concurrentSignupsSameNumber answers every signup of a session that arrives within raceWindow
+// of another connection's with the number the first of them was issued.
+func concurrentSignupsSameNumber() []faultproxy.Rule {
+	type window struct {
+		until  time.Time
+		opener *faultproxy.Conn
+		number uint16 // the number every signup in the window is issued
+	}
+	last := map[uuid.UUID]uint16{} // session → last number the relay issued or loaded
+	windows := map[uuid.UUID]*window{}
+	racy := map[*faultproxy.Conn]map[string]uint16{} // connection → request id → number to answer
+	return []faultproxy.Rule{
+		{Name: "read", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodSessionSignup), Apply: func(f *faultproxy.Frame) {
+			var p protocol.SessionParams
+			if json.Unmarshal(f.RPC.Params, &p) != nil || f.RPC.ID == nil {
+				return
+			}
+			w := windows[p.SessionID]
+			if w == nil || !f.At.Before(w.until) {
+				windows[p.SessionID] = &window{until: f.At.Add(raceWindow), opener: f.Conn, number: last[p.SessionID] + 1}
+				return
+			}
+			if w.opener != f.Conn { // a connection's own requests run in order; another's race with it
+				if racy[f.Conn] == nil {
+					racy[f.Conn] = map[string]uint16{}
+				}
+				racy[f.Conn][string(f.RPC.ID)] = w.number
+			}
+		}},
+		{Name: "store", Dir: faultproxy.ToClient, Match: joinsParty, Apply: func(f *faultproxy.Frame) {
+			id, named := partySession(f.RPC.Params)
+			var n uint16
+			if !named || json.Unmarshal(f.RPC.Result, &n) != nil {
+				return
+			}
+			last[id] = max(last[id], n)
+			if f.RPC.Method != protocol.MethodSessionSignup {
+				return
+			}
+			f.Delay(raceWindow) // the answer comes once the number is stored
+			if num, found := racy[f.Conn][string(f.RPC.ID)]; found {
+				delete(racy[f.Conn], string(f.RPC.ID))
+				success(f, num)
+			}
+		}},
+	}
+}
+
+// racer marks the requests that arrive within raceWindow of another connection's request with
+// the same key (keyOf returns it, and whether the request has one).
+type racer struct {
+	last  map[string]racerSeen
+	racy  map[*faultproxy.Conn]map[string]bool // connection → request ids that raced
+	keyOf func(*faultproxy.Frame) (string, bool)
+}
+
+type racerSeen struct {
+	at   time.Time
+	conn *faultproxy.Conn
+}
+
+func newRacer(keyOf func(*faultproxy.Frame) (string, bool)) *racer {
+	return &racer{last: map[string]racerSeen{}, racy: map[*faultproxy.Conn]map[string]bool{}, keyOf: keyOf}
+}
+
+// see records a request and reports whether it raced with another connection's.
+func (r *racer) see(f *faultproxy.Frame) bool {
+	k, named := r.keyOf(f)
+	if !named {
+		return false
+	}
+	prev, seen := r.last[k]
+	r.last[k] = racerSeen{f.At, f.Conn}
+	if !seen || prev.conn == f.Conn || f.At.Sub(prev.at) >= raceWindow {
+		return false
+	}
+	if f.RPC.ID != nil {
+		if r.racy[f.Conn] == nil {
+			r.racy[f.Conn] = map[string]bool{}
+		}
+		r.racy[f.Conn][string(f.RPC.ID)] = true
+	}
+	return true
+}
+
+// raced reports (once) whether the request a response answers raced.
+func (r *racer) raced(f *faultproxy.Frame) bool {
+	if r.racy[f.Conn][string(f.RPC.ID)] {
+		delete(r.racy[f.Conn], string(f.RPC.ID))
+		return true
+	}
+	return false
+}
+
+// concurrentFinishesCloseTwice sends sessionClosed twice to the parties of a session two of
+// whose finishes, from different connections, arrived within raceWindow.
+func concurrentFinishesCloseTwice() []faultproxy.Rule {
+	tr := faultproxy.NewTracker()
+	raced := map[uuid.UUID]bool{}                        // sessions two connections finished in one window
+	doubled := map[uuid.UUID]map[*faultproxy.Conn]bool{} // sessionClosed already doubled, per party
+	r := newRacer(func(f *faultproxy.Frame) (string, bool) {
+		var p protocol.SessionFinishParams
+		return p.SessionID.String(), json.Unmarshal(f.RPC.Params, &p) == nil
+	})
+	return []faultproxy.Rule{tr.Rule(),
+		{Name: "see", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodSessionFinish), Apply: func(f *faultproxy.Frame) {
+			var p protocol.SessionFinishParams
+			if r.see(f) && json.Unmarshal(f.RPC.Params, &p) == nil {
+				raced[p.SessionID] = true
+			}
+		}},
+		{Name: "answer-late", Dir: faultproxy.ToClient, Match: faultproxy.ResponseTo(protocol.MethodSessionFinish), Apply: func(f *faultproxy.Frame) { f.Delay(raceWindow) }},
+		{Name: "twice", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionClosed), Apply: func(f *faultproxy.Frame) {
+			var nums []uint16
+			if json.Unmarshal(f.RPC.Payload, &nums) != nil {
+				return
+			}
+			for id := range raced {
+				s := tr.Session(id)
+				if s == nil || !s.IsParty(f.Conn) || doubled[id][f.Conn] || !slices.Equal(s.Numbers(), nums) {
+					continue
+				}
+				if doubled[id] == nil {
+					doubled[id] = map[*faultproxy.Conn]bool{}
+				}
+				doubled[id][f.Conn] = true
+				f.Duplicate()
+				return
+			}
+		}},
+	}
+}
+
+// concurrentJoinsOverfill turns the full-group refusal of a join that arrived within raceWindow
+// of another connection's join of that group into a success (the relay closes the connection;
+// its client side stays open, a member in its own eyes).
+func concurrentJoinsOverfill() []faultproxy.Rule {
+	groups := map[uuid.UUID]protocol.Group{}
+	r := newRacer(func(f *faultproxy.Frame) (string, bool) {
+		var id uuid.UUID
+		return id.String(), json.Unmarshal(f.RPC.Params, &id) == nil
+	})
+	return []faultproxy.Rule{
+		{Name: "create", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupCreate), ok), Apply: func(f *faultproxy.Frame) {
+			var p protocol.GroupCreateParams
+			var id uuid.UUID
+			if json.Unmarshal(f.RPC.Params, &p) == nil && json.Unmarshal(f.RPC.Result, &id) == nil {
+				groups[id] = protocol.Group{UUID: id, Params: p.Params, Label: p.Label}
+			}
+		}},
+		{Name: "see", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodGroupJoin), Apply: func(f *faultproxy.Frame) { r.see(f) }},
+		{Name: "answer-late", Dir: faultproxy.ToClient, Match: faultproxy.ResponseTo(protocol.MethodGroupJoin), Apply: func(f *faultproxy.Frame) {
+			f.Delay(raceWindow)
+			var id uuid.UUID
+			if !r.raced(f) || f.RPC.Error == nil || !f.RPC.Error.ClosesConnection() || json.Unmarshal(f.RPC.Params, &id) != nil {
+				return
+			}
+			if g, known := groups[id]; known {
+				f.Conn.KeepClientOpen() // the relay closes it; the racy relay thinks it a member
+				success(f, g)
+			}
+		}},
+	}
+}
+
+// closedConnectionSlotReused gives a new connection the slot of every connection that had closed
+// when it arrived: the messages to the closed connections' party numbers (which a compat relay
+// keeps in their sessions) and the broadcasts of their sessions are delivered to it. (A slab
+// gives the slot to one of them; which one depends on what else connects meanwhile, so the proxy
+// gives it to each: a case sees it whatever runs beside it.)
+func closedConnectionSlotReused() []faultproxy.Rule {
+	tr := faultproxy.NewTracker()
+	var seen []*faultproxy.Conn
+	heirs := map[*faultproxy.Conn][]*faultproxy.Conn{} // closed connection → the connections that took its slot
+	return []faultproxy.Rule{tr.Rule(),
+		{Name: "slot", Dir: faultproxy.ToRelay, Apply: func(f *faultproxy.Frame) {
+			if slices.Contains(seen, f.Conn) {
+				return
+			}
+			for _, c := range seen {
+				if c.Closed() {
+					heirs[c] = append(heirs[c], f.Conn)
+				}
+			}
+			seen = append(seen, f.Conn)
+		}},
+		{Name: "deliver", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodSessionMessage), ok), Apply: func(f *faultproxy.Frame) {
+			var p protocol.SessionMessageParams
+			if json.Unmarshal(f.RPC.Params, &p) != nil {
+				return
+			}
+			s := tr.Session(p.SessionID)
+			if s == nil {
+				return
+			}
+			var from []*faultproxy.Conn // the closed parties the message is for
+			if p.Message.Broadcast() {
+				from = slices.DeleteFunc(s.PartyConns(), func(c *faultproxy.Conn) bool { return c == f.Conn })
+			} else if c := s.Parties[*p.Message.Receiver]; c != nil {
+				from = []*faultproxy.Conn{c}
+			}
+			var to []*faultproxy.Conn
+			for _, c := range from {
+				for _, h := range heirs[c] {
+					if !h.Closed() && h != f.Conn && !slices.Contains(to, h) {
+						to = append(to, h)
+					}
+				}
+			}
+			for _, h := range to {
+				f.Inject(h, faultproxy.ToClient, event(protocol.EventSessionMessage, p.Message))
+			}
+		}},
+	}
+}

@@ -41,14 +41,21 @@ func metric(t testing.TB, inst *relay.Instance, sample string) float64 {
 // waitMetric polls /metrics until sample equals want.
 func waitMetric(t testing.TB, inst *relay.Instance, sample string, want float64) {
 	t.Helper()
+	if got := pollMetric(t, inst, sample, want); got != want {
+		t.Fatalf("%s: Expected: %v / Actual: %v", sample, want, got)
+	}
+}
+
+// pollMetric polls /metrics until sample equals want, at most testWait, and returns the last
+// value read. A counter may move just after what the test saw: a frame is counted once it is
+// written (the client may read it first), an event message once it is published.
+func pollMetric(t testing.TB, inst *relay.Instance, sample string, want float64) float64 {
+	t.Helper()
 	deadline := time.Now().Add(testWait)
 	for {
 		got := metric(t, inst, sample)
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: Expected: %v / Actual: %v", sample, want, got)
+		if got == want || time.Now().After(deadline) {
+			return got
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -24,11 +24,14 @@ import (
 // suite runs across nodes in conformance/cluster_test.go; these tests cover what it cannot:
 // failures, limits and the ordering of one connection's requests across owners.
 
-// startNode starts one relay node of cluster "t" on NATS url, with fast failure detection.
+// startNode starts one relay node of cluster "t" on NATS url. Nodes hear each other's
+// heartbeats at once, but give one up (or their NATS link: pings every DeadAfter/2, two may go
+// unanswered) only after 2 s, so that a loaded machine cannot make a live one look dead; the
+// tests of a node's death set a quicker liveness themselves.
 func startNode(t testing.TB, url string, tweak ...func(*relay.Config)) *relay.Instance {
 	t.Helper()
 	return startRelay(t, false, append([]func(*relay.Config){func(c *relay.Config) {
-		c.Cluster = cluster.Config{URL: url, Name: "t", Heartbeat: 100 * time.Millisecond, DeadAfter: 500 * time.Millisecond}
+		c.Cluster = cluster.Config{URL: url, Name: "t", Heartbeat: 100 * time.Millisecond, DeadAfter: 2 * time.Second}
 	}}, tweak...)...)
 }
 
@@ -210,7 +213,9 @@ func TestClusterNodeLeaving(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("Expected: a closed at once after node 2 said goodbye / Actual: after %s", d)
 	}
-	// b's place in g1 is free again (§6.1), but a's close emptied g1: it is deleted.
+	// b's place in g1 is free again (§6.1), but a's close emptied g1: it is deleted. a leaves
+	// its groups when the closing handshake ends, which may be after a has read the close frame.
+	waitMetric(t, n1, "mpcrelay_groups", 0)
 	c := dialRaw(t, n1.URL())
 	c.fails(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g1}, protocol.CodeInternal)
 	if e := c.fails(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g2}, protocol.CodeInternal); !strings.Contains(e.Message, "gone") {
@@ -228,8 +233,13 @@ func TestClusterJoinAnsweredAsTheLinkIsLost(t *testing.T) {
 	a, c := dialRaw(t, n1.URL()), dialRaw(t, n1.URL())
 	g := createGroup(t, dialRaw(t, n2.URL()), 3, 1)
 	joinGroup(t, c, g) // booked before the loss: the drop closes c
+	// c has its answer before n1 is done with its join: once c's next request (a local one) is
+	// answered, it is, and the hook below cannot catch c's join instead of a's.
+	createGroup(t, c, 2, 1)
 	waiting, resume := make(chan struct{}), make(chan struct{})
-	var once sync.Once
+	var once, resumed sync.Once
+	resumeNow := func() { resumed.Do(func() { close(resume) }) }
+	t.Cleanup(resumeNow) // before n1's shutdown, which waits for a's request
 	relay.AfterForward(n1.Server(), func() { once.Do(func() { close(waiting); <-resume }) })
 	joinGroup(t, a, g) // a has its answer; n1 has not booked it yet
 	<-waiting
@@ -237,7 +247,7 @@ func TestClusterJoinAnsweredAsTheLinkIsLost(t *testing.T) {
 	if ce := c.closed(); ce == nil || ce.Code != 4002 {
 		t.Fatalf("Expected: c closed with 4002 when NATS went away / Actual: %v", ce)
 	}
-	close(resume) // the drop has run: now n1 books a's join
+	resumeNow() // the drop has run: now n1 books a's join
 	if ce := a.closed(); ce == nil || ce.Code != 4002 {
 		t.Fatalf("Expected: a closed with 4002 (its join was answered as the link was lost) / Actual: %v", ce)
 	}

@@ -99,7 +99,13 @@ func waitFor(t *testing.T, bound time.Duration, what string, cond func() bool) {
 	}
 }
 
-var fast = cluster.Config{Name: "test", Heartbeat: 50 * time.Millisecond, DeadAfter: 300 * time.Millisecond, RequestTimeout: 2 * time.Second}
+// fast: nodes hear each other's heartbeats at once, but a node (or its NATS link: the client
+// pings every DeadAfter/2 and gives up after two unanswered) is given up only after 2 s, so that
+// a loaded machine cannot make a live one look dead (300 ms did in the relay's cluster tests
+// under load, c33f285, 979276b). The test of failure detection sets a quick dead-after itself.
+// A request's bound is generous too: tests begin up to 400 at once, and each one's bound runs
+// from its Begin (the tests of timeouts set theirs).
+var fast = cluster.Config{Name: "test", Heartbeat: 50 * time.Millisecond, DeadAfter: 2 * time.Second, RequestTimeout: 10 * time.Second}
 
 // startNode starts a node of cfg (Name and timings from fast unless set) on url.
 func startNode(t *testing.T, url string, mod ...func(*cluster.Config)) (*cluster.Node, *recorder) {
@@ -126,17 +132,14 @@ func startNode(t *testing.T, url string, mod ...func(*cluster.Config)) (*cluster
 // connection 1 of node third (when set).
 func echoOwner(h *recorder, owner, third *cluster.Node) {
 	h.execute = func(r *cluster.Request) {
+		// Errors are not checked: a frame lost during a test is missing where the test looks for
+		// it, and after a failed test Close ends the link under a lane still running (a panic
+		// here then killed the test binary and hid the failure).
 		r.Respond([]byte("resp:" + string(r.Frame)))
-		if err := r.Flush(); err != nil {
-			panic(err)
-		}
-		if err := owner.Deliver(r.From, []uint64{100 + r.Conn}, []byte("ev:"+string(r.Frame))); err != nil {
-			panic(err)
-		}
+		_ = r.Flush()
+		_ = owner.Deliver(r.From, []uint64{100 + r.Conn}, []byte("ev:"+string(r.Frame)))
 		if third != nil {
-			if err := owner.Deliver(third.ID(), []uint64{1}, []byte("ev:"+string(r.Frame))); err != nil {
-				panic(err)
-			}
+			_ = owner.Deliver(third.ID(), []uint64{1}, []byte("ev:"+string(r.Frame)))
 		}
 		r.Holds = 2
 	}
@@ -317,8 +320,10 @@ func TestNodeThatLeavesIsLostAtOnce(t *testing.T) {
 
 func TestSilentNodeIsDeclaredDeadWithinBound(t *testing.T) {
 	url := natstest.Server(t).ClientURL()
-	a, ah := startNode(t, url)
-	b, bh := startNode(t, url)
+	const heartbeat, deadAfter = 50 * time.Millisecond, 300 * time.Millisecond
+	quick := func(c *cluster.Config) { c.Heartbeat, c.DeadAfter = heartbeat, deadAfter }
+	a, ah := startNode(t, url, quick)
+	b, bh := startNode(t, url, quick)
 	waitFor(t, 2*time.Second, "a sees b", func() bool { return len(a.Status().Peers) == 1 })
 	// b hangs in its requests: a's forwarded request waits, then fails when b is declared dead.
 	bh.execute = func(*cluster.Request) { select {} }
@@ -329,7 +334,7 @@ func TestSilentNodeIsDeclaredDeadWithinBound(t *testing.T) {
 		t.Fatal("forward to a crashed node succeeded")
 	}
 	// The bound is DeadAfter + Heartbeat; the slack is for a loaded CI machine.
-	bound := fast.DeadAfter + fast.Heartbeat + time.Second
+	bound := deadAfter + heartbeat + time.Second
 	waitFor(t, bound, "a declares b dead", func() bool {
 		_, _, lost, _ := ah.snapshot()
 		return len(lost) == 1 && strings.HasPrefix(lost[0], b.ID().String()+" no heartbeat")

@@ -145,12 +145,12 @@ func Replay(ctx context.Context, o ReplayOptions) (*ReplayResults, error) {
 	}
 	start := time.Now()
 	r, err := replay.Run(ctx, cfg)
-	if err != nil && (r == nil || ctx.Err() == nil) {
+	if err != nil && (r == nil || interruption(ctx) == nil) {
 		return nil, err
 	}
 	// Interrupted, even while connecting or waiting for --start-at: reported below.
 	res.Relay = r
-	if o.Baseline && ctx.Err() == nil {
+	if o.Baseline && interruption(ctx) == nil {
 		runtime.GC() // start the baseline from a comparable heap
 		furl, src, stop, err := startBaseline(ctx, o)
 		if err != nil {
@@ -180,12 +180,26 @@ func Replay(ctx context.Context, o ReplayOptions) (*ReplayResults, error) {
 	}
 	res.DurationSec = time.Since(start).Seconds()
 	res.Passed, res.Verdict = replayVerdict(res)
-	if ctx.Err() != nil {
+	if err := interruption(ctx); err != nil {
 		// Cut short: the sessions that did run may all be clean, yet the load was not the one asked for.
 		res.Passed, res.Verdict = false, "interrupted: "+res.Verdict
-		return res, fmt.Errorf("replay interrupted: %w", ctx.Err())
+		return res, fmt.Errorf("replay interrupted: %w", err)
 	}
 	return res, nil
+}
+
+// interruption is ctx's error, or DeadlineExceeded once its deadline has passed: an I/O wait
+// bounded by that deadline (a dial's connect) can fail before the context's own timer has
+// marked it done — a run cut so is interrupted, not failed (TestReplaySweepInterruptedWritesItsResults
+// got "no connection could be made" under load).
+func interruption(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 func shutdown(f func(context.Context) error) {

@@ -166,7 +166,7 @@ func Sweep(ctx context.Context, o SweepOptions) (*SweepResults, error) {
 				return nil, err
 			}
 		}
-		if active == 0 || ctx.Err() != nil {
+		if active == 0 || interruption(ctx) != nil {
 			break
 		}
 	}
@@ -175,10 +175,10 @@ func Sweep(ctx context.Context, o SweepOptions) (*SweepResults, error) {
 	if res.Baseline != nil && res.Baseline.KneePerSec > 0 {
 		res.KneeRatio = res.Relay.KneePerSec / res.Baseline.KneePerSec
 	}
-	if ctx.Err() != nil {
+	if err := interruption(ctx); err != nil {
 		res.Passed = false
 		res.Verdict = "interrupted: " + res.Verdict
-		return res, fmt.Errorf("sweep interrupted: %w", ctx.Err())
+		return res, fmt.Errorf("sweep interrupted: %w", err)
 	}
 	return res, nil
 }
@@ -189,7 +189,7 @@ func (s *sweeper) step(ctx context.Context, o SweepOptions) error {
 	cfg := s.cfg
 	cfg.Rate = rate
 	r, err := replay.Run(ctx, cfg)
-	if ctx.Err() != nil {
+	if interruption(ctx) != nil {
 		// Cut short by the interruption: not a measurement of this rate (its sessions ended
 		// early, yet every delivery of those run may have been on time). Sweep reports it.
 		return nil

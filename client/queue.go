@@ -10,12 +10,13 @@ type queue[T any] struct {
 	ended  bool          // no more pushes; out closes once drained
 	wake   chan struct{} // cap 1: an item arrived or the queue ended
 	stop   chan struct{} // consumer gone: drop everything
+	done   chan struct{} // closed once pump has returned (out is closed)
 	out    chan T
 	closer sync.Once
 }
 
 func newQueue[T any]() *queue[T] {
-	q := &queue[T]{wake: make(chan struct{}, 1), stop: make(chan struct{}), out: make(chan T)}
+	q := &queue[T]{wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), out: make(chan T)}
 	go q.pump()
 	return q
 }
@@ -37,8 +38,13 @@ func (q *queue[T]) end() {
 	q.signal()
 }
 
-// cancel drops what is queued and closes out at once.
-func (q *queue[T]) cancel() { q.closer.Do(func() { close(q.stop) }) }
+// cancel drops what is queued and closes out at once: when it returns, out is closed. Not
+// just signalled: a pump about to offer an item would find both the offer and stop ready, and
+// a receive after cancel could still get the item (select picks at random).
+func (q *queue[T]) cancel() {
+	q.closer.Do(func() { close(q.stop) })
+	<-q.done
+}
 
 func (q *queue[T]) signal() {
 	select {
@@ -48,6 +54,7 @@ func (q *queue[T]) signal() {
 }
 
 func (q *queue[T]) pump() {
+	defer close(q.done)
 	defer close(q.out)
 	for {
 		q.mu.Lock()

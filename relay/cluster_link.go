@@ -27,6 +27,10 @@ import (
 const (
 	closeNodeLost = 4001 // a group of this connection lived on a relay node that is gone
 	closeLinkLost = 4002 // this node lost the cluster while the connection was in another node's group
+	// closeMissed: a frame for the connection was larger than NATS carries between nodes, so it
+	// will never arrive. Not 1008 (the client broke no policy), 1009 (the relay received
+	// nothing too big from it) nor 4001/4002 (the nodes and the link are fine).
+	closeMissed = 4003
 )
 
 // remoteLink marks a *conn that stands for a connection of another node.
@@ -354,8 +358,8 @@ func (l *clusterLink) publish(node cluster.NodeID, to []*conn, frame []byte) {
 	}
 	if err := l.node.Deliver(node, ids, frame); err != nil {
 		if errors.Is(err, cluster.ErrTooLarge) {
-			// The link is up, so nothing ends these memberships: the receivers miss this frame.
-			l.s.log.Error("frame for another node not sent", "node", node.String(), "receivers", len(ids), "err", err)
+			// Their node closes them (Missed): NATS needs a larger max_payload.
+			l.s.log.Error("frame for another node not sent: its receivers there are closed", "node", node.String(), "receivers", len(ids), "err", err)
 			return
 		}
 		// The link is down: LinkLost ends every cross-node membership, these included.
@@ -414,6 +418,25 @@ func (l *clusterLink) Deliver(conns []uint64, frame []byte) {
 	l.mu.Unlock()
 	for _, c := range to {
 		c.enqueue(f)
+	}
+}
+
+// Missed: a frame of another node for conns could not cross NATS (cluster.Handler). One relay
+// never keeps a member that misses an event (§3.6, §4.7), and a member leaves its groups only
+// when its connection closes (§6.1): they are closed, after the frames queued before it.
+func (l *clusterLink) Missed(conns []uint64, reason string) {
+	l.mu.Lock()
+	to := make([]*conn, 0, len(conns))
+	for _, id := range conns {
+		if c := l.locals[id]; c != nil {
+			to = append(to, c)
+		}
+	}
+	l.mu.Unlock()
+	for _, c := range to {
+		if c.end(stopMode{code: closeMissed, text: reason, drain: true}) {
+			c.log().Warn("closing connection: a frame for it from another relay node is larger than NATS carries", "reason", reason)
+		}
 	}
 }
 

@@ -81,5 +81,6 @@
 // What the design does not do: replicate a group (its owner's death ends it), or carry a frame
 // larger than the NATS server's max_payload (Start refuses such a configuration; the embedded
 // server allows 32 MiB; a reconnect to a server of the NATS cluster with a smaller one makes
-// larger messages fail with ErrTooLarge, while the link stays up).
+// larger messages fail with ErrTooLarge, while the link stays up; an event frame that does
+// not fit is replaced by a notice to its receivers' node, which closes them: Handler.Missed).
 package cluster

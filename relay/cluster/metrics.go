@@ -17,6 +17,7 @@ type metrics struct {
 	linkUp         prometheus.Gauge
 	linkLost       prometheus.Counter
 	lateReplies    prometheus.Counter
+	framesMissed   prometheus.Counter // receivers told they missed a frame larger than max_payload
 }
 
 // Outcomes of a forwarded request (label values).
@@ -59,6 +60,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Times this node lost its NATS link (or was declared dead) and dropped its cross-node memberships."}),
 		lateReplies: prometheus.NewCounter(prometheus.CounterOpts{Name: "mpcrelay_cluster_late_replies_total",
 			Help: "Owner replies that came after their request had timed out (dropped)."}),
+		framesMissed: prometheus.NewCounter(prometheus.CounterOpts{Name: "mpcrelay_cluster_frames_missed_total",
+			Help: "Receivers on other nodes of a frame larger than NATS's max_payload (their node closes them)."}),
 	}
 	for _, o := range []string{outcomeOK, outcomeNoOwner, outcomeOwnerLost, outcomeLinkDown, outcomeTimeout, outcomeUnreachable, outcomeTooLarge} {
 		m.forwarded.WithLabelValues(o)
@@ -68,7 +71,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.forwarded, m.forwardSeconds, m.served, m.queued, m.eventMsgsOut, m.eventBytesOut, m.eventMsgsIn,
-			m.eventFramesIn, m.peers, m.nodesLost, m.linkUp, m.linkLost, m.lateReplies)
+			m.eventFramesIn, m.peers, m.nodesLost, m.linkUp, m.linkLost, m.lateReplies, m.framesMissed)
 	}
 	return m
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +35,10 @@ type Handler interface {
 	// LinkLost says that this node lost the cluster (NATS down, or declared dead by another
 	// node): every cross-node membership is void, in both directions.
 	LinkLost(reason string)
+	// Missed says that a frame of another node for the local connections conns could not
+	// cross NATS (larger than its max_payload): they will never get it. Called like Deliver,
+	// in the frame's place.
+	Missed(conns []uint64, reason string)
 	// LateDone hands over the done of a request of this node's connection conn that Wait gave
 	// up on (ErrTimeout): owner ran it after all, and res (with res.Seq, the request's number)
 	// says how many groups of owner conn belongs to now (§6.1). It runs like Deliver, after
@@ -310,15 +315,61 @@ func (n *Node) tooLarge(size int) error {
 
 // Deliver publishes frame for the connections conns of node, in one message. Frames one
 // goroutine delivers to one node arrive in the order it delivered them.
+//
+// A message larger than the NATS server's max_payload is split between the receivers (each
+// still gets the frame once, in its place). A frame that does not fit even for one receiver
+// cannot reach them: node is told, in the frame's place, that they missed it (Handler.Missed:
+// the relay closes them, §6.1, rather than keep members that silently miss an event), and the
+// error is ErrTooLarge.
 func (n *Node) Deliver(node NodeID, conns []uint64, frame []byte) error {
-	msg := appendHead(make([]byte, 0, headLen+8*len(conns)+len(frame)+4), msgEvents, n.id, n.epoch.Load())
-	msg = appendEvents(msg, conns, frame)
-	if err := n.publish(n.subj.events(node), "", msg); err != nil {
-		return err
+	limit := int(n.nc.MaxPayload())
+	for len(conns) > 0 {
+		k := len(conns)
+		if headLen+binary.MaxVarintLen64*(k+1)+len(frame) > limit { // the usual case needs no count
+			k = 0
+			for size := headLen + binary.MaxVarintLen64 + len(frame); k < len(conns); k++ {
+				if size += uvarintLen(conns[k]); size > limit {
+					break
+				}
+			}
+		}
+		err := ErrTooLarge
+		if k > 0 {
+			msg := appendHead(make([]byte, 0, eventsSize(conns[:k], len(frame))), msgEvents, n.id, n.epoch.Load())
+			msg = appendEvents(msg, conns[:k], frame)
+			if err = n.publish(n.subj.events(node), "", msg); err == nil {
+				n.m.eventMsgsOut.Inc()
+				n.m.eventBytesOut.Add(float64(len(msg)))
+				conns = conns[k:]
+				continue
+			}
+		}
+		if errors.Is(err, ErrTooLarge) {
+			n.missed(node, conns, len(frame), limit)
+			return n.tooLarge(eventsSize(conns[:1], len(frame)))
+		}
+		return err // the link is down: its loss ends these memberships
 	}
-	n.m.eventMsgsOut.Inc()
-	n.m.eventBytesOut.Add(float64(len(msg)))
 	return nil
+}
+
+// missed tells node that a frame of size bytes for its connections conns did not fit NATS's
+// max_payload (limit): a notice in the frame's place, split to fit.
+func (n *Node) missed(node NodeID, conns []uint64, size, limit int) {
+	n.m.framesMissed.Add(float64(len(conns)))
+	per := max((limit-headLen-4*binary.MaxVarintLen64)/binary.MaxVarintLen64, 1)
+	for len(conns) > 0 {
+		part := conns[:min(per, len(conns))]
+		conns = conns[len(part):]
+		msg := appendHead(nil, msgMissed, n.id, n.epoch.Load())
+		msg = appendUvarint(msg, uint64(size))
+		msg = appendUvarint(msg, uint64(limit))
+		msg = appendEvents(msg, part, nil)
+		if err := n.publish(n.subj.events(node), "", msg); err != nil {
+			n.log.Warn("notice of a missed frame not sent", "peer", node.String(), "err", err)
+			return
+		}
+	}
 }
 
 // ConnClosed tells owner that this node's connection conn closed (§6.1 on owner's groups).
@@ -334,7 +385,7 @@ func (n *Node) onDeliveryMsg(m *nats.Msg) {
 		return
 	}
 	h, body, err := readHead(m.Data)
-	if err != nil || h.typ != msgEvents {
+	if err != nil || h.typ != msgEvents && h.typ != msgMissed {
 		n.log.Warn("malformed cluster message", "subject", m.Subject, "err", err)
 		return
 	}
@@ -342,6 +393,10 @@ func (n *Node) onDeliveryMsg(m *nats.Msg) {
 		return
 	}
 	defer n.life.RUnlock()
+	if h.typ == msgMissed {
+		n.onMissed(h, body)
+		return
+	}
 	conns, frame, err := readEvents(body)
 	if err != nil {
 		n.log.Warn("malformed events message", "from", h.from, "err", err)
@@ -350,6 +405,24 @@ func (n *Node) onDeliveryMsg(m *nats.Msg) {
 	n.m.eventMsgsIn.Inc()
 	n.m.eventFramesIn.Add(float64(len(conns)))
 	n.h.Deliver(conns, frame)
+}
+
+// onMissed: a frame of another node for these connections did not fit NATS's max_payload.
+func (n *Node) onMissed(h head, body []byte) {
+	size, body, err := readUvarint(body)
+	var limit uint64
+	if err == nil {
+		limit, body, err = readUvarint(body)
+	}
+	var conns []uint64
+	if err == nil {
+		conns, _, err = readEvents(body)
+	}
+	if err != nil {
+		n.log.Warn("malformed missed message", "from", h.from, "err", err)
+		return
+	}
+	n.h.Missed(conns, fmt.Sprintf("a frame for it (%d bytes) exceeds the cluster's NATS max_payload (%d)", size, limit))
 }
 
 func (n *Node) onRequestMsg(m *nats.Msg) {

@@ -21,6 +21,8 @@ type recorder struct {
 	lost      []string // node ids
 	linkLost  []string
 	lateDones []string // "owner/conn seq=… holds=…"
+	missed    []string // receivers told they missed a frame
+	missedAt  int      // len(delivered) when the last of them was told
 	execute   func(r *cluster.Request)
 	changed   chan struct{}
 }
@@ -76,6 +78,16 @@ func (h *recorder) LinkLost(reason string) {
 func (h *recorder) LateDone(owner cluster.NodeID, conn uint64, res cluster.Result) {
 	h.mu.Lock()
 	h.lateDones = append(h.lateDones, fmt.Sprintf("%s/%d seq=%d holds=%d", owner, conn, res.Seq, res.Holds))
+	h.mu.Unlock()
+	h.note()
+}
+
+func (h *recorder) Missed(conns []uint64, reason string) {
+	h.mu.Lock()
+	for _, c := range conns {
+		h.missed = append(h.missed, fmt.Sprint(c))
+	}
+	h.missedAt = len(h.delivered)
 	h.mu.Unlock()
 	h.note()
 }

@@ -14,6 +14,7 @@ import (
 //	closed:    conn uvarint                                    → <prefix>.n.<owner>.q
 //	reset:     epoch of the receiver u64                       → <prefix>.n.<node>.q
 //	events:    count uvarint | conn uvarint × count | frame    → <prefix>.n.<node>.d.e
+//	missed:    size uvarint | limit uvarint | count uvarint | conn uvarint × count → <prefix>.n.<node>.d.e
 //	done:      flags u8 | holds uvarint | response frame        → the request's reply subject
 //	response:  frame                                           → the request's reply subject
 //	heartbeat: period in ms uvarint                            → <prefix>.hb
@@ -27,6 +28,7 @@ const (
 	msgDone
 	msgResponse
 	msgHeartbeat
+	msgMissed // a frame for these connections was larger than NATS carries (Node.Deliver)
 )
 
 // Flags of a done message.
@@ -73,6 +75,23 @@ func appendEvents(b []byte, conns []uint64, frame []byte) []byte {
 		b = binary.AppendUvarint(b, c)
 	}
 	return append(b, frame...)
+}
+
+// eventsSize is the size of an events message for conns and a frame of frameLen bytes.
+func eventsSize(conns []uint64, frameLen int) int {
+	size := headLen + uvarintLen(uint64(len(conns))) + frameLen
+	for _, c := range conns {
+		size += uvarintLen(c)
+	}
+	return size
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
 }
 
 func readEvents(b []byte) (conns []uint64, frame []byte, err error) {

@@ -1,0 +1,71 @@
+package relay_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"mpcrelay/relay"
+	"mpcrelay/relay/cluster"
+	"mpcrelay/relay/cluster/natstest"
+	"mpcrelay/relay/protocol"
+)
+
+// §3.6/§4.7 across nodes: an event frame that NATS cannot carry to another node (a reconnect
+// landed on a NATS server with a smaller max_payload) does not reach its receivers there. One
+// relay never keeps a member that misses an event; a member's only way out of a group is its
+// connection's close (§6.1). So those receivers are closed (4003), at once, while the owner's
+// local members get the frame and later frames as usual.
+func TestClusterEventOverMaxPayloadClosesItsReceivers(t *testing.T) {
+	srv := natstest.Server(t)
+	frames := func(c *relay.Config) { c.MaxFrameBytes = relay.MinFrameBytes }
+	n1, n2 := startNode(t, srv.ClientURL(), frames), startNode(t, srv.ClientURL(), frames)
+	srv.Shutdown()
+	natstest.Restart(t, srv, func(c *cluster.ServerConfig) { c.MaxPayload = 64 << 10 })
+	deadline := time.Now().Add(10 * time.Second)
+	for health(t, n1).code != 200 || health(t, n2).code != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("Expected: both nodes reconnect to NATS / Actual: not within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a, l := dialRaw(t, n1.URL()), dialRaw(t, n1.URL())
+	b, c := dialRaw(t, n2.URL()), dialRaw(t, n2.URL())
+	g := createGroup(t, a, 4, 1)
+	joinGroup(t, l, g)
+	for _, r := range []*raw{b, c} { // the owner's subscriptions may still be on their way back
+		for {
+			in, data := r.call(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g})
+			if in.Error == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Expected: a cross-node join after NATS came back / Actual: %s", data)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	proposal := func(msg string) protocol.NotifyProposalParams {
+		return protocol.NotifyProposalParams{GroupID: g, SessionID: uuid.New(), ProposalID: "p", Message: msg}
+	}
+	a.ok(protocol.MethodNotifyProposal, proposal(strings.Repeat("m", 100<<10)), nil)
+	if ev := l.event(protocol.EventNotifyProposal); len(ev.Payload) < 100<<10 {
+		t.Fatalf("Expected: the local member gets the whole proposal / Actual: %d bytes", len(ev.Payload))
+	}
+	for _, r := range []*raw{b, c} {
+		if ce := r.closed(); ce == nil || ce.Code != 4003 || !strings.Contains(ce.Text, "max_payload") {
+			t.Fatalf("Expected: a receiver on the other node closed with 4003 naming max_payload / Actual: %v", ce)
+		}
+	}
+	// They left the group (§6.1): the owner's group holds its two local members again.
+	for relay.GroupMembers(n1.Server(), g) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Expected: the closed receivers left the group / Actual: %d members", relay.GroupMembers(n1.Server(), g))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	a.ok(protocol.MethodNotifyProposal, proposal("small"), nil)
+	l.event(protocol.EventNotifyProposal)
+}

@@ -307,7 +307,11 @@ func requestGroup(req *protocol.Call) (uuid.UUID, bool) {
 func (l *clusterLink) send(c *conn, f outFrame) {
 	rl := c.remote
 	if r := rl.cur.Load(); r != nil && (f.kind == outResponse || f.kind == outError) {
-		r.Respond(f.data)
+		if f.closeConn {
+			r.RespondCloseConn(f.data) // §2.5 even if the done comes too late
+		} else {
+			r.Respond(f.data)
+		}
 		return
 	}
 	l.publish(rl.node, []*conn{c}, f.data)

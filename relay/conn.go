@@ -30,6 +30,8 @@ type outFrame struct {
 	data    []byte
 	kind    outKind
 	recycle *[]byte // data's pooled buffer (responseBuffers), for a frame that has one receiver
+	// closeConn: a §2.5 close-connection error (cluster mode carries the flag with it).
+	closeConn bool
 }
 
 // done returns the frame's buffer to its pool once it was written.

@@ -147,7 +147,7 @@ func (x *call) fail(e *protocol.Error) {
 	if x.req.IsNotification() && !x.s.cfg.Compat {
 		return
 	}
-	x.c.enqueue(outFrame{data: protocol.EncodeError(x.req.ID, e), kind: outError})
+	x.c.enqueue(outFrame{data: protocol.EncodeError(x.req.ID, e), kind: outError, closeConn: e.ClosesConnection()})
 }
 
 // emit sends one event frame to each receiver, in order; all receivers share the frame.

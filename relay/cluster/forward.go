@@ -42,6 +42,7 @@ type pendingRequest struct {
 	mu        sync.Mutex
 	finished  bool
 	responded bool
+	closeConn bool // the response that came ahead of the done was a §2.5 close-connection error
 	late      bool // Wait gave up on it (ErrTimeout): its done, if it comes, goes to Handler.LateDone
 	result    Result
 	err       error
@@ -54,6 +55,7 @@ func (p *pendingRequest) finish(res Result, err error) {
 	}
 	p.finished = true
 	res.Responded = res.Responded || p.responded
+	res.CloseConn = res.CloseConn || p.closeConn // even when the done did not come (§2.5)
 	p.result, p.err = res, err
 	close(p.ch)
 }
@@ -203,8 +205,13 @@ func (n *Node) onReply(seq uint64, m *nats.Msg) {
 	}
 	switch h.typ {
 	case msgResponse:
-		n.h.Deliver([]uint64{p.conn}, body)
+		if len(body) == 0 {
+			n.log.Warn("malformed response", "from", h.from, "err", errShort)
+			return
+		}
+		n.h.Deliver([]uint64{p.conn}, body[1:])
 		p.responded = true
+		p.closeConn = body[0]&doneCloseConn != 0
 	case msgDone:
 		res, resp, hasResp, err := readDone(body)
 		if err != nil {

@@ -19,7 +19,10 @@ type Request struct {
 	reply string
 	mu    sync.Mutex
 	resp  []byte // the response, held so that it can travel in the done message
-	done  bool   // the done message is sent: nothing more of this request goes out
+	// respClose: the response is a §2.5 close-connection error; the flag goes with it, so that
+	// the home node closes the connection even if the done comes too late.
+	respClose bool
+	done      bool // the done message is sent: nothing more of this request goes out
 }
 
 // Respond sets the response to the caller. It travels in the done message, unless a frame for
@@ -32,6 +35,15 @@ func (r *Request) Respond(frame []byte) {
 	r.mu.Unlock()
 }
 
+// RespondCloseConn is Respond for a §2.5 close-connection error.
+func (r *Request) RespondCloseConn(frame []byte) {
+	r.mu.Lock()
+	if !r.done {
+		r.resp, r.respClose = frame, true
+	}
+	r.mu.Unlock()
+}
+
 // Flush publishes the response now, if one is held: call it before publishing any other frame
 // for the caller's connection, so that the response comes first.
 func (r *Request) Flush() error {
@@ -40,7 +52,12 @@ func (r *Request) Flush() error {
 	if r.resp == nil {
 		return nil
 	}
-	msg := appendHead(make([]byte, 0, headLen+len(r.resp)), msgResponse, r.n.id, r.n.epoch.Load())
+	msg := appendHead(make([]byte, 0, headLen+1+len(r.resp)), msgResponse, r.n.id, r.n.epoch.Load())
+	var flags byte
+	if r.respClose {
+		flags |= doneCloseConn
+	}
+	msg = append(msg, flags)
 	msg = append(msg, r.resp...)
 	r.resp = nil
 	return r.n.publish(r.reply, "", msg)
@@ -60,7 +77,7 @@ func (r *Request) Finish() {
 		return
 	}
 	var flags byte
-	if r.CloseConn {
+	if r.CloseConn || r.respClose {
 		flags |= doneCloseConn
 	}
 	if r.resp != nil {

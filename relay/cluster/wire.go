@@ -16,7 +16,7 @@ import (
 //	events:    count uvarint | conn uvarint × count | frame    → <prefix>.n.<node>.d.e
 //	missed:    size uvarint | limit uvarint | count uvarint | conn uvarint × count → <prefix>.n.<node>.d.e
 //	done:      flags u8 | holds uvarint | response frame        → the request's reply subject
-//	response:  frame                                           → the request's reply subject
+//	response:  flags u8 (doneCloseConn only) | frame             → the request's reply subject
 //	heartbeat: period in ms uvarint                            → <prefix>.hb
 type msgType uint8
 

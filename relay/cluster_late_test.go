@@ -1,0 +1,31 @@
+package relay_test
+
+import (
+	"testing"
+
+	"mpcrelay/relay/cluster/natstest"
+	"mpcrelay/relay/protocol"
+)
+
+// Requests whose done comes late: the owner answered, then was slow to finish (lateDone).
+
+// §2.5 across nodes: a close-connection error (§4.2: the group is full) whose done comes after
+// the home node gave up on it still closes the connection, as one relay does right after that
+// frame (MUST). The owner already dropped the connection from its groups.
+func TestClusterCloseConnectionWithLateDoneCloses(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	owner, home, hold, release := lateDone(t, url, url)
+	g := createGroup(t, dialRaw(t, owner.URL()), 2, 1)
+	joinGroup(t, dialRaw(t, owner.URL()), g) // full
+	y := dialRaw(t, home.URL())
+	hold()
+	in, data := y.call(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g})
+	if in.Error == nil || !in.Error.ClosesConnection() {
+		t.Fatalf("Expected: -32603 close-connection (the group is full) / Actual: %s", data)
+	}
+	ce := y.closed() // the home node gives up on the done after its write wait (1 s)
+	release()
+	if ce == nil || ce.Code != 1008 {
+		t.Fatalf("Expected: the connection closed after the close-connection error (1008) / Actual: %v", ce)
+	}
+}

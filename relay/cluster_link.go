@@ -150,11 +150,15 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 		// until a done from owner says what it holds (§6.1).
 		l.doneMissing(c, owner, res.Seq, true)
 	}
-	if now := l.lossesOf(owner); now != before && (err != nil || res.Holds > 0) {
+	if now := l.lossesOf(owner); now != before && (err != nil || res.Holds > 0) && !l.stillHeld(now, before, owner, res) {
 		// The client has its answer, and the link or the owner was lost meanwhile: the
 		// request made c a member of a group there (or may have: its done did not come),
 		// which the drop did not know of and which is out of reach now. c is closed as the
-		// drop closes the members it knew (§6.1 across nodes).
+		// drop closes the members it knew (§6.1 across nodes). The owner is told when c
+		// closes: an owner that only restarted ran it in its new life, and keeps c otherwise.
+		if err == nil { // (without its done, doneMissing booked it)
+			l.book(c, owner, res)
+		}
 		l.mu.Unlock()
 		if now.link != before.link {
 			l.closeGone(c, closeLinkLost, linkLostText)
@@ -168,6 +172,13 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 		c.log().Warn("cluster request incomplete after its response", "group", gid, "node", owner.String(), "err", err)
 		return true, res.CloseConn
 	}
+	l.book(c, owner, res)
+	l.mu.Unlock()
+	return true, res.CloseConn
+}
+
+// book records what owner's done said c holds there. Caller holds l.mu.
+func (l *clusterLink) book(c *conn, owner cluster.NodeID, res cluster.Result) {
 	m := l.memberOf[c]
 	if m == nil && res.Holds > 0 {
 		m = map[cluster.NodeID]held{}
@@ -183,8 +194,14 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 	for _, h := range m {
 		c.elsewhere += h.n
 	}
-	l.mu.Unlock()
-	return true, res.CloseConn
+}
+
+// stillHeld tells, after a loss while c's request was on its way, whether what its done said
+// still holds: the owner only restarted, and the done came from its new incarnation (a done of
+// an incarnation given up is refused). Caller holds l.mu, which the drop takes to look at
+// memberships: one booked now is either seen by a later drop or of the current incarnation.
+func (l *clusterLink) stillHeld(now, before losses, owner cluster.NodeID, res cluster.Result) bool {
+	return now.link == before.link && res.Epoch != 0 && l.node.Current(owner, res.Epoch)
 }
 
 // doneMissing books that request seq of c ended without the owner's done: owner may have run
@@ -216,7 +233,15 @@ func (l *clusterLink) LateDone(owner cluster.NodeID, conn uint64, res cluster.Re
 	defer l.mu.Unlock()
 	c := l.locals[conn]
 	if c == nil {
-		return // closed: owner was told (closed)
+		if res.Holds > 0 {
+			// Closed before owner's done said c is a member there; the close may not have told
+			// owner (a restart of owner dropped what this node booked of it, and it ran the
+			// request in its new life): tell it now, or it keeps c in its group (§6.1).
+			if err := l.node.ConnClosed(owner, conn); err != nil {
+				l.s.log.Debug("closed notice not sent", "node", owner.String(), "err", err)
+			}
+		}
+		return
 	}
 	m := l.memberOf[c]
 	h, ok := m[owner]

@@ -283,6 +283,17 @@ func (p *cuttableLink) serve() {
 	}
 }
 
+// Blip drops the connections through the link, as a brief network fault does; new ones get
+// through.
+func (p *cuttableLink) Blip() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
 // Cut ends the link for good.
 func (p *cuttableLink) Cut() {
 	p.mu.Lock()

@@ -73,6 +73,11 @@
 //     the new epoch (or miss the heartbeats) and drop their side.
 //   - A node declared dead that is still talking is sent a reset and starts a new epoch itself,
 //     so both sides always agree that memberships across them ended.
+//   - Every message is checked against its sender's epoch, replies (responses, dones, late
+//     dones) included: the first message of a new epoch, whatever its kind, has the old
+//     incarnation's memberships dropped before it counts, and a reply of an incarnation given up
+//     counts for nothing (its request fails, or is forgotten if given up on). Requests on their
+//     way to an owner that restarted stay pending: its new incarnation may run them.
 //   - An owner slow to finish a request: Wait gives up after RequestTimeout (ErrTimeout, with
 //     or without the response), but the request stays known until its done comes, which is
 //     then handed to Handler.LateDone (the relay books what it says the connection holds

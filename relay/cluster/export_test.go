@@ -20,3 +20,28 @@ func DeclareAllDead(n *Node) {
 	n.mu.Unlock()
 	n.expire(time.Now())
 }
+
+// Messages of a node, built as Node builds them, for tests where a plain NATS client plays a
+// node (its earlier and later incarnations).
+
+// HeartbeatMessage is a heartbeat of node from in its incarnation epoch, on HeartbeatSubject.
+func HeartbeatMessage(from NodeID, epoch uint64) []byte {
+	return appendUvarint(appendHead(nil, msgHeartbeat, from, epoch), 50)
+}
+
+// DoneMessage is the done of a request run by node from in its incarnation epoch, saying the
+// connection holds holds groups there; it goes to the request's reply subject.
+func DoneMessage(from NodeID, epoch uint64, holds int) []byte {
+	msg := append(appendHead(nil, msgDone, from, epoch), 0)
+	return appendUvarint(msg, uint64(holds))
+}
+
+// RequestSubject is where requests for node's groups go, in cluster name.
+func RequestSubject(name string, node NodeID) string {
+	return subjects{prefix: Config{Name: name}.prefix()}.requests(node)
+}
+
+// HeartbeatSubject is where the nodes of cluster name send their heartbeats.
+func HeartbeatSubject(name string) string {
+	return subjects{prefix: Config{Name: name}.prefix()}.heartbeats()
+}

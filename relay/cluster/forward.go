@@ -31,6 +31,8 @@ type Result struct {
 	// Seq numbers the request on this node: a connection's requests to one owner are numbered
 	// in the order they were begun, and the owner's dones about them come in that order.
 	Seq uint64
+	// Epoch is the link incarnation of the owner that ran the request (from its done).
+	Epoch uint64
 }
 
 type pendingRequest struct {
@@ -192,7 +194,13 @@ func (n *Node) onReply(seq uint64, m *nats.Msg) {
 		n.log.Warn("malformed reply", "subject", m.Subject, "err", err)
 		return
 	}
-	n.life.RLock()
+	// A reply is checked against its owner's incarnation like any message: a new one is
+	// handled as a restart first (its earlier memberships are void), and one from an
+	// incarnation already given up counts for nothing.
+	if !n.admit(h) {
+		n.stale(seq, p)
+		return
+	}
 	defer n.life.RUnlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -222,9 +230,25 @@ func (n *Node) onReply(seq uint64, m *nats.Msg) {
 			n.h.Deliver([]uint64{p.conn}, resp)
 			p.responded = true
 		}
+		res.Epoch = h.epoch
 		p.finish(res, nil)
 		n.m.forwardSeconds.Observe(time.Since(p.start).Seconds())
 	}
+}
+
+// stale handles a reply to request seq from an incarnation of its owner that this node has
+// given up (a restart, or declared dead): what the owner did is void, so the request fails
+// now (ErrOwnerLost) if it still waits, and is forgotten if it was given up on.
+func (n *Node) stale(seq uint64, p *pendingRequest) {
+	n.m.lateReplies.Inc()
+	n.pmu.Lock()
+	if n.pending[seq] == p {
+		delete(n.pending, seq)
+	}
+	n.pmu.Unlock()
+	p.mu.Lock()
+	p.finish(Result{}, ErrOwnerLost)
+	p.mu.Unlock()
 }
 
 // readDone reads the body of a done: the result, and the response if it travels in the done.
@@ -259,6 +283,15 @@ func (n *Node) lateDone(seq uint64, p *pendingRequest, body []byte) {
 	}
 	res.Seq = seq
 	n.h.LateDone(p.owner, p.conn, res)
+}
+
+// Current tells whether epoch is the incarnation of node this node deals with now: not given
+// up (declared dead, left, or restarted since). What a done of that incarnation said still holds.
+func (n *Node) Current(node NodeID, epoch uint64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p := n.peers[node]
+	return p != nil && p.epoch == epoch
 }
 
 // noResponders tells why NATS found no subscriber for an owner's requests.

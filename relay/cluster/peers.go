@@ -95,7 +95,11 @@ func (n *Node) admit(h head) bool {
 func (n *Node) lose(id NodeID, reason, text string) {
 	n.m.nodesLost.WithLabelValues(reason).Inc()
 	n.log.Warn("node lost: its connections leave this node's groups, and this node's connections leave its groups", "peer", id.String(), "reason", text)
-	n.failPending(ErrOwnerLost, func(p *pendingRequest) bool { return p.owner == id })
+	if reason != lostRestarted {
+		n.failPending(ErrOwnerLost, func(p *pendingRequest) bool { return p.owner == id })
+	}
+	// A restarted owner may still run requests on their way to it: their replies, of its new
+	// incarnation, count; replies of the old one are refused (onReply).
 	n.h.NodeLost(id, text)
 }
 

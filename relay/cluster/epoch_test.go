@@ -1,0 +1,84 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"mpcrelay/relay/cluster"
+	"mpcrelay/relay/cluster/natstest"
+)
+
+// Replies are checked against their owner's incarnation like every other message. An owner
+// that restarted its link (a new epoch) dropped every membership of its earlier life; here a
+// plain NATS client plays it. A done of its new life is the first the home node hears of the
+// restart: the restart is handled first (NodeLost), then the done counts. A late done of its
+// earlier life, coming after that, settles nothing (LateDone is not called).
+func TestRepliesAreCheckedAgainstTheOwnersEpoch(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	home, hh := startNode(t, url, func(c *cluster.Config) { c.RequestTimeout = 300 * time.Millisecond })
+	const owner = cluster.NodeID(0x0badcafe)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	requests, err := nc.SubscribeSync(cluster.RequestSubject(fast.Name, owner))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish(cluster.HeartbeatSubject(fast.Name), cluster.HeartbeatMessage(owner, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the home node knows the owner", func() bool { return len(home.Status().Peers) == 1 })
+	next := func() *nats.Msg {
+		t.Helper()
+		m, err := requests.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+
+	// Request 1 of connection 7 runs in the owner's first life, slowly: its wait gives up.
+	res1, err := home.Forward(context.Background(), owner, 7, 0, []byte("join g1"))
+	if !errors.Is(err, cluster.ErrTimeout) {
+		t.Fatalf("request 1: %+v %v, want ErrTimeout", res1, err)
+	}
+	r1 := next()
+	// The owner restarts its link (epoch 2) and runs request 2 of connection 8.
+	go func() {
+		r2 := next()
+		_ = nc.Publish(r2.Reply, cluster.DoneMessage(owner, 2, 1))
+	}()
+	res2, err := home.Forward(context.Background(), owner, 8, 0, []byte("join g2"))
+	if err != nil || res2.Holds != 1 {
+		t.Fatalf("request 2: %+v %v, want its done (holds 1)", res2, err)
+	}
+	_, _, lost, _ := hh.snapshot()
+	if len(lost) != 1 || !strings.Contains(lost[0], "restarted") {
+		t.Fatalf("nodes lost when request 2's done came: %q, want the owner's restart handled first", lost)
+	}
+	// Request 1's done, of the owner's first life, comes late.
+	if err := nc.Publish(r1.Reply, cluster.DoneMessage(owner, 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	// Request 3's done follows it on the same way: once request 3 is answered, request 1's done
+	// was handled.
+	go func() {
+		r3 := next()
+		_ = nc.Publish(r3.Reply, cluster.DoneMessage(owner, 2, 2))
+	}()
+	if res3, err := home.Forward(context.Background(), owner, 9, 0, []byte("join g3")); err != nil || res3.Holds != 2 {
+		t.Fatalf("request 3: %+v %v, want its done (holds 2)", res3, err)
+	}
+	hh.mu.Lock()
+	defer hh.mu.Unlock()
+	if len(hh.lateDones) != 0 {
+		t.Fatalf("late dones %q, want none: the owner's restart voided what request 1 did", hh.lateDones)
+	}
+}

@@ -1,8 +1,10 @@
 package relay_test
 
 import (
+	"strings"
 	"testing"
 
+	"mpcrelay/relay"
 	"mpcrelay/relay/cluster/natstest"
 	"mpcrelay/relay/protocol"
 )
@@ -28,4 +30,27 @@ func TestClusterCloseConnectionWithLateDoneCloses(t *testing.T) {
 	if ce == nil || ce.Code != 1008 {
 		t.Fatalf("Expected: the connection closed after the close-connection error (1008) / Actual: %v", ce)
 	}
+}
+
+// --max-groups-per-conn across nodes counts a Group.join whose done came late: while the done
+// is missing (the client was told it joined) and once the late done says so.
+func TestClusterGroupLimitCountsALateJoin(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	owner, home, hold, release := lateDone(t, url, url, func(c *relay.Config) { c.MaxGroupsPerConn = 2 })
+	g := createGroup(t, dialRaw(t, owner.URL()), 3, 1)
+	y := dialRaw(t, home.URL())
+	hold()
+	joinGroup(t, y, g)      // answered; its done is held past the home node's write wait
+	createGroup(t, y, 2, 1) // runs once the home node gave up on the join's done: y's second group
+	overLimit := func(when string) {
+		t.Helper()
+		e := y.fails(protocol.MethodGroupCreate, protocol.GroupCreateParams{Label: "l", Params: protocol.Parameters{Parties: 2, Threshold: 1}}, protocol.CodeInternal)
+		if !strings.Contains(e.Message, "2 groups") {
+			t.Fatalf("%s: Expected: the limit of 2 groups / Actual: %s", when, e.Message)
+		}
+	}
+	overLimit("the join's done missing")
+	release()
+	waitMetric(t, home, "mpcrelay_cluster_late_replies_total", 1)
+	overLimit("after the late done")
 }

@@ -80,6 +80,17 @@ type held struct {
 	// may have made the connection a member there whatever n says, until a done settles it.
 	// (A request that timed out unanswered books n alone: its caller was told it failed.)
 	maybe bool
+	// joined: that request was a Group.join: its caller was answered, so it counts as one more
+	// group there (--max-groups-per-conn) until a done settles it.
+	joined bool
+}
+
+// count is the number of groups there the per-connection limit counts.
+func (h held) count() int {
+	if h.joined {
+		return h.n + 1
+	}
+	return h.n
 }
 
 // losses is what route compares before and after a forwarded request. Caller holds l.mu.
@@ -137,7 +148,7 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 	if err != nil && !res.Responded {
 		if errors.Is(err, cluster.ErrTimeout) {
 			l.mu.Lock()
-			l.doneMissing(c, owner, res.Seq, false) // the owner may still run it
+			l.doneMissing(c, owner, res.Seq, false, false) // the owner may still run it
 			l.mu.Unlock()
 		}
 		x.fail(forwardError(gid, owner, err, l.s.cfg.WriteWait.String()))
@@ -148,7 +159,7 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 	if err != nil {
 		// Answered, but the done did not come: c may hold a group there now (a Group.join),
 		// until a done from owner says what it holds (§6.1).
-		l.doneMissing(c, owner, res.Seq, true)
+		l.doneMissing(c, owner, res.Seq, true, x.req.Method == protocol.MethodGroupJoin)
 	}
 	if now := l.lossesOf(owner); now != before && (err != nil || res.Holds > 0) && !l.stillHeld(now, before, owner, res) {
 		// The client has its answer, and the link or the owner was lost meanwhile: the
@@ -190,10 +201,16 @@ func (l *clusterLink) book(c *conn, owner cluster.NodeID, res cluster.Result) {
 			delete(m, owner)
 		}
 	}
-	c.elsewhere = 0
-	for _, h := range m {
-		c.elsewhere += h.n
+	l.recount(c)
+}
+
+// recount sets what c holds on other nodes from what was booked. Caller holds l.mu.
+func (l *clusterLink) recount(c *conn) {
+	n := 0
+	for _, h := range l.memberOf[c] {
+		n += h.count()
 	}
+	c.elsewhere.Store(int32(min(n, 1<<30)))
 }
 
 // stillHeld tells, after a loss while c's request was on its way, whether what its done said
@@ -209,7 +226,8 @@ func (l *clusterLink) stillHeld(now, before losses, owner cluster.NodeID, res cl
 // group for good), and if the request was answered (maybe), c is closed when owner is lost
 // (§6.1: it may hold a group there, out of reach then) until a done settles it. Caller holds
 // l.mu.
-func (l *clusterLink) doneMissing(c *conn, owner cluster.NodeID, seq uint64, answered bool) {
+func (l *clusterLink) doneMissing(c *conn, owner cluster.NodeID, seq uint64, answered, joined bool) {
+	defer l.recount(c)
 	m := l.memberOf[c]
 	if m == nil {
 		m = map[cluster.NodeID]held{}
@@ -222,7 +240,7 @@ func (l *clusterLink) doneMissing(c *conn, owner cluster.NodeID, seq uint64, ans
 		}
 		return
 	}
-	h.seq, h.maybe = seq, h.maybe || answered
+	h.seq, h.maybe, h.joined = seq, h.maybe || answered, h.joined || joined
 	m[owner] = h
 }
 
@@ -250,6 +268,7 @@ func (l *clusterLink) LateDone(owner cluster.NodeID, conn uint64, res cluster.Re
 		return // a later request's done came first (owners answer in order: not expected)
 	case ok && h.seq == res.Seq && res.Holds == 0:
 		delete(m, owner) // its end was booked (doneMissing), and c holds nothing there
+		l.recount(c)
 		return
 	}
 	if m == nil {
@@ -259,6 +278,7 @@ func (l *clusterLink) LateDone(owner cluster.NodeID, conn uint64, res cluster.Re
 	// Kept even with n == 0 when route has not booked the request's end yet: doneMissing then
 	// sees that its done settled it.
 	m[owner] = held{n: res.Holds, seq: res.Seq}
+	l.recount(c)
 }
 
 // groupsElsewhere counts the groups c holds on other nodes than owner (the owner applies
@@ -268,7 +288,7 @@ func (l *clusterLink) groupsElsewhere(c *conn, owner cluster.NodeID) int {
 	elsewhere := 0
 	for n, h := range l.memberOf[c] {
 		if n != owner {
-			elsewhere += h.n
+			elsewhere += h.count()
 		}
 	}
 	l.mu.Unlock()
@@ -400,7 +420,7 @@ func (l *clusterLink) publish(node cluster.NodeID, to []*conn, frame []byte) {
 // connection's lane: no other request of the connection runs meanwhile.
 func (l *clusterLink) Execute(r *cluster.Request) {
 	c := l.remoteConn(r.From, r.Conn)
-	c.elsewhere = r.Groups
+	c.elsewhere.Store(int32(min(r.Groups, 1<<30)))
 	c.remote.cur.Store(r)
 	closeConn := l.s.dispatch(c, r.Frame)
 	if closeConn {

@@ -386,16 +386,16 @@ func TestClusterTimedOutJoinLeavesOnClose(t *testing.T) {
 	waitMembers(1, "the closed connection left the owner's group")
 }
 
-// lateDone starts an owner node and a home node (on url, or on ownerURL for the owner) where the
-// owner sends each forwarded request's response at once, and holds the done of the first request
-// after hold() until release() (the owner slow to finish it, the link fine); the home node gives
-// up on a request after 1 s. Neither node's liveness is at stake meanwhile (heartbeats 200 ms,
-// dead after 2 s).
-func lateDone(t *testing.T, url, ownerURL string) (owner, home *relay.Instance, hold, release func()) {
+// lateDone starts an owner node and a home node (on url, or on ownerURL for the owner; both
+// changed by tweak) where the owner sends each forwarded request's response at once, and holds
+// the done of the first request after hold() until release() (the owner slow to finish it, the
+// link fine); the home node gives up on a request after 1 s. Neither node's liveness is at
+// stake meanwhile (heartbeats 200 ms, dead after 2 s).
+func lateDone(t *testing.T, url, ownerURL string, tweak ...func(*relay.Config)) (owner, home *relay.Instance, hold, release func()) {
 	t.Helper()
 	live := func(c *relay.Config) { c.Cluster.Heartbeat, c.Cluster.DeadAfter = 200*time.Millisecond, 2*time.Second }
-	owner = startNode(t, ownerURL, live, func(c *relay.Config) { c.DrainTimeout = 200 * time.Millisecond })
-	home = startNode(t, url, live, func(c *relay.Config) { c.WriteWait = time.Second })
+	owner = startNode(t, ownerURL, append([]func(*relay.Config){live, func(c *relay.Config) { c.DrainTimeout = 200 * time.Millisecond }}, tweak...)...)
+	home = startNode(t, url, append([]func(*relay.Config){live, func(c *relay.Config) { c.WriteWait = time.Second }}, tweak...)...)
 	var armed atomic.Bool
 	held := make(chan struct{})
 	var once sync.Once

@@ -79,7 +79,7 @@ type conn struct {
 	// Cluster mode (cluster_link.go): remote is set on a conn that stands for a connection of
 	// another node; elsewhere counts the groups the connection holds on other nodes.
 	remote    *remoteLink
-	elsewhere int
+	elsewhere atomic.Int32 // set by the connection's requests, and by late dones (cluster_link.go)
 }
 
 // stopMode says how the writer ends the connection.
@@ -132,7 +132,7 @@ func (c *conn) log() *slog.Logger {
 // atGroupLimit tells whether c already belongs to MaxGroupsPerConn groups.
 func (c *conn) atGroupLimit() bool {
 	limit := c.srv.cfg.MaxGroupsPerConn
-	return limit > 0 && c.heldGroups()+c.elsewhere >= limit
+	return limit > 0 && c.heldGroups()+int(c.elsewhere.Load()) >= limit
 }
 
 // heldGroups counts the groups of this relay c belongs to, after dropping the groups that left

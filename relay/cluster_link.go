@@ -308,6 +308,8 @@ func forwardError(gid uuid.UUID, owner cluster.NodeID, err error, wait string) *
 		return clusterError(fmt.Sprintf("group %s is on relay node %s, and this relay node has no NATS connection", gid, owner))
 	case errors.Is(err, cluster.ErrTimeout):
 		return clusterError(fmt.Sprintf("group %s is on relay node %s, which did not answer within %s", gid, owner, wait))
+	case errors.Is(err, cluster.ErrBacklog):
+		return clusterError(fmt.Sprintf("group %s is on relay node %s: %v", gid, owner, err))
 	case errors.Is(err, cluster.ErrTooLarge):
 		return clusterError(fmt.Sprintf("group %s is on relay node %s, and NATS cannot carry this request there: %v", gid, owner, err))
 	}

@@ -38,8 +38,12 @@ type Result struct {
 type pendingRequest struct {
 	owner NodeID
 	conn  uint64
+	size  int // of the request's frame
 	start time.Time
 	ch    chan struct{} // closed when finished
+	// counted: given up on, and counted in its connection's backlog (givenup.go). Guarded by
+	// the node's pmu.
+	counted bool
 
 	mu        sync.Mutex
 	finished  bool
@@ -96,9 +100,14 @@ func (n *Node) Begin(owner NodeID, conn uint64, groups int, frame []byte) *Pendi
 		pd.err = ErrOwnerLost
 		return pd
 	}
-	pd.seq = n.seq.Add(1)
-	pd.p = &pendingRequest{owner: owner, conn: conn, start: pd.start, ch: make(chan struct{})}
 	n.pmu.Lock()
+	if err := n.backlogFull(conn, owner, len(frame)); err != nil {
+		n.pmu.Unlock()
+		pd.err = err
+		return pd
+	}
+	pd.seq = n.seq.Add(1)
+	pd.p = &pendingRequest{owner: owner, conn: conn, size: len(frame), start: pd.start, ch: make(chan struct{})}
 	n.pending[pd.seq] = pd.p
 	n.pmu.Unlock()
 	msg := appendHead(make([]byte, 0, headLen+20+len(frame)), msgRequest, n.id, n.epoch.Load())
@@ -128,6 +137,8 @@ func (pd *Pending) Wait(ctx context.Context) (Result, error) {
 		outcome = outcomeUnreachable
 	case errors.Is(err, ErrTooLarge):
 		outcome = outcomeTooLarge
+	case errors.Is(err, ErrBacklog):
+		outcome = outcomeBacklog
 	case err != nil:
 		outcome = outcomeTimeout
 	}
@@ -140,7 +151,7 @@ func (pd *Pending) wait(ctx context.Context) (Result, error) {
 	if pd.err != nil {
 		if p != nil { // registered, but it could not be sent
 			n.pmu.Lock()
-			delete(n.pending, pd.seq)
+			n.unpendLocked(pd.seq, p)
 			n.pmu.Unlock()
 		}
 		return Result{}, pd.err
@@ -165,12 +176,15 @@ func (pd *Pending) wait(ctx context.Context) (Result, error) {
 	// tells the handler whether the connection is a member there (§6.1). A loss of the owner or
 	// of the link removes it (failPending).
 	p.late = errors.Is(err, ErrTimeout)
+	givenUp := p.late
 	p.mu.Unlock()
-	if !p.late {
-		n.pmu.Lock()
-		delete(n.pending, pd.seq)
-		n.pmu.Unlock()
+	n.pmu.Lock()
+	if givenUp {
+		n.giveUpLocked(pd.seq, p) // bounded: givenup.go
+	} else {
+		n.unpendLocked(pd.seq, p)
 	}
+	n.pmu.Unlock()
 	return res, err
 }
 
@@ -242,9 +256,7 @@ func (n *Node) onReply(seq uint64, m *nats.Msg) {
 func (n *Node) stale(seq uint64, p *pendingRequest) {
 	n.m.lateReplies.Inc()
 	n.pmu.Lock()
-	if n.pending[seq] == p {
-		delete(n.pending, seq)
-	}
+	n.unpendLocked(seq, p)
 	n.pmu.Unlock()
 	p.mu.Lock()
 	p.finish(Result{}, ErrOwnerLost)
@@ -270,8 +282,7 @@ func readDone(body []byte) (res Result, resp []byte, hasResp bool, err error) {
 // its answer (-32603). Caller holds n.life shared and p.mu.
 func (n *Node) lateDone(seq uint64, p *pendingRequest, body []byte) {
 	n.pmu.Lock()
-	still := n.pending[seq] == p // not removed by a loss of its owner or of the link since
-	delete(n.pending, seq)
+	still := n.unpendLocked(seq, p) // not removed by a loss of its owner or of the link since
 	n.pmu.Unlock()
 	if !still {
 		return
@@ -315,7 +326,7 @@ func (n *Node) failPending(err error, match func(*pendingRequest) bool) {
 	for seq, p := range n.pending {
 		if match(p) {
 			hit = append(hit, p)
-			delete(n.pending, seq)
+			n.unpendLocked(seq, p)
 		}
 	}
 	n.pmu.Unlock()

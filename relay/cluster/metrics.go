@@ -18,6 +18,7 @@ type metrics struct {
 	linkLost       prometheus.Counter
 	lateReplies    prometheus.Counter
 	framesMissed   prometheus.Counter // receivers told they missed a frame larger than max_payload
+	givenUp        prometheus.Gauge   // requests given up on, kept for their done (givenup.go)
 }
 
 // Outcomes of a forwarded request (label values).
@@ -29,6 +30,7 @@ const (
 	outcomeTimeout     = "timeout"
 	outcomeUnreachable = "owner_unreachable"
 	outcomeTooLarge    = "too_large"
+	outcomeBacklog     = "backlog"
 )
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -62,8 +64,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Owner replies that came after their request had timed out (dropped)."}),
 		framesMissed: prometheus.NewCounter(prometheus.CounterOpts{Name: "mpcrelay_cluster_frames_missed_total",
 			Help: "Receivers on other nodes of a frame larger than NATS's max_payload (their node closes them)."}),
+		givenUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mpcrelay_cluster_requests_given_up",
+			Help: "Requests of this node's connections that timed out and are kept until their owner's done comes (bounded per connection and owner)."}),
 	}
-	for _, o := range []string{outcomeOK, outcomeNoOwner, outcomeOwnerLost, outcomeLinkDown, outcomeTimeout, outcomeUnreachable, outcomeTooLarge} {
+	for _, o := range []string{outcomeOK, outcomeNoOwner, outcomeOwnerLost, outcomeLinkDown, outcomeTimeout, outcomeUnreachable, outcomeTooLarge, outcomeBacklog} {
 		m.forwarded.WithLabelValues(o)
 	}
 	for _, r := range []string{lostDead, lostRestarted, lostLeft} {
@@ -71,7 +75,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.forwarded, m.forwardSeconds, m.served, m.queued, m.eventMsgsOut, m.eventBytesOut, m.eventMsgsIn,
-			m.eventFramesIn, m.peers, m.nodesLost, m.linkUp, m.linkLost, m.lateReplies, m.framesMissed)
+			m.eventFramesIn, m.peers, m.nodesLost, m.linkUp, m.linkLost, m.lateReplies, m.framesMissed, m.givenUp)
 	}
 	return m
 }

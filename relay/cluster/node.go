@@ -73,9 +73,11 @@ type Node struct {
 	peers map[NodeID]*peer
 	tombs map[NodeID]tomb // nodes declared dead, by epoch
 
-	seq     atomic.Uint64
-	pmu     sync.Mutex
-	pending map[uint64]*pendingRequest
+	seq          atomic.Uint64
+	pmu          sync.Mutex
+	pending      map[uint64]*pendingRequest
+	backlogs     map[connOwner]*backlog // requests given up on, by connection and owner (givenup.go)
+	givenUpBytes int                    // bound of a backlog's bytes
 
 	lmu   sync.Mutex
 	lanes map[laneKey]*lane // connections of other nodes with requests queued or running here
@@ -97,16 +99,19 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster config: %w", err)
 	}
 	n := &Node{
-		cfg:     cfg,
-		id:      newNodeID(),
-		subj:    subjects{prefix: cfg.prefix()},
-		m:       newMetrics(cfg.Registerer),
-		peers:   map[NodeID]*peer{},
-		tombs:   map[NodeID]tomb{},
-		pending: map[uint64]*pendingRequest{},
-		lanes:   map[laneKey]*lane{},
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		cfg:      cfg,
+		id:       newNodeID(),
+		subj:     subjects{prefix: cfg.prefix()},
+		m:        newMetrics(cfg.Registerer),
+		peers:    map[NodeID]*peer{},
+		tombs:    map[NodeID]tomb{},
+		pending:  map[uint64]*pendingRequest{},
+		backlogs: map[connOwner]*backlog{},
+		// 4 frames of the largest size, as a connection's send queue (§6.2); 4 MiB if unset.
+		givenUpBytes: 4 * int(max(cfg.MaxFrameBytes, 1<<20)),
+		lanes:        map[laneKey]*lane{},
+		stop:         make(chan struct{}),
+		done:         make(chan struct{}),
 	}
 	n.log = cfg.Logger.With("node", n.id.String(), "cluster", cfg.Name)
 	n.epoch.Store(uint64(time.Now().UnixNano()))

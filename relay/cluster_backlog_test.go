@@ -1,0 +1,79 @@
+package relay_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"mpcrelay/relay"
+	"mpcrelay/relay/cluster/natstest"
+	"mpcrelay/relay/protocol"
+)
+
+// §6.2 across nodes: a connection whose requests an owner does not finish (here its group's
+// lock is held) gets -32603 after the write wait for each, as before, but the requests given up
+// on are bounded: past 64 of them at that owner, a request fails at once without being sent, so
+// the owner's queue for that connection stops growing. Once the owner catches up (their dones
+// come), the connection's requests go through again.
+func TestClusterGivenUpRequestsAreBounded(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	slow := func(c *relay.Config) { c.Cluster.Heartbeat, c.Cluster.DeadAfter = time.Second, 10*time.Second }
+	owner := startNode(t, url, slow)
+	home := startNode(t, url, slow, func(c *relay.Config) { c.WriteWait = 500 * time.Millisecond })
+	g := createGroup(t, dialRaw(t, owner.URL()), 2, 1)
+	y := dialRaw(t, home.URL())
+	joinGroup(t, y, g)
+	release := relay.HoldGroup(owner.Server(), g)
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
+	const n = 300
+	s := uuid.New()
+	first := y.nextID + 1
+	for k := range n { // pipelined: they go out 64 at a time
+		y.request(protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: g, SessionID: s, Kind: protocol.KindSign,
+			Message: protocol.Message{Round: 1, Sender: 1, UUID: s, Body: json.RawMessage(fmt.Sprint(k))}})
+	}
+	timedOut, refused := 0, 0
+	for k := range n {
+		in, data := y.read(testWait)
+		if id, ok := in.IDNumber(); !ok || id != int64(first)+int64(k) || in.Error == nil {
+			t.Fatalf("answer %d: Expected: -32603 for request %d / Actual: %s", k, int(first)+k, data)
+		}
+		switch {
+		case strings.Contains(in.Error.Message, "did not answer"):
+			timedOut++
+		case strings.Contains(in.Error.Message, "has not finished"):
+			refused++
+		default:
+			t.Fatalf("answer %d: Expected: timed out, or refused for the backlog / Actual: %s", k, data)
+		}
+	}
+	queued := metric(t, owner, "mpcrelay_cluster_requests_queued")
+	t.Logf("%d timed out, %d refused at once, %v queued at the owner", timedOut, refused, queued)
+	if timedOut > 2*64 || refused == 0 || queued > 2*64 {
+		t.Fatalf("Expected: at most 128 requests sent to the stalled owner, the rest refused at once / Actual: %d timed out, %d refused, %v queued at the owner",
+			timedOut, refused, queued)
+	}
+	release()
+	released = true
+	waitMetric(t, owner, "mpcrelay_cluster_requests_queued", 0)
+	deadline := time.Now().Add(testWait)
+	for { // the late dones come back: the backlog empties
+		in, data := y.call(protocol.MethodSessionCreate, protocol.SessionCreateParams{GroupID: g, Kind: protocol.KindSign, Value: json.RawMessage(`null`)})
+		if in.Error == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Expected: requests go through once the owner caught up / Actual: %s", data)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -81,7 +81,8 @@
 //   - An owner slow to finish a request: Wait gives up after RequestTimeout (ErrTimeout, with
 //     or without the response), but the request stays known until its done comes, which is
 //     then handed to Handler.LateDone (the relay books what it says the connection holds
-//     there, §6.1), or until its owner or the link is lost, which voids it.
+//     there, §6.1), or until its owner or the link is lost, which voids it, or its connection
+//     closes (ConnClosed). Such requests are bounded per connection and owner (givenup.go).
 //
 // What the design does not do: replicate a group (its owner's death ends it), or carry a frame
 // larger than the NATS server's max_payload (Start refuses such a configuration; the embedded

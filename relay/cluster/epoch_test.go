@@ -82,3 +82,71 @@ func TestRepliesAreCheckedAgainstTheOwnersEpoch(t *testing.T) {
 		t.Fatalf("late dones %q, want none: the owner's restart voided what request 1 did", hh.lateDones)
 	}
 }
+
+// Requests given up on at an owner that then restarted are forgotten soon after (twice the
+// request bound): its old life's dones are void and may never come (published while it was cut
+// off), and its new life runs what reaches it at once. Otherwise a connection whose backlog at
+// that owner was full (64 given up on) could never send it a request again.
+func TestGivenUpRequestsOfAnOwnersOldLifeAreForgotten(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	const timeout = 300 * time.Millisecond
+	home, _ := startNode(t, url, func(c *cluster.Config) { c.RequestTimeout = timeout })
+	const owner = cluster.NodeID(0x0badcafe)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	requests, err := nc.SubscribeSync(cluster.RequestSubject(fast.Name, owner))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish(cluster.HeartbeatSubject(fast.Name), cluster.HeartbeatMessage(owner, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the home node knows the owner", func() bool { return len(home.Status().Peers) == 1 })
+	// Connection 7 gives up on 64 requests that the owner's first life never finishes.
+	errs := make(chan error, cluster.MaxGivenUp)
+	for range cluster.MaxGivenUp {
+		go func() {
+			_, err := home.Forward(context.Background(), owner, 7, 0, []byte("x"))
+			errs <- err
+		}()
+	}
+	for range cluster.MaxGivenUp {
+		if err := <-errs; !errors.Is(err, cluster.ErrTimeout) {
+			t.Fatalf("forward: %v, want ErrTimeout", err)
+		}
+	}
+	if _, err := home.Forward(context.Background(), owner, 7, 0, []byte("x")); !errors.Is(err, cluster.ErrBacklog) {
+		t.Fatalf("forward past the backlog: %v, want ErrBacklog", err)
+	}
+	// The owner restarts its link (epoch 2): the requests it had are lost with its old life.
+	restarted := time.Now()
+	if err := nc.Publish(cluster.HeartbeatSubject(fast.Name), cluster.HeartbeatMessage(owner, 2)); err != nil {
+		t.Fatal(err)
+	}
+	for { // its new life answers what reaches it
+		done := make(chan error, 1)
+		go func() {
+			_, err := home.Forward(context.Background(), owner, 7, 0, []byte("y"))
+			done <- err
+		}()
+		m, err := requests.NextMsg(timeout)
+		for err == nil && string(m.Data[len(m.Data)-1:]) != "y" { // the 65 requests above
+			m, err = requests.NextMsg(timeout)
+		}
+		if err == nil {
+			_ = nc.Publish(m.Reply, cluster.DoneMessage(owner, 2, 0))
+		}
+		if err := <-done; err == nil {
+			break
+		} else if !errors.Is(err, cluster.ErrBacklog) && !errors.Is(err, cluster.ErrTimeout) {
+			t.Fatalf("forward after the restart: %v", err)
+		}
+		if d := time.Since(restarted); d > 2*timeout+5*time.Second {
+			t.Fatalf("the backlog of the owner's old life still refuses requests %s after its restart", d)
+		}
+		_ = nc.Publish(cluster.HeartbeatSubject(fast.Name), cluster.HeartbeatMessage(owner, 2))
+	}
+}

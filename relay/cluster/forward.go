@@ -37,6 +37,7 @@ type Result struct {
 
 type pendingRequest struct {
 	owner NodeID
+	epoch uint64 // of the owner, as known when the request was begun (0: not heard from yet)
 	conn  uint64
 	size  int // of the request's frame
 	start time.Time
@@ -95,6 +96,10 @@ func (n *Node) Begin(owner NodeID, conn uint64, groups int, frame []byte) *Pendi
 	}
 	n.mu.Lock()
 	_, gone := n.tombs[owner]
+	var epoch uint64
+	if p := n.peers[owner]; p != nil {
+		epoch = p.epoch
+	}
 	n.mu.Unlock()
 	if gone {
 		pd.err = ErrOwnerLost
@@ -107,7 +112,7 @@ func (n *Node) Begin(owner NodeID, conn uint64, groups int, frame []byte) *Pendi
 		return pd
 	}
 	pd.seq = n.seq.Add(1)
-	pd.p = &pendingRequest{owner: owner, conn: conn, size: len(frame), start: pd.start, ch: make(chan struct{})}
+	pd.p = &pendingRequest{owner: owner, epoch: epoch, conn: conn, size: len(frame), start: pd.start, ch: make(chan struct{})}
 	n.pending[pd.seq] = pd.p
 	n.pmu.Unlock()
 	msg := appendHead(make([]byte, 0, headLen+20+len(frame)), msgRequest, n.id, n.epoch.Load())

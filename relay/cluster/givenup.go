@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Requests given up on. Wait gives up on a request after RequestTimeout (ErrTimeout), but the
@@ -16,7 +17,11 @@ import (
 // -32603; bounds bound memory) applies here as bounds per connection and owner: at most
 // MaxGivenUp requests, and 4 × the largest frame in bytes, given up on and not yet finished.
 // Past them a request fails at once (ErrBacklog) without being sent, until dones come back.
-// A request given up on is forgotten when its done comes, or its owner or the link is lost.
+// A request given up on is forgotten when its owner or the link is lost; when its connection
+// closes (ConnClosed: the owner runs that notice after the connection's requests, and the done
+// could tell nothing more); and twice RequestTimeout after it was sent if its owner restarted
+// since (expireGivenUp): the old life's dones are void, and may never come (a node publishes
+// nothing while cut off), while the new life runs at once what reaches it.
 
 // MaxGivenUp bounds the requests of one connection given up on at one owner: a pipelined burst
 // (64 Session.messages) that times out whole fits.
@@ -81,4 +86,42 @@ func (n *Node) unpendLocked(seq uint64, p *pendingRequest) bool {
 		n.m.givenUp.Dec()
 	}
 	return true
+}
+
+// expireGivenUp forgets the requests given up on whose owner restarted since they were sent,
+// twice RequestTimeout after that (see above). It runs with the heartbeats.
+func (n *Node) expireGivenUp(now time.Time) {
+	n.pmu.Lock()
+	some := len(n.backlogs) > 0
+	n.pmu.Unlock()
+	if !some {
+		return
+	}
+	epochs := map[NodeID]uint64{}
+	n.mu.Lock()
+	for id, p := range n.peers {
+		epochs[id] = p.epoch
+	}
+	n.mu.Unlock()
+	n.pmu.Lock()
+	defer n.pmu.Unlock()
+	for seq, p := range n.pending {
+		if cur, ok := epochs[p.owner]; ok && p.counted && p.epoch != 0 && cur != p.epoch && now.Sub(p.start) > 2*n.cfg.RequestTimeout {
+			n.unpendLocked(seq, p)
+		}
+	}
+}
+
+// forgetGivenUp forgets the requests of conn given up on at owner (its connection closed).
+func (n *Node) forgetGivenUp(owner NodeID, conn uint64) {
+	n.pmu.Lock()
+	defer n.pmu.Unlock()
+	if n.backlogs[connOwner{conn, owner}] == nil {
+		return
+	}
+	for seq, p := range n.pending {
+		if p.counted && p.conn == conn && p.owner == owner {
+			n.unpendLocked(seq, p)
+		}
+	}
 }

@@ -377,8 +377,10 @@ func (n *Node) missed(node NodeID, conns []uint64, size, limit int) {
 	}
 }
 
-// ConnClosed tells owner that this node's connection conn closed (§6.1 on owner's groups).
+// ConnClosed tells owner that this node's connection conn closed (§6.1 on owner's groups). The
+// owner runs the notice after the connection's requests: those given up on are forgotten.
 func (n *Node) ConnClosed(owner NodeID, conn uint64) error {
+	n.forgetGivenUp(owner, conn)
 	msg := appendHead(nil, msgClosed, n.id, n.epoch.Load())
 	msg = appendUvarint(msg, conn)
 	return n.publish(n.subj.requests(owner), "", msg)

@@ -149,6 +149,7 @@ func (n *Node) heartbeatLoop() {
 			} else {
 				n.expire(now)
 			}
+			n.expireGivenUp(now)
 			last = now
 		}
 	}

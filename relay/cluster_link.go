@@ -124,6 +124,10 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 		x.fail(forwardError(gid, owner, err, l.s.cfg.WriteWait.String()))
 		return true, x.closeConn
 	}
+	if err == nil && res.ResponseLost && !res.Responded {
+		// The owner ran it, but NATS could not carry its response here: answer in its place.
+		x.fail(clusterError(fmt.Sprintf("group %s is on relay node %s, and its response is larger than the cluster's NATS max_payload", gid, owner)))
+	}
 	x.answered = true
 	l.mu.Lock()
 	if err != nil {

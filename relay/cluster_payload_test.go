@@ -69,3 +69,41 @@ func TestClusterEventOverMaxPayloadClosesItsReceivers(t *testing.T) {
 	a.ok(protocol.MethodNotifyProposal, proposal("small"), nil)
 	l.event(protocol.EventNotifyProposal)
 }
+
+// A response that NATS cannot carry back to the caller's node (here the session object of a
+// Session.join, whose value is large) is not lost: the caller gets -32603 naming max_payload at
+// once — not a timeout after the write wait, with its request left pending for a done that
+// would never come.
+func TestClusterResponseOverMaxPayloadIsAnswered(t *testing.T) {
+	srv := natstest.Server(t)
+	frames := func(c *relay.Config) { c.MaxFrameBytes = relay.MinFrameBytes }
+	n1, n2 := startNode(t, srv.ClientURL(), frames), startNode(t, srv.ClientURL(), frames)
+	srv.Shutdown()
+	natstest.Restart(t, srv, func(c *cluster.ServerConfig) { c.MaxPayload = 64 << 10 })
+	deadline := time.Now().Add(10 * time.Second)
+	for health(t, n1).code != 200 || health(t, n2).code != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("Expected: both nodes reconnect to NATS / Actual: not within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a, y := dialRaw(t, n1.URL()), dialRaw(t, n2.URL())
+	g := createGroup(t, a, 2, 1)
+	for { // the owner's subscriptions may still be on their way back
+		in, data := y.call(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g})
+		if in.Error == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Expected: a cross-node join after NATS came back / Actual: %s", data)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s := createSession(t, a, g, protocol.KindSign, strings.Repeat("v", 100<<10)) // on the owner: no NATS
+	start := time.Now()
+	e := y.fails(protocol.MethodSessionJoin, protocol.SessionParams{GroupID: g, SessionID: s.UUID, Kind: protocol.KindSign}, protocol.CodeInternal)
+	if !strings.Contains(e.Message, "max_payload") {
+		t.Fatalf("Expected: -32603 naming max_payload / Actual: %s after %s", e.Message, time.Since(start))
+	}
+	createSession(t, y, g, protocol.KindSign, nil) // y goes on
+}

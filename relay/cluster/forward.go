@@ -33,6 +33,9 @@ type Result struct {
 	Seq uint64
 	// Epoch is the link incarnation of the owner that ran the request (from its done).
 	Epoch uint64
+	// ResponseLost: the owner's response was larger than NATS's max_payload, so it did not
+	// come (the home node answers in its place).
+	ResponseLost bool
 }
 
 type pendingRequest struct {
@@ -278,7 +281,7 @@ func readDone(body []byte) (res Result, resp []byte, hasResp bool, err error) {
 	if err != nil {
 		return Result{}, nil, false, err
 	}
-	res = Result{CloseConn: flags&doneCloseConn != 0, Holds: int(min(holds, 1<<30))}
+	res = Result{CloseConn: flags&doneCloseConn != 0, Holds: int(min(holds, 1<<30)), ResponseLost: flags&doneRespLost != 0}
 	return res, rest, flags&doneHasResponse != 0, nil
 }
 

@@ -1,6 +1,9 @@
 package cluster
 
-import "sync"
+import (
+	"errors"
+	"sync"
+)
 
 // Request is a request of another node's connection, run on this node, the owner of its group.
 // The handler answers through Respond and sends the events it triggers with Node.Deliver, during
@@ -22,7 +25,9 @@ type Request struct {
 	// respClose: the response is a §2.5 close-connection error; the flag goes with it, so that
 	// the home node closes the connection even if the done comes too late.
 	respClose bool
-	done      bool // the done message is sent: nothing more of this request goes out
+	// respLost: the response was larger than NATS's max_payload: the done says so instead.
+	respLost bool
+	done     bool // the done message is sent: nothing more of this request goes out
 }
 
 // Respond sets the response to the caller. It travels in the done message, unless a frame for
@@ -60,7 +65,11 @@ func (r *Request) Flush() error {
 	msg = append(msg, flags)
 	msg = append(msg, r.resp...)
 	r.resp = nil
-	return r.n.publish(r.reply, "", msg)
+	err := r.n.publish(r.reply, "", msg)
+	if errors.Is(err, ErrTooLarge) {
+		r.respLost = true
+	}
+	return err
 }
 
 // Finish sends the done message (with the response, if still held) carrying CloseConn and
@@ -76,6 +85,10 @@ func (r *Request) Finish() {
 	if r.reply == "" {
 		return
 	}
+	n := r.n
+	if r.resp != nil && headLen+11+len(r.resp) > int(n.nc.MaxPayload()) {
+		r.resp, r.respLost = nil, true // the home node answers -32603 in its place
+	}
 	var flags byte
 	if r.CloseConn || r.respClose {
 		flags |= doneCloseConn
@@ -83,7 +96,9 @@ func (r *Request) Finish() {
 	if r.resp != nil {
 		flags |= doneHasResponse
 	}
-	n := r.n
+	if r.respLost {
+		flags |= doneRespLost
+	}
 	msg := appendHead(make([]byte, 0, headLen+11+len(r.resp)), msgDone, n.id, n.epoch.Load())
 	msg = append(msg, flags)
 	msg = appendUvarint(msg, uint64(max(r.Holds, 0)))

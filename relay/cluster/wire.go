@@ -35,6 +35,7 @@ const (
 const (
 	doneCloseConn   = 1 << iota // §2.5: the owner answered close-connection
 	doneHasResponse             // the response frame follows (merged into done)
+	doneRespLost                // the response was larger than NATS's max_payload: not sent
 )
 
 const headLen = 1 + 4 + 8

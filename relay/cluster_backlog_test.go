@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
 
 	"mpcrelay/relay"
 	"mpcrelay/relay/cluster/natstest"
@@ -58,6 +59,7 @@ func TestClusterGivenUpRequestsAreBounded(t *testing.T) {
 	}
 	queued := metric(t, owner, "mpcrelay_cluster_requests_queued")
 	t.Logf("%d timed out, %d refused at once, %v queued at the owner", timedOut, refused, queued)
+	// A request is not sent while 64 are given up on; 64 more may be on their way meanwhile.
 	if timedOut > 2*64 || refused == 0 || queued > 2*64 {
 		t.Fatalf("Expected: at most 128 requests sent to the stalled owner, the rest refused at once / Actual: %d timed out, %d refused, %v queued at the owner",
 			timedOut, refused, queued)
@@ -75,5 +77,59 @@ func TestClusterGivenUpRequestsAreBounded(t *testing.T) {
 			t.Fatalf("Expected: requests go through once the owner caught up / Actual: %s", data)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A connection's pipelined Session.messages to one owner are bounded in bytes as a send queue
+// is (§6.2: 4 × the largest frame), not only in number (64): a party sending large rounds to an
+// owner that does not finish them waits (its read pump stops: TCP backpressure) instead of
+// putting 64 large frames in the owner's queue for its connection.
+func TestClusterPipelinedBytesAreBounded(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	slow := func(c *relay.Config) {
+		c.Cluster.Heartbeat, c.Cluster.DeadAfter = time.Second, 10*time.Second
+		c.MaxFrameBytes = relay.MinFrameBytes // the bound: 4 MiB
+	}
+	owner := startNode(t, url, slow)
+	home := startNode(t, url, slow, func(c *relay.Config) { c.WriteWait = 5 * time.Second })
+	g := createGroup(t, dialRaw(t, owner.URL()), 2, 1)
+	y := dialRaw(t, home.URL())
+	joinGroup(t, y, g)
+	release := relay.HoldGroup(owner.Server(), g)
+	s := uuid.New()
+	body, _ := json.Marshal(strings.Repeat("b", 200<<10))
+	frames := make([][]byte, 64)
+	for k := range frames {
+		frame, err := protocol.NewRequest(uint64(100+k), protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: g, SessionID: s,
+			Kind: protocol.KindSign, Message: protocol.Message{Round: uint16(k), Sender: 1, UUID: s, Body: body}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames[k] = frame
+	}
+	sent := make(chan struct{})
+	go func() { // the relay stops reading y's frames once its pipeline is full
+		defer close(sent)
+		for _, f := range frames {
+			if y.ws.WriteMessage(websocket.TextMessage, f) != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		release() // the owner runs them; the relay reads the rest
+		<-sent
+	}()
+	// 4 MiB of 200 KiB frames: 20 on their way, the next one waiting for room.
+	const bound = 4*relay.MinFrameBytes/(200<<10) + 1
+	for deadline := time.Now().Add(testWait); metric(t, owner, "mpcrelay_cluster_requests_queued") < bound-5; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Expected: y's messages reach the owner / Actual: not within 5s")
+		}
+	}
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if q := metric(t, owner, "mpcrelay_cluster_requests_queued"); q > bound {
+			t.Fatalf("Expected: at most %d large frames of one connection queued at the owner / Actual: %v", bound, q)
+		}
 	}
 }

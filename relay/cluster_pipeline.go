@@ -21,7 +21,8 @@ import (
 // owner, a local request, an invalid frame, another method (Group.join may close the
 // connection, §2.5) — first waits for all of them (drain), answering in order any that failed.
 
-// maxPipelined bounds the requests of one connection on their way.
+// maxPipelined bounds the requests of one connection on their way; their bytes are bounded
+// as a send queue's are (§6.2): 4 frames of the largest size (queueBytesPerFrameLimit).
 const maxPipelined = 64
 
 // pipe holds a connection's requests on their way, oldest first. While it is not empty a
@@ -32,13 +33,15 @@ type pipe struct {
 	changed  sync.Cond      // signalled when the drainer removes a request
 	owner    cluster.NodeID // of every request in queue
 	queue    []pipelined
+	bytes    int64 // of the requests in queue
 	draining bool
 }
 
 type pipelined struct {
-	pd  *cluster.Pending
-	id  json.RawMessage // the request's id, copied (the frame's buffer is reused); nil: a notification
-	gid uuid.UUID
+	pd   *cluster.Pending
+	id   json.RawMessage // the request's id, copied (the frame's buffer is reused); nil: a notification
+	gid  uuid.UUID
+	size int64
 }
 
 // pipeline sends x without waiting when it may (see above); it reports whether it did.
@@ -60,12 +63,16 @@ func (l *clusterLink) pipeline(x *call, gid uuid.UUID, owner cluster.NodeID, fra
 		return false
 	}
 	p.waitBelow(maxPipelined)
+	for len(p.queue) > 0 && p.bytes+int64(len(frame)) > queueBytesPerFrameLimit*l.s.cfg.MaxFrameBytes {
+		p.changed.Wait()
+	}
 	var id json.RawMessage
 	if x.req.ID != nil {
 		id = bytes.Clone(x.req.ID)
 	}
 	p.owner = owner
-	p.queue = append(p.queue, pipelined{pd: l.node.Begin(owner, c.id, 0, frame), id: id, gid: gid})
+	p.queue = append(p.queue, pipelined{pd: l.node.Begin(owner, c.id, 0, frame), id: id, gid: gid, size: int64(len(frame))})
+	p.bytes += int64(len(frame))
 	if !p.draining {
 		p.draining = true
 		go l.drainer(c, p)
@@ -95,6 +102,7 @@ func (l *clusterLink) drainer(c *conn, p *pipe) {
 			x.fail(forwardError(q.gid, owner, err, l.s.cfg.WriteWait.String()))
 		}
 		p.mu.Lock()
+		p.bytes -= q.size
 		p.queue[0] = pipelined{}
 		p.queue = p.queue[1:]
 		p.changed.Broadcast()

@@ -14,9 +14,11 @@ import (
 // connection's requests pile up, each kept at both ends — where one relay's read pump, blocked
 // on that request, stops reading the client (TCP backpressure). The relay's policy for a send
 // queue (§6.2: slowness is a wait longer than the write wait, which each request gets as
-// -32603; bounds bound memory) applies here as bounds per connection and owner: at most
-// MaxGivenUp requests, and 4 × the largest frame in bytes, given up on and not yet finished.
-// Past them a request fails at once (ErrBacklog) without being sent, until dones come back.
+// -32603; bounds bound memory) applies here as bounds per connection and owner: a request is
+// not sent while MaxGivenUp requests, or 4 × the largest frame in bytes, given up on are not yet
+// finished; it fails at once (ErrBacklog), until dones come back. With the relay's bounds on
+// requests on their way (64, and 4 frames' bytes: cluster_pipeline.go), an owner holds at most
+// 128 requests and 8 largest frames' bytes of one connection.
 // A request given up on is forgotten when its owner or the link is lost; when its connection
 // closes (ConnClosed: the owner runs that notice after the connection's requests, and the done
 // could tell nothing more); and twice RequestTimeout after it was sent if its owner restarted

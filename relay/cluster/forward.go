@@ -234,14 +234,10 @@ func (n *Node) onReply(seq uint64, m *nats.Msg) {
 		return
 	}
 	switch h.typ {
-	case msgResponse:
-		if len(body) == 0 {
-			n.log.Warn("malformed response", "from", h.from, "err", errShort)
-			return
-		}
-		n.h.Deliver([]uint64{p.conn}, body[1:])
+	case msgResponse, msgResponseClose:
+		n.h.Deliver([]uint64{p.conn}, body)
 		p.responded = true
-		p.closeConn = body[0]&doneCloseConn != 0
+		p.closeConn = h.typ == msgResponseClose
 	case msgDone:
 		res, resp, hasResp, err := readDone(body)
 		if err != nil {

@@ -57,12 +57,11 @@ func (r *Request) Flush() error {
 	if r.resp == nil {
 		return nil
 	}
-	msg := appendHead(make([]byte, 0, headLen+1+len(r.resp)), msgResponse, r.n.id, r.n.epoch.Load())
-	var flags byte
+	typ := msgResponse
 	if r.respClose {
-		flags |= doneCloseConn
+		typ = msgResponseClose
 	}
-	msg = append(msg, flags)
+	msg := appendHead(make([]byte, 0, headLen+len(r.resp)), typ, r.n.id, r.n.epoch.Load())
 	msg = append(msg, r.resp...)
 	r.resp = nil
 	err := r.n.publish(r.reply, "", msg)

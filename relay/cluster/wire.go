@@ -16,7 +16,8 @@ import (
 //	events:    count uvarint | conn uvarint × count | frame    → <prefix>.n.<node>.d.e
 //	missed:    size uvarint | limit uvarint | count uvarint | conn uvarint × count → <prefix>.n.<node>.d.e
 //	done:      flags u8 | holds uvarint | response frame        → the request's reply subject
-//	response:  flags u8 (doneCloseConn only) | frame             → the request's reply subject
+//	response:  frame                                           → the request's reply subject
+//	closing response: frame (a §2.5 close-connection error)     → the request's reply subject
 //	heartbeat: period in ms uvarint                            → <prefix>.hb
 type msgType uint8
 
@@ -29,6 +30,9 @@ const (
 	msgResponse
 	msgHeartbeat
 	msgMissed // a frame for these connections was larger than NATS carries (Node.Deliver)
+	// msgResponseClose is a response that is a §2.5 close-connection error: a type of its own,
+	// so that the response message stays as nodes of earlier versions read it.
+	msgResponseClose
 )
 
 // Flags of a done message.

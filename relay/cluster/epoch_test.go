@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +21,8 @@ import (
 // earlier life, coming after that, settles nothing (LateDone is not called).
 func TestRepliesAreCheckedAgainstTheOwnersEpoch(t *testing.T) {
 	url := natstest.Server(t).ClientURL()
-	home, hh := startNode(t, url, func(c *cluster.Config) { c.RequestTimeout = 300 * time.Millisecond })
+	// Request 1 must time out; requests 2 and 3 must not: a bound a loaded machine cannot trip.
+	home, hh := startNode(t, url, func(c *cluster.Config) { c.RequestTimeout = 2 * time.Second })
 	const owner = cluster.NodeID(0x0badcafe)
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -31,9 +33,9 @@ func TestRepliesAreCheckedAgainstTheOwnersEpoch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := nc.Publish(cluster.HeartbeatSubject(fast.Name), cluster.HeartbeatMessage(owner, 1)); err != nil {
-		t.Fatal(err)
-	}
+	var epoch atomic.Uint64 // of the heartbeats; the replies below say the owner's new one first
+	epoch.Store(1)
+	beat(t, nc, owner, &epoch)
 	waitFor(t, 5*time.Second, "the home node knows the owner", func() bool { return len(home.Status().Peers) == 1 })
 	next := func() *nats.Msg {
 		t.Helper()
@@ -63,6 +65,7 @@ func TestRepliesAreCheckedAgainstTheOwnersEpoch(t *testing.T) {
 	if len(lost) != 1 || !strings.Contains(lost[0], "restarted") {
 		t.Fatalf("nodes lost when request 2's done came: %q, want the owner's restart handled first", lost)
 	}
+	epoch.Store(2)
 	// Request 1's done, of the owner's first life, comes late.
 	if err := nc.Publish(r1.Reply, cluster.DoneMessage(owner, 1, 1)); err != nil {
 		t.Fatal(err)
@@ -101,9 +104,9 @@ func TestGivenUpRequestsOfAnOwnersOldLifeAreForgotten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := nc.Publish(cluster.HeartbeatSubject(fast.Name), cluster.HeartbeatMessage(owner, 1)); err != nil {
-		t.Fatal(err)
-	}
+	var epoch atomic.Uint64
+	epoch.Store(1)
+	beat(t, nc, owner, &epoch)
 	waitFor(t, 5*time.Second, "the home node knows the owner", func() bool { return len(home.Status().Peers) == 1 })
 	// Connection 7 gives up on 64 requests that the owner's first life never finishes.
 	errs := make(chan error, cluster.MaxGivenUp)
@@ -123,9 +126,7 @@ func TestGivenUpRequestsOfAnOwnersOldLifeAreForgotten(t *testing.T) {
 	}
 	// The owner restarts its link (epoch 2): the requests it had are lost with its old life.
 	restarted := time.Now()
-	if err := nc.Publish(cluster.HeartbeatSubject(fast.Name), cluster.HeartbeatMessage(owner, 2)); err != nil {
-		t.Fatal(err)
-	}
+	epoch.Store(2)
 	for { // its new life answers what reaches it
 		done := make(chan error, 1)
 		go func() {
@@ -147,6 +148,24 @@ func TestGivenUpRequestsOfAnOwnersOldLifeAreForgotten(t *testing.T) {
 		if d := time.Since(restarted); d > 2*timeout+5*time.Second {
 			t.Fatalf("the backlog of the owner's old life still refuses requests %s after its restart", d)
 		}
-		_ = nc.Publish(cluster.HeartbeatSubject(fast.Name), cluster.HeartbeatMessage(owner, 2))
 	}
+}
+
+// beat publishes heartbeats of node in incarnation *epoch every 50 ms until the test ends, as a
+// live node does (the home node gives up a node silent for 2 s).
+func beat(t *testing.T, nc *nats.Conn, node cluster.NodeID, epoch *atomic.Uint64) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() { close(stop); <-done })
+	go func() {
+		defer close(done)
+		for {
+			_ = nc.Publish(cluster.HeartbeatSubject(fast.Name), cluster.HeartbeatMessage(node, epoch.Load()))
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
 }

@@ -70,7 +70,12 @@
 // owner, late or of a later request, says what they hold). A node that loses NATS closes its
 // connections that were in other nodes' groups (4002), drops other nodes' connections from its
 // groups, answers requests on other nodes' groups with -32603 at once, reports 503 on /healthz,
-// and reconnects; its own groups keep working for its own connections. Single-node mode (no
+// and reconnects; its own groups keep working for its own connections. A frame NATS cannot carry
+// (over its max_payload) never silently misses a member: an event's receivers on that node are
+// closed (4003), a response is answered -32603 in its place (clusterLink.Missed, route). The
+// home node's bookkeeping of its connections' groups elsewhere — what each owner's done said, a
+// done that did not come or came late, --max-groups-per-conn — is cluster_held.go; requests
+// given up on are bounded per connection and owner (relay/cluster/givenup.go). Single-node mode (no
 // Cluster.URL) costs a nil check in enqueue, dispatch and deliver.
 //
 // Config.Compat switches every COMPAT point of PROTOCOL.md to the original's behaviour; the

@@ -19,6 +19,7 @@ import (
 // finished; it fails at once (ErrBacklog), until dones come back. With the relay's bounds on
 // requests on their way (64, and 4 frames' bytes: cluster_pipeline.go), an owner holds at most
 // 128 requests and 8 largest frames' bytes of one connection.
+//
 // A request given up on is forgotten when its owner or the link is lost; when its connection
 // closes (ConnClosed: the owner runs that notice after the connection's requests, and the done
 // could tell nothing more); and twice RequestTimeout after it was sent if its owner restarted

@@ -130,7 +130,7 @@ const maxRecycled = 1 << 10
 
 // okValue answers with v encoded as JSON.
 func (x *call) okValue(v any) {
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		x.fail(protocol.ErrInternal(err.Error()))
 		return

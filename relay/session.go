@@ -35,14 +35,6 @@ func uuidJSON(id uuid.UUID) json.RawMessage {
 	return json.RawMessage(`"` + string(b) + `"`)
 }
 
-func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("encode %T: %v", v, err)) // recovered by dispatch: -32603
-	}
-	return b
-}
-
 // required is the party count at which sessionSignup/sessionLoad fire (§4.5). Strict: from the
 // session's own kind, which cannot be spoofed by a request; COMPAT: from the kind in the params.
 func (s *Server) required(g *group, sess *session, paramKind protocol.SessionKind) int {

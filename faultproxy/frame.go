@@ -77,6 +77,8 @@ type Frame struct {
 	drop      bool
 	copies    int
 	delay     time.Duration
+	await     <-chan struct{}
+	awaitMax  time.Duration
 	hold      time.Duration
 	injects   []injection
 	closeCode int
@@ -101,6 +103,12 @@ func (f *Frame) Duplicate() { f.copies++ }
 // Delay holds the pump for d before writing the frame; later frames of the same direction and
 // connection wait behind it, as on a slow link.
 func (f *Frame) Delay(d time.Duration) { f.delay += d }
+
+// Await holds the pump, like Delay, until release is closed or max has passed: a barrier, so
+// that a frame waits for something another connection does rather than for a fixed time.
+func (f *Frame) Await(release <-chan struct{}, max time.Duration) {
+	f.await, f.awaitMax = release, max
+}
 
 // Hold reorders: the frame is written right after the next frame of the same direction and
 // connection, or after d when no such frame comes.

@@ -161,6 +161,7 @@ type Conn struct {
 
 	closeOnce sync.Once
 	gone      atomic.Bool   // set by shutdown; an atomic so a rule can read it without a side's lock
+	goneAt    atomic.Int64  // when shutdown ran (unix ns), for rules that time closes
 	done      chan struct{} // closed by shutdown: delayed frames stop waiting
 }
 
@@ -259,10 +260,19 @@ func (c *Conn) Close(code int, text string) { c.shutdown(code, text) }
 // without KeepClientOpen, or a rule closed it). Rules may call it.
 func (c *Conn) Closed() bool { return c.gone.Load() }
 
+// ClosedAt is when the connection ended (the zero time while it is open). Rules may call it.
+func (c *Conn) ClosedAt() time.Time {
+	if ns := c.goneAt.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
 // shutdown closes both sides, the relay's first: however slow the client is, the relay learns
 // within about a second that the connection is gone (§6.1 acts on that).
 func (c *Conn) shutdown(code int, text string) {
 	c.closeOnce.Do(func() {
+		c.goneAt.Store(time.Now().UnixNano())
 		c.gone.Store(true)
 		close(c.done)
 		c.sides[ToRelay].close(websocket.CloseNormalClosure, "")
@@ -343,6 +353,15 @@ func (c *Conn) track(f *Frame) {
 }
 
 func (c *Conn) emit(f *Frame) {
+	if f.await != nil {
+		t := time.NewTimer(f.awaitMax)
+		select {
+		case <-f.await:
+		case <-t.C:
+		case <-c.done:
+		}
+		t.Stop()
+	}
 	if f.delay > 0 {
 		t := time.NewTimer(f.delay)
 		select {

@@ -282,3 +282,50 @@ func TestDelayOnOneConnection(t *testing.T) {
 		t.Fatalf("connection 2 not delayed, answered in %s", d)
 	}
 }
+
+// Await holds a frame until its barrier is released by another connection's frame, or until
+// its bound when nothing releases it.
+func TestAwaitHoldsUntilReleasedOrBound(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	const bound = time.Second
+	p := startProxy(t, startRelay(t),
+		faultproxy.Rule{Name: "await", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupCreate), faultproxy.OnConn(1)),
+			Apply: func(f *faultproxy.Frame) { f.Await(release, 30*time.Second) }},
+		faultproxy.Rule{Name: "release", Dir: faultproxy.ToRelay, Match: faultproxy.All(faultproxy.Request(protocol.MethodGroupCreate), faultproxy.OnConn(2)),
+			Apply: func(*faultproxy.Frame) { once.Do(func() { close(release) }) }},
+		faultproxy.Rule{Name: "bounded", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupCreate), faultproxy.OnConn(3)),
+			Apply: func(f *faultproxy.Frame) { f.Await(make(chan struct{}), bound) }})
+	a, b, c := dial(t, p.URL()), dial(t, p.URL()), dial(t, p.URL())
+	create := func(cl *client.Client) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, err := cl.GroupCreate(ctx, "await", protocol.Parameters{Parties: 2, Threshold: 1})
+		return err
+	}
+	answered := make(chan error, 1)
+	go func() { answered <- create(a) }()
+	select {
+	case err := <-answered:
+		t.Fatalf("connection 1 answered before the barrier was released (%v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := create(b); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second): // far below the 30 s bound
+		t.Fatal("connection 1 not answered once the barrier was released")
+	}
+	start := time.Now()
+	if err := create(c); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < bound {
+		t.Fatalf("connection 3 answered in %s, before its barrier's bound %s", d, bound)
+	}
+}

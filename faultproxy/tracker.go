@@ -185,3 +185,23 @@ func (t *Tracker) NonPartyMembers(s *TrackedSession) []*Conn {
 	}
 	return out
 }
+
+// Sessions returns every tracked session (in no order).
+func (t *Tracker) Sessions() []*TrackedSession {
+	out := make([]*TrackedSession, 0, len(t.sessions))
+	for _, s := range t.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+// SessionsOf returns the tracked sessions of a group (in no order).
+func (t *Tracker) SessionsOf(group uuid.UUID) []*TrackedSession {
+	var out []*TrackedSession
+	for _, s := range t.sessions {
+		if s.Group == group {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -161,38 +161,102 @@ func answer(f *faultproxy.Frame, result any) {
 	}
 }
 
-// raceWindow is how long the racy relays below await between reading a piece of state and
-// writing it back (a store call, a lock released and taken again). Their answers come that much
-// later too, so only requests of different connections sent at once fall in one window.
-const raceWindow = 50 * time.Millisecond
+// raceHold bounds the await of the racy relays below (a store call, a lock released and taken
+// again, between reading a piece of state and writing it back). The await ends when a request
+// of another connection with the same key arrives — it runs in the gap and races — or after
+// raceHold when none comes. So the race is a barrier, not a window of time: requests that
+// several connections write at once (T.AtOnce writes them all before it reads an answer) race
+// whenever the second reaches the proxy within raceHold of the first, however the machine
+// schedules them; a request alone is answered raceHold late.
+const raceHold = time.Second
 
-// concurrentSignupsSameNumber answers every signup of a session that arrives within raceWindow
-// of another connection's with the number the first of them was issued.
-func concurrentSignupsSameNumber() []faultproxy.Rule {
-	type window struct {
-		until  time.Time
-		opener *faultproxy.Conn
-		number uint16 // the number every signup in the window is issued
+// racer holds the answer to a request until a request of another connection with the same key
+// (keyOf returns it, and whether the request has one) arrives, and marks that one as raced.
+type racer struct {
+	open    map[string]*raceAwait                      // key → the request whose answer awaits
+	openers map[*faultproxy.Conn]map[string]*raceAwait // connection → request id → its window
+	racy    map[*faultproxy.Conn]map[string]*raceAwait // connection → request id → the window it raced in
+	keyOf   func(*faultproxy.Frame) (string, bool)
+}
+
+// raceAwait is one request's await.
+type raceAwait struct {
+	conn     *faultproxy.Conn
+	release  chan struct{}
+	released bool      // a request raced in: the await is over
+	until    time.Time // set when the answer arrives: the await ends by then
+	number   uint16    // state the racy relay read when the request arrived (concurrentSignupsSameNumber)
+}
+
+func newRacer(keyOf func(*faultproxy.Frame) (string, bool)) *racer {
+	return &racer{open: map[string]*raceAwait{}, openers: map[*faultproxy.Conn]map[string]*raceAwait{},
+		racy: map[*faultproxy.Conn]map[string]*raceAwait{}, keyOf: keyOf}
+}
+
+func remember(m map[*faultproxy.Conn]map[string]*raceAwait, c *faultproxy.Conn, id string, w *raceAwait) {
+	if m[c] == nil {
+		m[c] = map[string]*raceAwait{}
 	}
+	m[c][id] = w
+}
+
+// see records a request: it awaits (own, its answer held until another connection's request
+// with the key arrives), and if it arrived while another connection's request awaited, it
+// raced with that one (prev, whose await it ends). Notifications do neither.
+func (r *racer) see(f *faultproxy.Frame) (own, prev *raceAwait) {
+	k, named := r.keyOf(f)
+	if !named || f.RPC.ID == nil {
+		return nil, nil
+	}
+	if w := r.open[k]; w != nil && !w.released && (w.until.IsZero() || f.At.Before(w.until)) {
+		if w.conn == f.Conn {
+			return nil, nil // a connection's own requests run in order
+		}
+		w.released = true
+		close(w.release)
+		remember(r.racy, f.Conn, string(f.RPC.ID), w)
+		prev = w
+	}
+	own = &raceAwait{conn: f.Conn, release: make(chan struct{})}
+	r.open[k] = own
+	remember(r.openers, f.Conn, string(f.RPC.ID), own)
+	return own, prev
+}
+
+// hold holds the answer to a request that opened a window until one races in or raceHold
+// passes.
+func (r *racer) hold(f *faultproxy.Frame) {
+	id := string(f.RPC.ID)
+	if w := r.openers[f.Conn][id]; w != nil {
+		delete(r.openers[f.Conn], id)
+		w.until = time.Now().Add(raceHold)
+		f.Await(w.release, raceHold)
+	}
+}
+
+// raced returns (once) the window the request a response answers raced in, or nil.
+func (r *racer) raced(f *faultproxy.Frame) *raceAwait {
+	w := r.racy[f.Conn][string(f.RPC.ID)]
+	if w != nil {
+		delete(r.racy[f.Conn], string(f.RPC.ID))
+	}
+	return w
+}
+
+// concurrentSignupsSameNumber answers a signup that races with another connection's signup of
+// the session with the number that one was issued.
+func concurrentSignupsSameNumber() []faultproxy.Rule {
 	last := map[uuid.UUID]uint16{} // session → last number the relay issued or loaded
-	windows := map[uuid.UUID]*window{}
-	racy := map[*faultproxy.Conn]map[string]uint16{} // connection → request id → number to answer
+	r := newRacer(func(f *faultproxy.Frame) (string, bool) {
+		var p protocol.SessionParams
+		err := json.Unmarshal(f.RPC.Params, &p) // before the key is read from it
+		return p.SessionID.String(), err == nil
+	})
 	return []faultproxy.Rule{
 		{Name: "read", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodSessionSignup), Apply: func(f *faultproxy.Frame) {
 			var p protocol.SessionParams
-			if json.Unmarshal(f.RPC.Params, &p) != nil || f.RPC.ID == nil {
-				return
-			}
-			w := windows[p.SessionID]
-			if w == nil || !f.At.Before(w.until) {
-				windows[p.SessionID] = &window{until: f.At.Add(raceWindow), opener: f.Conn, number: last[p.SessionID] + 1}
-				return
-			}
-			if w.opener != f.Conn { // a connection's own requests run in order; another's race with it
-				if racy[f.Conn] == nil {
-					racy[f.Conn] = map[string]uint16{}
-				}
-				racy[f.Conn][string(f.RPC.ID)] = w.number
+			if own, _ := r.see(f); own != nil && json.Unmarshal(f.RPC.Params, &p) == nil {
+				own.number = last[p.SessionID] + 1
 			}
 		}},
 		{Name: "store", Dir: faultproxy.ToClient, Match: joinsParty, Apply: func(f *faultproxy.Frame) {
@@ -205,79 +269,33 @@ func concurrentSignupsSameNumber() []faultproxy.Rule {
 			if f.RPC.Method != protocol.MethodSessionSignup {
 				return
 			}
-			f.Delay(raceWindow) // the answer comes once the number is stored
-			if num, found := racy[f.Conn][string(f.RPC.ID)]; found {
-				delete(racy[f.Conn], string(f.RPC.ID))
-				success(f, num)
+			r.hold(f) // the answer comes once the number is stored
+			if w := r.raced(f); w != nil {
+				success(f, w.number)
 			}
 		}},
 	}
 }
 
-// racer marks the requests that arrive within raceWindow of another connection's request with
-// the same key (keyOf returns it, and whether the request has one).
-type racer struct {
-	last  map[string]racerSeen
-	racy  map[*faultproxy.Conn]map[string]bool // connection → request ids that raced
-	keyOf func(*faultproxy.Frame) (string, bool)
-}
-
-type racerSeen struct {
-	at   time.Time
-	conn *faultproxy.Conn
-}
-
-func newRacer(keyOf func(*faultproxy.Frame) (string, bool)) *racer {
-	return &racer{last: map[string]racerSeen{}, racy: map[*faultproxy.Conn]map[string]bool{}, keyOf: keyOf}
-}
-
-// see records a request and reports whether it raced with another connection's.
-func (r *racer) see(f *faultproxy.Frame) bool {
-	k, named := r.keyOf(f)
-	if !named {
-		return false
-	}
-	prev, seen := r.last[k]
-	r.last[k] = racerSeen{f.At, f.Conn}
-	if !seen || prev.conn == f.Conn || f.At.Sub(prev.at) >= raceWindow {
-		return false
-	}
-	if f.RPC.ID != nil {
-		if r.racy[f.Conn] == nil {
-			r.racy[f.Conn] = map[string]bool{}
-		}
-		r.racy[f.Conn][string(f.RPC.ID)] = true
-	}
-	return true
-}
-
-// raced reports (once) whether the request a response answers raced.
-func (r *racer) raced(f *faultproxy.Frame) bool {
-	if r.racy[f.Conn][string(f.RPC.ID)] {
-		delete(r.racy[f.Conn], string(f.RPC.ID))
-		return true
-	}
-	return false
-}
-
 // concurrentFinishesCloseTwice sends sessionClosed twice to the parties of a session two of
-// whose finishes, from different connections, arrived within raceWindow.
+// whose finishes, from different connections, raced.
 func concurrentFinishesCloseTwice() []faultproxy.Rule {
 	tr := faultproxy.NewTracker()
 	raced := map[uuid.UUID]bool{}                        // sessions two connections finished in one window
 	doubled := map[uuid.UUID]map[*faultproxy.Conn]bool{} // sessionClosed already doubled, per party
 	r := newRacer(func(f *faultproxy.Frame) (string, bool) {
 		var p protocol.SessionFinishParams
-		return p.SessionID.String(), json.Unmarshal(f.RPC.Params, &p) == nil
+		err := json.Unmarshal(f.RPC.Params, &p) // before the key is read from it
+		return p.SessionID.String(), err == nil
 	})
 	return []faultproxy.Rule{tr.Rule(),
 		{Name: "see", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodSessionFinish), Apply: func(f *faultproxy.Frame) {
 			var p protocol.SessionFinishParams
-			if r.see(f) && json.Unmarshal(f.RPC.Params, &p) == nil {
+			if _, prev := r.see(f); prev != nil && json.Unmarshal(f.RPC.Params, &p) == nil {
 				raced[p.SessionID] = true
 			}
 		}},
-		{Name: "answer-late", Dir: faultproxy.ToClient, Match: faultproxy.ResponseTo(protocol.MethodSessionFinish), Apply: func(f *faultproxy.Frame) { f.Delay(raceWindow) }},
+		{Name: "answer-late", Dir: faultproxy.ToClient, Match: faultproxy.ResponseTo(protocol.MethodSessionFinish), Apply: r.hold},
 		{Name: "twice", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionClosed), Apply: func(f *faultproxy.Frame) {
 			var nums []uint16
 			if json.Unmarshal(f.RPC.Payload, &nums) != nil {
@@ -299,14 +317,15 @@ func concurrentFinishesCloseTwice() []faultproxy.Rule {
 	}
 }
 
-// concurrentJoinsOverfill turns the full-group refusal of a join that arrived within raceWindow
+// concurrentJoinsOverfill turns the full-group refusal of a join that raced with
 // of another connection's join of that group into a success (the relay closes the connection;
 // its client side stays open, a member in its own eyes).
 func concurrentJoinsOverfill() []faultproxy.Rule {
 	groups := map[uuid.UUID]protocol.Group{}
 	r := newRacer(func(f *faultproxy.Frame) (string, bool) {
 		var id uuid.UUID
-		return id.String(), json.Unmarshal(f.RPC.Params, &id) == nil
+		err := json.Unmarshal(f.RPC.Params, &id) // before the key is read from it
+		return id.String(), err == nil
 	})
 	return []faultproxy.Rule{
 		{Name: "create", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupCreate), ok), Apply: func(f *faultproxy.Frame) {
@@ -318,9 +337,9 @@ func concurrentJoinsOverfill() []faultproxy.Rule {
 		}},
 		{Name: "see", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodGroupJoin), Apply: func(f *faultproxy.Frame) { r.see(f) }},
 		{Name: "answer-late", Dir: faultproxy.ToClient, Match: faultproxy.ResponseTo(protocol.MethodGroupJoin), Apply: func(f *faultproxy.Frame) {
-			f.Delay(raceWindow)
+			r.hold(f)
 			var id uuid.UUID
-			if !r.raced(f) || f.RPC.Error == nil || !f.RPC.Error.ClosesConnection() || json.Unmarshal(f.RPC.Params, &id) != nil {
+			if r.raced(f) == nil || f.RPC.Error == nil || !f.RPC.Error.ClosesConnection() || json.Unmarshal(f.RPC.Params, &id) != nil {
 				return
 			}
 			if g, known := groups[id]; known {

@@ -1,6 +1,9 @@
 package conformance
 
 import (
+	"encoding/json"
+	"fmt"
+
 	"github.com/google/uuid"
 
 	"mpcrelay/relay/protocol"
@@ -45,6 +48,72 @@ func init() {
 					ev := m.WaitEvent(protocol.EventSessionLoad, uuid.Nil)
 					if id, err := ev.AsUUID(); err != nil || id != s.ID {
 						t.Failf("payload "+s.ID.String(), "%s", ev.Payload)
+					}
+				}
+				t.ExpectNoEvent(protocol.EventSessionLoad, uuid.Nil, g.Members...)
+			},
+		},
+		// §4.6: the number is not already held in this session (-32603), whoever else claims
+		// it at the same moment: a relay that checks, awaits, then stores gives it twice.
+		&Case{
+			ID:          "4.6/concurrent-loads-of-one-number",
+			Requirement: fmt.Sprintf("When two connections load party number 2 of a session at the same moment, one gets 2 and the other is refused with -32603 (%d sessions in turn).", concurrentRounds),
+			Level:       Must, Labels: []string{"session", "load", "errors", "concurrency"},
+			Run: func(t *T) {
+				g := t.NewGroup(3, 1, 3)
+				b, c := g.Members[1], g.Members[2]
+				for range concurrentRounds {
+					s := g.NewSession(protocol.KindKeygen, nil)
+					for _, m := range []*Conn{b, c} {
+						m.WaitEvent(protocol.EventSessionCreate, s.ID)
+						m.JoinSession(g.ID, s.ID, s.Kind)
+					}
+					p := protocol.SessionLoadParams{GroupID: g.ID, SessionID: s.ID, Kind: s.Kind, Number: 2}
+					resps := t.AtOnce(Call{b, protocol.MethodSessionLoad, p}, Call{c, protocol.MethodSessionLoad, p})
+					won := 0
+					for i, resp := range resps {
+						var n uint16
+						switch {
+						case resp.Error == nil && json.Unmarshal(resp.Result, &n) == nil && n == 2:
+							won++
+						case resp.Error != nil && resp.Error.Code == protocol.CodeInternal:
+						default:
+							t.Failf("result 2 or error -32603 on "+[]string{b.Name, c.Name}[i], "%s", resp.Raw)
+						}
+					}
+					if won != 1 {
+						t.Failf("number 2 issued to exactly one of two loads sent at once", "issued %d times: %s, %s", won, resps[0].Raw, resps[1].Raw)
+					}
+				}
+			},
+		},
+		// §4.6: sessionLoad goes to every party exactly once, also when the loads that complete
+		// the session arrive at the same moment.
+		&Case{
+			ID:          "4.6/concurrent-loads-complete-once",
+			Requirement: fmt.Sprintf("When the last two loads of a session arrive at the same moment, every party receives sessionLoad once (%d sessions in turn).", concurrentRounds),
+			Level:       Must, Labels: []string{"session", "load", "events", "concurrency"},
+			Run: func(t *T) {
+				g := t.NewGroup(3, 1, 3)
+				a, b, c := g.Members[0], g.Members[1], g.Members[2]
+				for range concurrentRounds {
+					s := g.NewSession(protocol.KindKeygen, nil)
+					for _, m := range []*Conn{b, c} {
+						m.WaitEvent(protocol.EventSessionCreate, s.ID)
+						m.JoinSession(g.ID, s.ID, s.Kind)
+					}
+					a.Load(g.ID, s.ID, s.Kind, 1)
+					resps := t.AtOnce(
+						Call{b, protocol.MethodSessionLoad, protocol.SessionLoadParams{GroupID: g.ID, SessionID: s.ID, Kind: s.Kind, Number: 2}},
+						Call{c, protocol.MethodSessionLoad, protocol.SessionLoadParams{GroupID: g.ID, SessionID: s.ID, Kind: s.Kind, Number: 3}})
+					for i, resp := range resps {
+						var n uint16
+						if resp.Error != nil || json.Unmarshal(resp.Result, &n) != nil || n != uint16(i+2) {
+							t.Failf(fmt.Sprintf("result %d on %s", i+2, []string{b.Name, c.Name}[i]), "%s", resp.Raw)
+						}
+					}
+					for _, m := range g.Members {
+						m.WaitEvent(protocol.EventSessionLoad, s.ID)
 					}
 				}
 				t.ExpectNoEvent(protocol.EventSessionLoad, uuid.Nil, g.Members...)

@@ -33,6 +33,25 @@ func init() {
 				b.ExpectError(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g}, protocol.CodeInternal)
 			},
 		},
+		// §6.1: the group goes when its last member goes, also when its last two members close
+		// at the same moment (a relay that reads the count, awaits, then writes it loses one).
+		&Case{
+			ID:          "6.1/concurrent-closes-delete-group",
+			Requirement: fmt.Sprintf("When the two members of a group disconnect at the same moment, the group is deleted and a later Group.join is refused with -32603 (%d groups in turn).", concurrentRounds),
+			Level:       Must, Labels: []string{"lifecycle", "group", "concurrency"},
+			Run: func(t *T) {
+				for i := range concurrentRounds {
+					a, b := t.Dial(fmt.Sprintf("A%d", i)), t.Dial(fmt.Sprintf("B%d", i))
+					g := a.CreateGroup(t.Label(), 3, 1)
+					b.JoinGroup(g)
+					_, _ = a.Close(), b.Close()
+					<-a.Done()
+					<-b.Done()
+					t.Quiet() // the relay notices the closes; a join before that would revive the group
+					t.Dial(fmt.Sprintf("C%d", i)).ExpectError(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g}, protocol.CodeInternal)
+				}
+			},
+		},
 		// §6.1: When a connection closes, the relay removes it from every group.
 		&Case{
 			ID:          "6.1/closed-member-frees-its-place",

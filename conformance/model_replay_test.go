@@ -25,6 +25,7 @@ var notReplayable = map[string]string{
 	"4.2/concurrent-joins-fill-group-exactly":  "several connections send at once (as 1.3/stream-order-under-volume)",
 	"4.5/concurrent-signups-distinct-numbers":  "several connections send at once (as 1.3/stream-order-under-volume)",
 	"4.8/concurrent-finishes-close-once":       "several connections send at once (as 1.3/stream-order-under-volume)",
+	"4.6/concurrent-loads-of-one-number":       "several connections send at once (as 1.3/stream-order-under-volume)",
 }
 
 // TestModelPredictsHandWrittenCases is the model's own test: every hand-written case (but the crypto

@@ -19,7 +19,8 @@ import (
 // case set up when it was added. Those without a Rule are the model-based explorer's (package
 // explore must catch each); those with a Rule are bugs the explorer does not reach — races
 // between connections, high party numbers, fields naming other parties or sessions, large
-// texts (realistic_unreached.go) — and the self-test requires a hand-written case of that rule
+// texts (realistic_unreached.go, realistic_races.go), groups larger than its six connections
+// (realistic_large_groups.go) — and the self-test requires a hand-written case of that rule
 // to catch each. They sit behind the strict reference relay, except RealisticOnCompat, which
 // need the original's COMPAT behaviour (closed parties' numbers left in their sessions, §6.1).
 var Realistic = []Breakage{
@@ -40,6 +41,15 @@ var Realistic = []Breakage{
 	{Name: "concurrent-signups-same-number", Description: "§4.5 the next party number read, then stored after an await: signups of two connections arriving together get the same number", Rule: "4.5.numbers-from-one", Rules: concurrentSignupsSameNumber},
 	{Name: "concurrent-finishes-close-twice", Description: "§4.8 'has every party finished?' asked after an await: the last finishes of two connections arriving together both send sessionClosed", Rule: "4.8.closed-once", Rules: concurrentFinishesCloseTwice},
 	{Name: "concurrent-joins-overfill-group", Description: "§4.2 the member count read, then the member added after an await: joins of two connections arriving together both take the group's last place", Rule: "4.2.full-group-refused", Rules: concurrentJoinsOverfill},
+
+	// the second red-team pass: races of loads and closes (realistic_races.go), groups and
+	// sessions larger than the explorer's six connections (realistic_large_groups.go)
+	{Name: "concurrent-loads-same-number", Description: "§4.6 the 'number taken?' check done, then the number stored after an await: two connections loading the same number at once both get it", Rule: "4.6.number-not-taken", Rules: concurrentLoadsSameNumber},
+	{Name: "concurrent-loads-event-twice", Description: "§4.6 'has the session its required count?' asked after an await: the last loads of two connections arriving together both send sessionLoad", Rule: "4.6.event-at-required-count", Rules: concurrentLoadsEventTwice},
+	{Name: "concurrent-closes-keep-group", Description: "§6.1 the member count decremented after an await: the last two members of a group closing together leave a count of 1, and the group is never deleted", Rule: "6.1.empty-group-deleted", Rules: concurrentClosesKeepGroup},
+	{Name: "members-in-16-bit-mask", Description: "§4.3/§4.9/§4.10 the members to notify kept in a 16-bit mask of join slots (1<<slot is 0 from slot 16): the 17th member of a group on gets no sessionCreate, notifyProposal or notifySigned", Rule: "4.3.keygen-create-event", Rules: membersIn16BitMask},
+	{Name: "parties-in-32-bit-mask", Description: "§4.5/§4.6 the parties to notify kept in a 32-bit mask by party number: a party numbered 32 or more gets no sessionSignup or sessionLoad", Rule: "4.5.event-to-every-party", Rules: partiesIn32BitMask},
+	{Name: "broadcast-capped-at-16", Description: "§4.7 a broadcast's recipients collected into a 16-entry array: in a session of more than 17 parties, the other parties after the 16th miss every broadcast", Rule: "4.7.broadcast-to-other-parties", Rules: broadcastCapped16},
 }
 
 // RealisticOnCompat lists the realistic breakages that show only behind the compat relay.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -452,7 +453,8 @@ func (l *clusterLink) closeGone(c *conn, code int, text string) {
 }
 
 // closed runs when one of this node's connections closes: the owners of its other groups are
-// told, so it leaves them too (§6.1).
+// told, so it leaves them too (§6.1), and so are owners that may still run a request of it
+// given up on (one sent before this node heard of its owner's restart books nothing here).
 func (l *clusterLink) closed(c *conn) {
 	l.drain(c) // its requests on their way end first (bounded by the write wait)
 	l.mu.Lock()
@@ -461,7 +463,13 @@ func (l *clusterLink) closed(c *conn) {
 	delete(l.memberOf, c)
 	delete(l.locals, c.id)
 	l.mu.Unlock()
-	for owner := range m {
+	owners := slices.Collect(maps.Keys(m))
+	for _, owner := range l.node.AwaitingDones(c.id) {
+		if _, ok := m[owner]; !ok {
+			owners = append(owners, owner)
+		}
+	}
+	for _, owner := range owners {
 		if err := l.node.ConnClosed(owner, c.id); err != nil {
 			c.log().Debug("closed notice not sent", "node", owner.String(), "err", err)
 		}

@@ -23,20 +23,9 @@ func TestRepliesAreCheckedAgainstTheOwnersEpoch(t *testing.T) {
 	url := natstest.Server(t).ClientURL()
 	// Request 1 must time out; requests 2 and 3 must not: a bound a loaded machine cannot trip.
 	home, hh := startNode(t, url, func(c *cluster.Config) { c.RequestTimeout = 2 * time.Second })
-	const owner = cluster.NodeID(0x0badcafe)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	requests, err := nc.SubscribeSync(cluster.RequestSubject(fast.Name, owner))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var epoch atomic.Uint64 // of the heartbeats; the replies below say the owner's new one first
-	epoch.Store(1)
-	beat(t, nc, owner, &epoch)
-	waitFor(t, 5*time.Second, "the home node knows the owner", func() bool { return len(home.Status().Peers) == 1 })
+	const owner = fakeOwnerID
+	// epoch is of the heartbeats; the replies below say the owner's new one first.
+	nc, requests, epoch := fakeOwner(t, url, home)
 	next := func() *nats.Msg {
 		t.Helper()
 		m, err := requests.NextMsg(5 * time.Second)
@@ -94,20 +83,8 @@ func TestGivenUpRequestsOfAnOwnersOldLifeAreForgotten(t *testing.T) {
 	url := natstest.Server(t).ClientURL()
 	const timeout = 300 * time.Millisecond
 	home, _ := startNode(t, url, func(c *cluster.Config) { c.RequestTimeout = timeout })
-	const owner = cluster.NodeID(0x0badcafe)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	requests, err := nc.SubscribeSync(cluster.RequestSubject(fast.Name, owner))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var epoch atomic.Uint64
-	epoch.Store(1)
-	beat(t, nc, owner, &epoch)
-	waitFor(t, 5*time.Second, "the home node knows the owner", func() bool { return len(home.Status().Peers) == 1 })
+	const owner = fakeOwnerID
+	nc, requests, epoch := fakeOwner(t, url, home)
 	// Connection 7 gives up on 64 requests that the owner's first life never finishes.
 	errs := make(chan error, cluster.MaxGivenUp)
 	for range cluster.MaxGivenUp {
@@ -168,4 +145,70 @@ func beat(t *testing.T, nc *nats.Conn, node cluster.NodeID, epoch *atomic.Uint64
 			}
 		}
 	}()
+}
+
+// A request sent while its owner had restarted unseen (the home node still knew its earlier
+// incarnation) may be run by the owner's new one, however slowly: its done counts whenever it
+// comes (§6.1: it may say the connection is a member there). The restart only stops counting
+// it in the connection's backlog. Forgotten a while after the restart was seen, its late done
+// was dropped: the home node never booked the membership, so the owner was never told when
+// the connection closed, and kept it in its group for good.
+func TestGivenUpRequestOfAnOwnersNewLifeCountsLate(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	const timeout = 300 * time.Millisecond
+	home, hh := startNode(t, url, func(c *cluster.Config) { c.RequestTimeout = timeout })
+	nc, requests, epoch := fakeOwner(t, url, home)
+	// The owner has restarted (its new life will run request 1); the home node does not know yet.
+	if _, err := home.Forward(context.Background(), fakeOwnerID, 7, 0, []byte("join")); !errors.Is(err, cluster.ErrTimeout) {
+		t.Fatalf("forward: %v, want ErrTimeout", err)
+	}
+	r1, err := requests.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch.Store(2) // its heartbeats tell the home node now
+	waitFor(t, 5*time.Second, "the home node handles the owner's restart", func() bool {
+		_, _, lost, _ := hh.snapshot()
+		return len(lost) == 1
+	})
+	// Well past twice the request bound after the restart was seen (the home node's heartbeat
+	// loop, every 50 ms, used to forget the request then).
+	time.Sleep(4 * timeout)
+	if got := home.AwaitingDones(7); len(got) != 1 || got[0] != fakeOwnerID {
+		t.Fatalf("owners awaited by connection 7: %v, want the owner (told if it closes)", got)
+	}
+	if err := nc.Publish(r1.Reply, cluster.DoneMessage(fakeOwnerID, 2, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the late done of the owner's new life reaches the handler", func() bool {
+		hh.mu.Lock()
+		defer hh.mu.Unlock()
+		return len(hh.lateDones) == 1
+	})
+	if got := home.AwaitingDones(7); len(got) != 0 {
+		t.Fatalf("owners awaited by connection 7 after the done: %v, want none", got)
+	}
+}
+
+// fakeOwnerID is the node a plain NATS client plays (fakeOwner).
+const fakeOwnerID = cluster.NodeID(0x0badcafe)
+
+// fakeOwner has a plain NATS client play node fakeOwnerID, known to home: it receives the
+// requests for its groups and heartbeats in the incarnation epoch holds (1 at first).
+func fakeOwner(t *testing.T, url string, home *cluster.Node) (*nats.Conn, *nats.Subscription, *atomic.Uint64) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	requests, err := nc.SubscribeSync(cluster.RequestSubject(fast.Name, fakeOwnerID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := new(atomic.Uint64)
+	epoch.Store(1)
+	beat(t, nc, fakeOwnerID, epoch)
+	waitFor(t, 5*time.Second, "the home node knows the owner", func() bool { return len(home.Status().Peers) == 1 })
+	return nc, requests, epoch
 }

@@ -45,9 +45,9 @@ type pendingRequest struct {
 	size  int // of the request's frame
 	start time.Time
 	ch    chan struct{} // closed when finished
-	// counted: given up on, and counted in its connection's backlog (givenup.go). Guarded by
-	// the node's pmu.
-	counted bool
+	// givenUp: Wait gave up on it, and it is kept for its done (givenup.go); counted: it also
+	// counts in its connection's backlog. Guarded by the node's pmu.
+	givenUp, counted bool
 
 	mu        sync.Mutex
 	finished  bool

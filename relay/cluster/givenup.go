@@ -20,11 +20,15 @@ import (
 // requests on their way (64, and 4 frames' bytes: cluster_pipeline.go), an owner holds at most
 // 128 requests and 8 largest frames' bytes of one connection.
 //
-// A request given up on is forgotten when its owner or the link is lost; when its connection
-// closes (ConnClosed: the owner runs that notice after the connection's requests, and the done
-// could tell nothing more); and twice RequestTimeout after it was sent if its owner restarted
-// since (expireGivenUp): the old life's dones are void, and may never come (a node publishes
-// nothing while cut off), while the new life runs at once what reaches it.
+// A request given up on is forgotten when its done comes, when its owner or the link is lost,
+// or when its connection closes (ConnClosed: the owner runs that notice after the connection's
+// requests, and the done could tell nothing more; the relay tells every owner that holds one,
+// AwaitingDones). If its owner restarted since it was sent, it stops counting in the backlog
+// twice RequestTimeout after it was sent (expireGivenUp): the old life's dones are void and may
+// never come (a node publishes nothing while cut off), so they must not block the connection.
+// It is still kept for its done: the home node may have sent it before it heard of the
+// restart, and then the new life runs it, and its done, however late, says what the
+// connection holds there (§6.1).
 
 // MaxGivenUp bounds the requests of one connection given up on at one owner: a pipelined burst
 // (64 Session.messages) that times out whole fits.
@@ -39,8 +43,9 @@ type connOwner struct {
 	owner NodeID
 }
 
-// backlog is what one connection has given up on at one owner.
-type backlog struct{ n, bytes int }
+// backlog is what one connection has given up on at one owner: n and bytes of the requests
+// that count against the bounds, kept of every one still awaiting its done.
+type backlog struct{ n, bytes, kept int }
 
 // backlogFull tells whether a request of size bytes of conn may not be sent to owner now.
 // Caller holds n.pmu.
@@ -52,13 +57,13 @@ func (n *Node) backlogFull(conn uint64, owner NodeID, size int) error {
 	return fmt.Errorf("%w (%d of them, %d bytes, given up on after %s and not finished there)", ErrBacklog, b.n, b.bytes, n.cfg.RequestTimeout)
 }
 
-// giveUpLocked counts request seq (p), which Wait gave up on, in its connection's backlog, if it
-// is still pending. Caller holds n.pmu.
+// giveUpLocked keeps request seq (p), which Wait gave up on, for its done, counted in its
+// connection's backlog, if it is still pending. Caller holds n.pmu.
 func (n *Node) giveUpLocked(seq uint64, p *pendingRequest) {
 	if n.pending[seq] != p {
 		return // its done came, or its owner was lost, meanwhile
 	}
-	p.counted = true
+	p.givenUp, p.counted = true, true
 	k := connOwner{p.conn, p.owner}
 	b := n.backlogs[k]
 	if b == nil {
@@ -67,6 +72,7 @@ func (n *Node) giveUpLocked(seq uint64, p *pendingRequest) {
 	}
 	b.n++
 	b.bytes += p.size
+	b.kept++
 	n.m.givenUp.Inc()
 }
 
@@ -77,13 +83,12 @@ func (n *Node) unpendLocked(seq uint64, p *pendingRequest) bool {
 		return false
 	}
 	delete(n.pending, seq)
-	if p.counted {
+	if p.givenUp {
 		k := connOwner{p.conn, p.owner}
 		if b := n.backlogs[k]; b != nil {
-			if b.n--; b.n == 0 {
+			uncount(b, p)
+			if b.kept--; b.kept == 0 {
 				delete(n.backlogs, k)
-			} else {
-				b.bytes -= p.size
 			}
 		}
 		n.m.givenUp.Dec()
@@ -91,8 +96,17 @@ func (n *Node) unpendLocked(seq uint64, p *pendingRequest) bool {
 	return true
 }
 
-// expireGivenUp forgets the requests given up on whose owner restarted since they were sent,
-// twice RequestTimeout after that (see above). It runs with the heartbeats.
+// uncount takes p out of the bounds of its backlog b. Caller holds n.pmu.
+func uncount(b *backlog, p *pendingRequest) {
+	if p.counted {
+		p.counted = false
+		b.n--
+		b.bytes -= p.size
+	}
+}
+
+// expireGivenUp stops counting the requests given up on whose owner restarted since they were
+// sent, twice RequestTimeout after that (see above). It runs with the heartbeats.
 func (n *Node) expireGivenUp(now time.Time) {
 	n.pmu.Lock()
 	some := len(n.backlogs) > 0
@@ -108,9 +122,9 @@ func (n *Node) expireGivenUp(now time.Time) {
 	n.mu.Unlock()
 	n.pmu.Lock()
 	defer n.pmu.Unlock()
-	for seq, p := range n.pending {
+	for _, p := range n.pending {
 		if cur, ok := epochs[p.owner]; ok && p.counted && p.epoch != 0 && cur != p.epoch && now.Sub(p.start) > 2*n.cfg.RequestTimeout {
-			n.unpendLocked(seq, p)
+			uncount(n.backlogs[connOwner{p.conn, p.owner}], p)
 		}
 	}
 }
@@ -123,8 +137,23 @@ func (n *Node) forgetGivenUp(owner NodeID, conn uint64) {
 		return
 	}
 	for seq, p := range n.pending {
-		if p.counted && p.conn == conn && p.owner == owner {
+		if p.givenUp && p.conn == conn && p.owner == owner {
 			n.unpendLocked(seq, p)
 		}
 	}
+}
+
+// AwaitingDones lists the owners that have requests of conn given up on whose dones have not
+// come: when conn closes, each must be told (ConnClosed), even one the relay books nothing of
+// (a request sent before the home node heard of its owner's restart runs in the new life).
+func (n *Node) AwaitingDones(conn uint64) []NodeID {
+	n.pmu.Lock()
+	defer n.pmu.Unlock()
+	var owners []NodeID
+	for k := range n.backlogs {
+		if k.conn == conn {
+			owners = append(owners, k.owner)
+		}
+	}
+	return owners
 }

@@ -168,6 +168,8 @@ func forwardError(gid uuid.UUID, owner cluster.NodeID, err error, wait string) *
 	switch {
 	case errors.Is(err, cluster.ErrNoOwner):
 		return protocol.ErrGroupNotFound(gid) // no node has it: the original's text
+	case errors.Is(err, cluster.ErrOwnerRestarted):
+		return clusterError(fmt.Sprintf("group %s is on relay node %s, which restarted its cluster link while running this request", gid, owner))
 	case errors.Is(err, cluster.ErrOwnerLost):
 		return clusterError(fmt.Sprintf("group %s is gone: relay node %s that held it left the cluster", gid, owner))
 	case errors.Is(err, cluster.ErrOwnerUnreachable):

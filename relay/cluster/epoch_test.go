@@ -212,3 +212,29 @@ func fakeOwner(t *testing.T, url string, home *cluster.Node) (*nats.Conn, *nats.
 	waitFor(t, 5*time.Second, "the home node knows the owner", func() bool { return len(home.Status().Peers) == 1 })
 	return nc, requests, epoch
 }
+
+// A reply of an owner's incarnation that the home node has already seen end (its restart's
+// heartbeat came first: heartbeats and replies travel on different subscriptions) fails its
+// request with ErrOwnerRestarted: the group lives on with the owner's new life, so the caller
+// must not be told that the owner left the cluster (ErrOwnerLost, as it was).
+func TestReplyOfAnEndedLifeIsOwnerRestarted(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	home, hh := startNode(t, url, func(c *cluster.Config) { c.RequestTimeout = 5 * time.Second })
+	nc, requests, epoch := fakeOwner(t, url, home)
+	pd := home.Begin(fakeOwnerID, 7, 0, []byte("join"))
+	r1, err := requests.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch.Store(2)
+	waitFor(t, 5*time.Second, "the home node handles the owner's restart", func() bool {
+		_, _, lost, _ := hh.snapshot()
+		return len(lost) == 1
+	})
+	if err := nc.Publish(r1.Reply, cluster.DoneMessage(fakeOwnerID, 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pd.Wait(context.Background()); !errors.Is(err, cluster.ErrOwnerRestarted) {
+		t.Fatalf("request answered by the owner's ended life: %v, want ErrOwnerRestarted", err)
+	}
+}

@@ -17,6 +17,9 @@ var (
 	ErrOwnerLost        = errors.New("the relay node that owned this group is gone")
 	ErrOwnerUnreachable = errors.New("the relay node that owns this group is not reachable over NATS")
 	ErrTimeout          = errors.New("the relay node that owns this group did not answer in time")
+	// ErrOwnerRestarted: the owner ran the request in an incarnation of its link that has
+	// ended since (it restarted it): what the request did there is void, but the group lives on.
+	ErrOwnerRestarted = errors.New("the relay node that owns this group restarted its cluster link while running this request")
 	// ErrTooLarge: the message is larger than the max_payload of the NATS server the node is
 	// connected to now. Start checks that max_payload, but a reconnect may land on a server of
 	// the NATS cluster configured with a smaller one; the link itself is fine.
@@ -139,7 +142,7 @@ func (pd *Pending) Wait(ctx context.Context) (Result, error) {
 		outcome = outcomeLinkDown
 	case errors.Is(err, ErrNoOwner):
 		outcome = outcomeNoOwner
-	case errors.Is(err, ErrOwnerLost):
+	case errors.Is(err, ErrOwnerLost), errors.Is(err, ErrOwnerRestarted):
 		outcome = outcomeOwnerLost
 	case errors.Is(err, ErrOwnerUnreachable):
 		outcome = outcomeUnreachable
@@ -256,14 +259,22 @@ func (n *Node) onReply(seq uint64, m *nats.Msg) {
 
 // stale handles a reply to request seq from an incarnation of its owner that this node has
 // given up (a restart, or declared dead): what the owner did is void, so the request fails
-// now (ErrOwnerLost) if it still waits, and is forgotten if it was given up on.
+// now (ErrOwnerRestarted, or ErrOwnerLost if the owner is dead) if it still waits, and is
+// forgotten if it was given up on.
 func (n *Node) stale(seq uint64, p *pendingRequest) {
 	n.m.lateReplies.Inc()
+	n.mu.Lock()
+	_, dead := n.tombs[p.owner]
+	n.mu.Unlock()
+	err := ErrOwnerRestarted
+	if dead {
+		err = ErrOwnerLost
+	}
 	n.pmu.Lock()
 	n.unpendLocked(seq, p)
 	n.pmu.Unlock()
 	p.mu.Lock()
-	p.finish(Result{}, ErrOwnerLost)
+	p.finish(Result{}, err)
 	p.mu.Unlock()
 }
 

@@ -99,7 +99,9 @@ func TestClusterPipelinedBytesAreBounded(t *testing.T) {
 		c.MaxFrameBytes = relay.MinFrameBytes // the bound: 4 MiB
 	}
 	owner := startNode(t, url, slow)
-	home := startNode(t, url, slow, func(c *relay.Config) { c.WriteWait = 5 * time.Second })
+	// No request may time out meanwhile (the pipeline would then send more): a bound no loaded
+	// machine reaches.
+	home := startNode(t, url, slow, func(c *relay.Config) { c.WriteWait = time.Minute })
 	g := createGroup(t, dialRaw(t, owner.URL()), 2, 1)
 	y := dialRaw(t, home.URL())
 	joinGroup(t, y, g)

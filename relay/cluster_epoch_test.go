@@ -29,16 +29,7 @@ func TestClusterOwnerRestartSeenInAReply(t *testing.T) {
 	link.Blip() // the owner's link restarts: y is no longer a member there
 	deadline := time.Now().Add(10 * time.Second)
 	waitRelinked(t, owner, g, deadline)
-	for { // the owner's subscriptions may still be on their way back
-		in, data := z.call(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g})
-		if in.Error == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Expected: z joins after the owner reconnected / Actual: %s", data)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	joinAfterReconnect(t, z, g, deadline)
 	if ce := y.closed(); ce == nil || ce.Code != 4001 {
 		t.Fatalf("Expected: y closed with 4001 (the owner's restart ended its membership) / Actual: %v", ce)
 	}

@@ -219,7 +219,7 @@ func fakeOwner(t *testing.T, url string, home *cluster.Node) (*nats.Conn, *nats.
 // must not be told that the owner left the cluster (ErrOwnerLost, as it was).
 func TestReplyOfAnEndedLifeIsOwnerRestarted(t *testing.T) {
 	url := natstest.Server(t).ClientURL()
-	home, hh := startNode(t, url, func(c *cluster.Config) { c.RequestTimeout = 5 * time.Second })
+	home, hh := startNode(t, url) // requests wait 10 s: the reply below comes long before
 	nc, requests, epoch := fakeOwner(t, url, home)
 	pd := home.Begin(fakeOwnerID, 7, 0, []byte("join"))
 	r1, err := requests.NextMsg(5 * time.Second)

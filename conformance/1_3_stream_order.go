@@ -60,19 +60,59 @@ func init() {
 					}
 				}
 				for _, r := range s.Parties {
-					want := len(expect[r]) * streamLength
+					want := 0
+					for _, st := range expect[r] {
+						want += st.len()
+					}
 					got := awaitMessages(t, r, s.ID, want)
 					checkStreams(t, s, r, expect[r], got)
 				}
 				t.CheckNoEvent(protocol.EventSessionMessage, uuid.Nil, s.Parties...)
 			},
 		},
+		// §1.3 and §6.2: a party that only listens (a round where the others speak) reads all
+		// the while; a relay that takes a connection silent for some hundred frames for a dead
+		// one drops it mid-round. The sender's windows keep every queue short, so a relay that
+		// bounds queues (and drops clients that do not read) has no reason to drop anyone.
+		&Case{
+			ID: "1.3/quiet-receivers-get-a-long-stream",
+			Requirement: fmt.Sprintf("Two parties that read but send nothing receive all %d broadcasts of a third, pipelined, once, unchanged and in send order, "+
+				"and stay connected.", quietStreamLength),
+			Level: Must, Labels: []string{"ordering", "routing", "robustness"},
+			Run: func(t *T) {
+				s := t.ReadyKeygen(3, 1)
+				a := s.Parties[0]
+				st := &stream{from: a, length: quietStreamLength}
+				if err := st.send(t, s); err != nil {
+					t.Failf(fmt.Sprintf("A's %d messages accepted in order", st.len()), "%v", err)
+				}
+				for _, r := range s.Parties[1:] {
+					checkStreams(t, s, r, []*stream{st}, awaitMessages(t, r, s.ID, st.len()))
+				}
+				for _, r := range s.Parties[1:] {
+					r.ExpectUsable()
+				}
+			},
+		},
 	)
 }
+
+// quietStreamLength is the run of the quiet-receivers case: more than the 256 frames at which
+// relays commonly bound (or once bounded) a connection's queue.
+const quietStreamLength = 400
 
 // stream is one sender's run of messages, to one receiver or (to == nil) broadcast.
 type stream struct {
 	from, to *Conn
+	length   int // messages in the run; 0 means streamLength
+}
+
+// len is the number of messages in the run.
+func (st *stream) len() int {
+	if st.length == 0 {
+		return streamLength
+	}
+	return st.length
 }
 
 // body of message seq of the stream: its position, and padding that makes each body distinct,
@@ -98,8 +138,8 @@ const streamWindow = 24
 // §1.3) and collects each window's responses before the next. It runs on its own goroutine: it
 // returns an error instead of failing the case.
 func (st *stream) send(t *T, s *Session) error {
-	for from := 0; from < streamLength; from += streamWindow {
-		n := min(streamWindow, streamLength-from)
+	for from := 0; from < st.len(); from += streamWindow {
+		n := min(streamWindow, st.len()-from)
 		if err := st.sendWindow(t, s, from, n); err != nil {
 			return err
 		}
@@ -219,8 +259,8 @@ func checkStreams(t *T, s *Session, r *Conn, want []*stream, got []client.Event)
 		next[m.Sender] = seq + 1
 	}
 	for _, st := range want {
-		if n := next[s.Number[st.from]]; n != streamLength {
-			t.Failf(fmt.Sprintf("all %d of %s's messages on %s", streamLength, st.from.Name, r.Name), "%d arrived in order, then none within %s", n, t.cfg.Timeout)
+		if n := next[s.Number[st.from]]; n != st.len() {
+			t.Failf(fmt.Sprintf("all %d of %s's messages on %s", st.len(), st.from.Name, r.Name), "%d arrived in order, then none within %s", n, t.cfg.Timeout)
 		}
 	}
 }

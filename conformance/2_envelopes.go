@@ -69,6 +69,42 @@ func init() {
 				t.NonStrict("COMPAT: error object sent for a failed notification: %s", f.Data)
 			},
 		},
+		// §1.2, §2.1: a request is a JSON object, whatever its form: a relay that matches bytes
+		// (a fast path expecting {"jsonrpc":"2.0", first, or the member names unescaped) refuses
+		// what any JSON parser reads as the same request.
+		&Case{
+			ID:          "2.1/request-in-any-json-form",
+			Requirement: "A request written with its members in another order, with white space, or with escaped member names or method is executed like its compact form.",
+			Level:       Must, Labels: []string{"envelope", "transport"},
+			Run: func(t *T) {
+				a := t.Dial("A")
+				params := string(mustJSON(protocol.GroupCreateParams{Label: t.Label(), Params: protocol.Parameters{Parties: 2, Threshold: 1}}))
+				forms := []string{
+					`{"params":%[2]s,"method":"Group.create","id":%[1]d,"jsonrpc":"2.0"}`,
+					`{"id":%[1]d,"jsonrpc":"2.0","method":"Group.create","params":%[2]s}`,
+					" \n{ \"jsonrpc\" : \"2.0\" ,\t\"id\" : %[1]d ,\r\n \"method\" : \"Group.create\" , \"params\" : %[2]s }\n",
+					`{"jsonrpc":"2.0","id":%[1]d,"m\u0065thod":"Group.create","p\u0061rams":%[2]s}`,
+					`{"j\u0073onrpc":"2.0","\u0069d":%[1]d,"method":"Group\u002ecreate","params":%[2]s}`,
+				}
+				for _, form := range forms {
+					id := a.NextID()
+					frame := fmt.Sprintf(form, id, params)
+					a.SendRaw([]byte(frame))
+					f, ok := a.WaitUnmatched(t.cfg.Timeout)
+					if !ok {
+						t.Failf(fmt.Sprintf("a response to %s", frame), "none within %s (connection %s)", t.cfg.Timeout, a.closedErr())
+					}
+					in, err := protocol.DecodeIncoming(f.Data)
+					var g uuid.UUID
+					if err != nil || in.Error != nil || json.Unmarshal(in.Result, &g) != nil {
+						t.Failf(fmt.Sprintf("a group uuid in answer to %s", frame), "%s", f.Data)
+					}
+					if got, ok := in.IDNumber(); !ok || uint64(got) != id {
+						t.Failf(fmt.Sprintf("the response to id %d", id), "%s", f.Data)
+					}
+				}
+			},
+		},
 	)
 	register("2.2", "Success responses",
 		// §2.2: Success: {"jsonrpc":"2.0","id":7,"result":<value>}.

@@ -50,6 +50,12 @@ var Realistic = []Breakage{
 	{Name: "members-in-16-bit-mask", Description: "§4.3/§4.9/§4.10 the members to notify kept in a 16-bit mask of join slots (1<<slot is 0 from slot 16): the 17th member of a group on gets no sessionCreate, notifyProposal or notifySigned", Rule: "4.3.keygen-create-event", Rules: membersIn16BitMask},
 	{Name: "parties-in-32-bit-mask", Description: "§4.5/§4.6 the parties to notify kept in a 32-bit mask by party number: a party numbered 32 or more gets no sessionSignup or sessionLoad", Rule: "4.5.event-to-every-party", Rules: partiesIn32BitMask},
 	{Name: "broadcast-capped-at-16", Description: "§4.7 a broadcast's recipients collected into a 16-entry array: in a session of more than 17 parties, the other parties after the 16th miss every broadcast", Rule: "4.7.broadcast-to-other-parties", Rules: broadcastCapped16},
+
+	// the third red-team pass (realistic_round3.go): requests read by matching bytes, a
+	// listening party taken for a dead one
+	{Name: "request-member-order-fixed", Description: `§2.1 a fast path that wants {"jsonrpc":"2.0", first: a request whose members come in another order is refused -32600`, Rule: "2.1.request-any-json-form", Rules: fastPath(envelopeNotFirst)},
+	{Name: "request-escaped-member-names-missed", Description: `§2.1 a fast path that finds "method" and "params" as bytes: a request with an escaped member name ("m\u0065thod") is refused -32600`, Rule: "2.1.request-any-json-form", Rules: fastPath(memberNamesEscaped)},
+	{Name: "silent-receiver-dropped", Description: "§1.3/§6.2 a connection written more than 256 events in a row while it sent nothing is closed as dead: a party that only listens while another streams a round is dropped", Rule: "1.3.stream-order", Rules: silentReceiverDropped},
 }
 
 // RealisticOnCompat lists the realistic breakages that show only behind the compat relay.

@@ -115,7 +115,13 @@ func (l *clusterLink) LateDone(owner cluster.NodeID, conn uint64, res cluster.Re
 	h, ok := m[owner]
 	switch {
 	case ok && h.seq > res.Seq:
-		return // a later request's done came first (owners answer in order: not expected)
+		// A later request of c to owner ended without its done (doneMissing; dones come in
+		// order, so none of a later request came): this done is the latest word on the groups
+		// c holds there; what the later request may have done stays flagged until its own.
+		h.n = res.Holds
+		m[owner] = h
+		l.recount(c)
+		return
 	case ok && h.seq == res.Seq && res.Holds == 0:
 		delete(m, owner) // its end was booked (doneMissing), and c holds nothing there
 		l.recount(c)

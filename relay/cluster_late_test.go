@@ -2,7 +2,11 @@ package relay_test
 
 import (
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"mpcrelay/relay"
 	"mpcrelay/relay/cluster/natstest"
@@ -53,4 +57,37 @@ func TestClusterGroupLimitCountsALateJoin(t *testing.T) {
 	release()
 	waitMetric(t, home, "mpcrelay_cluster_late_replies_total", 1)
 	overLimit("after the late done")
+}
+
+// --max-groups-per-conn across nodes, and §6.1's bookkeeping, take a late done even when a
+// later request to the same owner timed out before it came: y's join of g1 and then its join of
+// g2 wait at the owner (both groups held) past the write wait; g1 is released, and its join's
+// late done says y holds a group there. It was ignored (the later request's missing done was
+// booked with a higher number), so y could create two more groups on its own node.
+func TestClusterLateDoneAfterALaterRequestTimedOutCounts(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	limit := func(c *relay.Config) {
+		c.MaxGroupsPerConn = 2
+		c.Cluster.Heartbeat, c.Cluster.DeadAfter = 200*time.Millisecond, 2*time.Second
+	}
+	owner := startNode(t, url, limit)
+	home := startNode(t, url, limit, func(c *relay.Config) { c.WriteWait = time.Second })
+	w := dialRaw(t, owner.URL())
+	g1, g2 := createGroup(t, w, 3, 1), createGroup(t, w, 3, 1)
+	release1, release2 := relay.HoldGroup(owner.Server(), g1), relay.HoldGroup(owner.Server(), g2)
+	var once1, once2 sync.Once
+	t.Cleanup(func() { once1.Do(release1); once2.Do(release2) })
+	y := dialRaw(t, home.URL())
+	for _, g := range []uuid.UUID{g1, g2} { // the second waits behind the first at the owner
+		if e := y.fails(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g}, protocol.CodeInternal); !strings.Contains(e.Message, "did not answer") {
+			t.Fatalf("Expected: the join times out / Actual: %s", e.Message)
+		}
+	}
+	once1.Do(release1) // y's join of g1 runs: its done comes late
+	waitMetric(t, home, "mpcrelay_cluster_late_replies_total", 1)
+	createGroup(t, y, 2, 1) // y's second group
+	e := y.fails(protocol.MethodGroupCreate, protocol.GroupCreateParams{Label: "l", Params: protocol.Parameters{Parties: 2, Threshold: 1}}, protocol.CodeInternal)
+	if !strings.Contains(e.Message, "2 groups") {
+		t.Fatalf("Expected: the limit of 2 groups (g1 on the owner, one here) / Actual: %s", e.Message)
+	}
 }

@@ -182,6 +182,7 @@ type racer struct {
 // raceAwait is one request's await.
 type raceAwait struct {
 	conn     *faultproxy.Conn
+	id       string // the request's id
 	release  chan struct{}
 	released bool      // a request raced in: the await is over
 	until    time.Time // set when the answer arrives: the await ends by then
@@ -202,7 +203,10 @@ func remember(m map[*faultproxy.Conn]map[string]*raceAwait, c *faultproxy.Conn, 
 
 // see records a request: it awaits (own, its answer held until another connection's request
 // with the key arrives), and if it arrived while another connection's request awaited, it
-// raced with that one (prev, whose await it ends). Notifications do neither.
+// raced with that one (prev, whose await it ends). Notifications do neither. Both requests of
+// a race count as raced (raced finds prev for either answer): which one the relay answers
+// first — the one the racy relay would have let through — is the relay's choice, and on a
+// loaded machine often the one seen second.
 func (r *racer) see(f *faultproxy.Frame) (own, prev *raceAwait) {
 	k, named := r.keyOf(f)
 	if !named || f.RPC.ID == nil {
@@ -215,9 +219,12 @@ func (r *racer) see(f *faultproxy.Frame) (own, prev *raceAwait) {
 		w.released = true
 		close(w.release)
 		remember(r.racy, f.Conn, string(f.RPC.ID), w)
+		if r.openers[w.conn][w.id] == w { // its answer has not come yet
+			remember(r.racy, w.conn, w.id, w)
+		}
 		prev = w
 	}
-	own = &raceAwait{conn: f.Conn, release: make(chan struct{})}
+	own = &raceAwait{conn: f.Conn, id: string(f.RPC.ID), release: make(chan struct{})}
 	r.open[k] = own
 	remember(r.openers, f.Conn, string(f.RPC.ID), own)
 	return own, prev
@@ -234,7 +241,8 @@ func (r *racer) hold(f *faultproxy.Frame) {
 	}
 }
 
-// raced returns (once) the window the request a response answers raced in, or nil.
+// raced returns (once) the window the request a response answers raced in (as the first of
+// the two requests or the second), or nil.
 func (r *racer) raced(f *faultproxy.Frame) *raceAwait {
 	w := r.racy[f.Conn][string(f.RPC.ID)]
 	if w != nil {

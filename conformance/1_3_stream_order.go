@@ -131,7 +131,8 @@ func (st *stream) message(s *Session, seq int) protocol.Message {
 
 // streamWindow is how many requests a sender has in flight: enough to pipeline, few enough that
 // no receiver's outbound queue — which a relay may bound and enforce by dropping the client
-// (the reference relay: 256 frames) — fills up with what three senders produce for it at once.
+// (the reference relay once did, at 256 frames) — fills up with what three senders produce for
+// it at once.
 const streamWindow = 24
 
 // send writes the stream in windows of pipelined requests (the relay must answer them in order,

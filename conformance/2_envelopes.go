@@ -82,6 +82,7 @@ func init() {
 				forms := []string{
 					`{"params":%[2]s,"method":"Group.create","id":%[1]d,"jsonrpc":"2.0"}`,
 					`{"id":%[1]d,"jsonrpc":"2.0","method":"Group.create","params":%[2]s}`,
+					`{"jsonrpc": "2.0", "id": %[1]d, "method": "Group.create", "params": %[2]s}`, // Python's json.dumps
 					" \n{ \"jsonrpc\" : \"2.0\" ,\t\"id\" : %[1]d ,\r\n \"method\" : \"Group.create\" , \"params\" : %[2]s }\n",
 					`{"jsonrpc":"2.0","id":%[1]d,"m\u0065thod":"Group.create","p\u0061rams":%[2]s}`,
 					`{"j\u0073onrpc":"2.0","\u0069d":%[1]d,"method":"Group\u002ecreate","params":%[2]s}`,

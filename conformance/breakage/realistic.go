@@ -20,7 +20,8 @@ import (
 // explore must catch each); those with a Rule are bugs the explorer does not reach — races
 // between connections, high party numbers, fields naming other parties or sessions, large
 // texts (realistic_unreached.go, realistic_races.go), groups larger than its six connections
-// (realistic_large_groups.go) — and the self-test requires a hand-written case of that rule
+// (realistic_large_groups.go), requests in JSON forms it does not write and parties that only
+// listen for hundreds of frames (realistic_round3.go) — and the self-test requires a hand-written case of that rule
 // to catch each. They sit behind the strict reference relay, except RealisticOnCompat, which
 // need the original's COMPAT behaviour (closed parties' numbers left in their sessions, §6.1).
 var Realistic = []Breakage{

@@ -78,13 +78,7 @@ func concurrentClosesKeepGroup() []faultproxy.Rule {
 	tr := faultproxy.NewTracker() // never forgets a member
 	created := map[uuid.UUID]protocol.Group{}
 	return []faultproxy.Rule{tr.Rule(),
-		{Name: "created", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupCreate), ok), Apply: func(f *faultproxy.Frame) {
-			var p protocol.GroupCreateParams
-			var id uuid.UUID
-			if json.Unmarshal(f.RPC.Params, &p) == nil && json.Unmarshal(f.RPC.Result, &id) == nil {
-				created[id] = protocol.Group{UUID: id, Params: p.Params, Label: p.Label}
-			}
-		}},
+		groupsCreated(created),
 		{Name: "keep", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupJoin), faultproxy.ErrorResponse(protocol.CodeInternal)), Apply: func(f *faultproxy.Frame) {
 			var p protocol.GroupJoinParams
 			if json.Unmarshal(f.RPC.Params, &p) != nil || f.RPC.Error.ClosesConnection() {

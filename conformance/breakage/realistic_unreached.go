@@ -336,13 +336,7 @@ func concurrentJoinsOverfill() []faultproxy.Rule {
 		return id.String(), err == nil
 	})
 	return []faultproxy.Rule{
-		{Name: "create", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupCreate), ok), Apply: func(f *faultproxy.Frame) {
-			var p protocol.GroupCreateParams
-			var id uuid.UUID
-			if json.Unmarshal(f.RPC.Params, &p) == nil && json.Unmarshal(f.RPC.Result, &id) == nil {
-				groups[id] = protocol.Group{UUID: id, Params: p.Params, Label: p.Label}
-			}
-		}},
+		groupsCreated(groups),
 		{Name: "see", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodGroupJoin), Apply: func(f *faultproxy.Frame) { r.see(f) }},
 		{Name: "answer-late", Dir: faultproxy.ToClient, Match: faultproxy.ResponseTo(protocol.MethodGroupJoin), Apply: func(f *faultproxy.Frame) {
 			r.hold(f)

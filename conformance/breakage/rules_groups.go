@@ -102,13 +102,7 @@ func createInUnknownGroupAccepted() []faultproxy.Rule {
 func emptyGroupKept() []faultproxy.Rule {
 	created := map[uuid.UUID]protocol.Group{}
 	return []faultproxy.Rule{
-		{Name: "created", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupCreate), ok), Apply: func(f *faultproxy.Frame) {
-			var p protocol.GroupCreateParams
-			var id uuid.UUID
-			if json.Unmarshal(f.RPC.Params, &p) == nil && json.Unmarshal(f.RPC.Result, &id) == nil {
-				created[id] = protocol.Group{UUID: id, Params: p.Params, Label: p.Label}
-			}
-		}},
+		groupsCreated(created),
 		{Name: "keep", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupJoin), faultproxy.ErrorResponse(protocol.CodeInternal)), Apply: func(f *faultproxy.Frame) {
 			var p protocol.GroupJoinParams
 			if json.Unmarshal(f.RPC.Params, &p) != nil || f.RPC.Error.ClosesConnection() {
@@ -132,4 +126,16 @@ func closedMemberKeepsPlace() []faultproxy.Rule {
 			refuseAndClose(f, g.UUID)
 		}
 	}}}
+}
+
+// groupsCreated records, in into, the group object of every Group.create answered with success:
+// the object a broken relay answers a join with.
+func groupsCreated(into map[uuid.UUID]protocol.Group) faultproxy.Rule {
+	return faultproxy.Rule{Name: "created", Dir: faultproxy.ToClient, Match: faultproxy.All(faultproxy.ResponseTo(protocol.MethodGroupCreate), ok), Apply: func(f *faultproxy.Frame) {
+		var p protocol.GroupCreateParams
+		var id uuid.UUID
+		if json.Unmarshal(f.RPC.Params, &p) == nil && json.Unmarshal(f.RPC.Result, &id) == nil {
+			into[id] = protocol.Group{UUID: id, Params: p.Params, Label: p.Label}
+		}
+	}}
 }

@@ -24,25 +24,30 @@ type Instance struct {
 // Start listens on cfg.Addr ("127.0.0.1:0" picks a free port) and serves in the background
 // until ctx is done or Shutdown is called. With TLSCert/TLSKey it serves wss://.
 func Start(ctx context.Context, cfg Config) (*Instance, error) {
-	srv, err := New(cfg)
+	// Listen before the server starts (its expiry loop, its cluster link), so a bad address or
+	// TLS key is reported alone, not after a "shutting down" of a server that never served.
+	cfg, err := cfg.normalize()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("relay config: %w", err)
 	}
-	cfg = srv.cfg
 	var tlsConf *tls.Config
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
-			_ = srv.Shutdown(ctx)
 			return nil, fmt.Errorf("relay TLS: %w", err)
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
-		_ = srv.Shutdown(ctx)
 		return nil, fmt.Errorf("relay listen: %w", err)
 	}
+	srv, err := New(cfg)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	cfg = srv.cfg
 	scheme := "ws"
 	if tlsConf != nil {
 		ln = tls.NewListener(ln, tlsConf)

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -184,6 +185,25 @@ func TestStartContextOwnsTheRelay(t *testing.T) {
 	cancel()
 	if ce := r.closed(); ce == nil || ce.Code != websocket.CloseGoingAway {
 		t.Fatalf("Expected: close 1001 when ctx ends / Actual: %v", ce)
+	}
+}
+
+// A relay that cannot listen says so alone: it never served, so it logs no shutdown.
+func TestStartThatCannotListenLogsNothing(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	var log strings.Builder
+	cfg := relay.DefaultConfig()
+	cfg.Addr = taken.Addr().String()
+	cfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	if _, err := relay.Start(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("Expected: a listen error / Actual: %v", err)
+	}
+	if log.Len() != 0 {
+		t.Fatalf("Expected: nothing logged / Actual: %q", log.String())
 	}
 }
 

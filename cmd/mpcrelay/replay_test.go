@@ -243,58 +243,41 @@ func TestBenchSweepOfReplayScenario(t *testing.T) {
 	}
 }
 
-// An interrupted capacity search writes what it measured before saying so (exit 2).
-func TestReplaySweepInterruptedWritesItsResults(t *testing.T) {
-	dir := t.TempDir()
-	root := newRoot()
-	root.SetArgs([]string{"replay", "--select", "eddsa", "--groups", "4", "--time-scale", "0.01", "--sweep", "--sweep-start", "5",
-		"--sweep-step", "500ms", "--slo", "10s", "--quiet", "--report-dir", dir})
-	root.SetOut(io.Discard)
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-	defer cancel()
-	err := root.ExecuteContext(ctx)
-	var ee *exitError
-	if err == nil || !strings.Contains(err.Error(), "interrupted") || errors.As(err, &ee) {
-		t.Fatalf("Expected: the search interrupted (exit 2)\nActual:   %v", err)
-	}
-	var res struct {
-		Kind    string `json:"kind"`
-		Passed  bool   `json:"passed"`
-		Verdict string `json:"verdict"`
-	}
-	raw, rerr := os.ReadFile(filepath.Join(dir, "results.json"))
-	if rerr != nil || json.Unmarshal(raw, &res) != nil || res.Kind != "sweep" || res.Passed || !strings.HasPrefix(res.Verdict, "interrupted") {
-		t.Errorf("Expected: results.json of the interrupted sweep, not passed\nActual:   %s %v", raw, rerr)
-	}
-}
-
-// An interrupted replay writes what it measured, is not passed, and says so (exit 2): the
-// sessions it ran may all be clean, yet the load was not the one asked for. So too when it is
-// interrupted before its schedule starts.
-func TestReplayInterruptedIsNotPassed(t *testing.T) {
-	for name, extra := range map[string][]string{
-		"mid-run":             {"--duration", "20s"},
-		"waiting for --start": {"--start-at", time.Now().Add(time.Minute).UTC().Format(time.RFC3339)},
+// An interrupted replay or capacity search writes what it measured, is not passed, and says so
+// (exit 2): the sessions it ran may all be clean, yet the load was not the one asked for. So
+// too when it is interrupted before its schedule starts.
+func TestInterruptedRunsWriteResultsAndAreNotPassed(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args  []string
+		after time.Duration
+		kind  string // of results.json; "" = not checked
+	}{
+		"replay mid-run":             {[]string{"--duration", "20s"}, 2 * time.Second, ""},
+		"replay waiting for --start": {[]string{"--start-at", time.Now().Add(time.Minute).UTC().Format(time.RFC3339)}, 2 * time.Second, ""},
+		"sweep": {[]string{"--time-scale", "0.01", "--sweep", "--sweep-start", "5", "--sweep-step", "500ms", "--slo", "10s"},
+			1500 * time.Millisecond, "sweep"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			root := newRoot()
-			root.SetArgs(append([]string{"replay", "--select", "eddsa", "--groups", "4", "--quiet", "--report-dir", dir}, extra...))
+			root.SetArgs(append([]string{"replay", "--select", "eddsa", "--groups", "4", "--quiet", "--report-dir", dir}, tc.args...))
 			root.SetOut(io.Discard)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), tc.after)
 			defer cancel()
 			err := root.ExecuteContext(ctx)
 			var ee *exitError
 			if err == nil || !strings.Contains(err.Error(), "interrupted") || errors.As(err, &ee) {
-				t.Fatalf("Expected: the replay interrupted (exit 2)\nActual:   %v", err)
+				t.Fatalf("Expected: the run interrupted (exit 2)\nActual:   %v", err)
 			}
 			var res struct {
+				Kind    string `json:"kind"`
 				Passed  bool   `json:"passed"`
 				Verdict string `json:"verdict"`
 			}
 			raw, rerr := os.ReadFile(filepath.Join(dir, "results.json"))
-			if rerr != nil || json.Unmarshal(raw, &res) != nil || res.Passed || !strings.HasPrefix(res.Verdict, "interrupted") {
-				t.Errorf("Expected: results.json of the interrupted replay, not passed\nActual:   %.300s %v", raw, rerr)
+			if rerr != nil || json.Unmarshal(raw, &res) != nil || res.Passed || !strings.HasPrefix(res.Verdict, "interrupted") ||
+				(tc.kind != "" && res.Kind != tc.kind) {
+				t.Errorf("Expected: results.json of the interrupted run, not passed\nActual:   %.300s %v", raw, rerr)
 			}
 		})
 	}

@@ -190,7 +190,7 @@ func Replay(ctx context.Context, o ReplayOptions) (*ReplayResults, error) {
 
 // interruption is ctx's error, or DeadlineExceeded once its deadline has passed: an I/O wait
 // bounded by that deadline (a dial's connect) can fail before the context's own timer has
-// marked it done — a run cut so is interrupted, not failed (TestReplaySweepInterruptedWritesItsResults
+// marked it done — a run cut so is interrupted, not failed (TestInterruptedRunsWriteResultsAndAreNotPassed
 // got "no connection could be made" under load).
 func interruption(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {

@@ -35,13 +35,9 @@ func init() {
 			Run: func(t *T) {
 				g := t.NewGroup(4, 1, 4)
 				for range concurrentRounds {
-					s := g.NewSession(protocol.KindKeygen, nil)
+					s := g.NewJoinedSession(protocol.KindKeygen, nil)
 					var calls []Call
-					for i, c := range g.Members {
-						if i > 0 {
-							c.WaitEvent(protocol.EventSessionCreate, s.ID)
-							c.JoinSession(g.ID, s.ID, s.Kind)
-						}
+					for _, c := range g.Members {
 						calls = append(calls, Call{c, protocol.MethodSessionSignup, protocol.SessionParams{GroupID: g.ID, SessionID: s.ID, Kind: s.Kind}})
 					}
 					holder := map[uint16]string{}

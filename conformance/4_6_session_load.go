@@ -63,11 +63,7 @@ func init() {
 				g := t.NewGroup(3, 1, 3)
 				b, c := g.Members[1], g.Members[2]
 				for range concurrentRounds {
-					s := g.NewSession(protocol.KindKeygen, nil)
-					for _, m := range []*Conn{b, c} {
-						m.WaitEvent(protocol.EventSessionCreate, s.ID)
-						m.JoinSession(g.ID, s.ID, s.Kind)
-					}
+					s := g.NewJoinedSession(protocol.KindKeygen, nil)
 					p := protocol.SessionLoadParams{GroupID: g.ID, SessionID: s.ID, Kind: s.Kind, Number: 2}
 					resps := t.AtOnce(Call{b, protocol.MethodSessionLoad, p}, Call{c, protocol.MethodSessionLoad, p})
 					won := 0
@@ -97,11 +93,7 @@ func init() {
 				g := t.NewGroup(3, 1, 3)
 				a, b, c := g.Members[0], g.Members[1], g.Members[2]
 				for range concurrentRounds {
-					s := g.NewSession(protocol.KindKeygen, nil)
-					for _, m := range []*Conn{b, c} {
-						m.WaitEvent(protocol.EventSessionCreate, s.ID)
-						m.JoinSession(g.ID, s.ID, s.Kind)
-					}
+					s := g.NewJoinedSession(protocol.KindKeygen, nil)
 					a.Load(g.ID, s.ID, s.Kind, 1)
 					resps := t.AtOnce(
 						Call{b, protocol.MethodSessionLoad, protocol.SessionLoadParams{GroupID: g.ID, SessionID: s.ID, Kind: s.Kind, Number: 2}},

@@ -45,12 +45,8 @@ func init() {
 			Run: func(t *T) {
 				numbers := []uint16{300, 64, 10, 9, 2}
 				g := t.NewGroup(300, 1, len(numbers))
-				s := g.NewSession(protocol.KindKeygen, nil)
+				s := g.NewJoinedSession(protocol.KindKeygen, nil)
 				for i, c := range g.Members {
-					if i > 0 {
-						c.WaitEvent(protocol.EventSessionCreate, s.ID)
-						c.JoinSession(g.ID, s.ID, s.Kind)
-					}
 					if n := c.Load(g.ID, s.ID, s.Kind, numbers[i]); n != numbers[i] {
 						t.Failf(fmt.Sprintf("number %d loaded by %s", numbers[i], c.Name), "%d", n)
 					}

@@ -92,6 +92,17 @@ func (g *Group) NewSession(kind protocol.SessionKind, value any) *Session {
 	return &Session{G: g, ID: s.UUID, Kind: kind, Number: map[*Conn]uint16{}}
 }
 
+// NewJoinedSession creates a session of kind from the first member; every other member receives
+// sessionCreate and joins it (Session.join), ready to sign up or load without Session.Signup.
+func (g *Group) NewJoinedSession(kind protocol.SessionKind, value any) *Session {
+	s := g.NewSession(kind, value)
+	for _, c := range g.Members[1:] {
+		c.WaitEvent(protocol.EventSessionCreate, s.ID)
+		c.JoinSession(g.ID, s.ID, s.Kind)
+	}
+	return s
+}
+
 // Signup makes c a party (Session.join by non-creators, then Session.signup).
 func (s *Session) Signup(c *Conn) uint16 {
 	if c != s.G.Members[0] {

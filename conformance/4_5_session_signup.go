@@ -26,6 +26,28 @@ func init() {
 				}
 			},
 		},
+		// §4.5: the next number is one more than the last issued or loaded, as a u16 (§3.5):
+		// nothing wraps at a byte, and past 65535 there is no next number to issue.
+		&Case{
+			ID:          "4.5/numbers-past-255-and-none-past-65535",
+			Requirement: "After a load of 254, signups are issued 255, 256 and 257; in a session where 65535 is loaded, a signup is refused with -32603 (no number 0 or 1 issued again).",
+			Level:       Must, Labels: []string{"session", "signup", "load"},
+			Run: func(t *T) {
+				g := t.NewGroup(300, 1, 1)
+				a := g.Members[0]
+				s := g.NewSession(protocol.KindKeygen, nil)
+				a.Load(g.ID, s.ID, s.Kind, 254)
+				for want := uint16(255); want <= 257; want++ {
+					if n := a.Signup(g.ID, s.ID, s.Kind); n != want {
+						t.Failf(fmt.Sprintf("party number %d after %d", want, want-1), "%d", n)
+					}
+				}
+				top := t.NewGroup(65535, 1, 1)
+				s2 := top.NewSession(protocol.KindKeygen, nil)
+				top.Members[0].Load(top.ID, s2.ID, s2.Kind, 65535)
+				top.Members[0].ExpectError(protocol.MethodSessionSignup, protocol.SessionParams{GroupID: top.ID, SessionID: s2.ID, Kind: s2.Kind}, protocol.CodeInternal)
+			},
+		},
 		// §4.5: Issues the caller the next party number — also when several connections sign up
 		// at the same moment (§1.3 orders the requests of one connection, not of several).
 		&Case{

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"mpcrelay/client"
 	"mpcrelay/relay/protocol"
 )
 
@@ -90,12 +91,52 @@ func init() {
 		// §4.7: an unknown receiver → -32603.
 		&Case{
 			ID:          "4.7/peer-to-peer-unknown-receiver",
-			Requirement: "A message to a receiver number no party holds is refused with error -32603.",
+			Requirement: "A message to a receiver number no party holds (9, or 0: a number, not the absence of one) is refused with error -32603, and no one receives it.",
 			Level:       Must, Labels: []string{"routing", "errors"},
 			Run: func(t *T) {
 				s := t.ReadyKeygen(2, 1)
-				a := s.Parties[0]
+				a, b := s.Parties[0], s.Parties[1]
 				a.ExpectError(protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: s.G.ID, SessionID: s.ID, Kind: s.Kind, Message: s.msg(1, 9, "x")}, protocol.CodeInternal)
+				zero := s.msg(1, 0, "to number 0")
+				zero.Receiver = protocol.Receiver(0)
+				a.ExpectError(protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: s.G.ID, SessionID: s.ID, Kind: s.Kind, Message: zero}, protocol.CodeInternal)
+				t.ExpectNoEvent(protocol.EventSessionMessage, uuid.Nil, a, b)
+			},
+		},
+		// §4.7: a message goes to the connection holding the receiver's number in the session
+		// now. A relay that frees a departed party's number (§6.1 allows it) and lets another
+		// connection load it must route there, not along a route kept from the first holder.
+		&Case{
+			ID:          "4.7/peer-to-peer-reaches-a-reloaded-number",
+			Requirement: "When party 2 of a session disconnects and the relay lets another connection load number 2 again, a message to 2 reaches that connection and no one else (a relay that keeps the departed number refuses the load: nothing to check).",
+			Level:       Must, Labels: []string{"routing", "lifecycle", "load"},
+			Run: func(t *T) {
+				g := t.NewGroup(3, 1, 3)
+				a, b, c := g.Members[0], g.Members[1], g.Members[2]
+				s := g.NewJoinedSession(protocol.KindKeygen, nil)
+				a.Load(g.ID, s.ID, s.Kind, 1)
+				b.Load(g.ID, s.ID, s.Kind, 2)
+				first := s.msg(1, 2, "to B")
+				s.Message(a, first) // the route to number 2 is used while B holds it
+				expectMessage(t, b, s.ID, first)
+				_ = b.Close()
+				<-b.Done()
+				load := protocol.SessionLoadParams{GroupID: g.ID, SessionID: s.ID, Kind: s.Kind, Number: 2}
+				var resp client.Response
+				for try := 0; try < 5; try++ { // the relay may take a moment to see B's close
+					t.Quiet()
+					if resp = c.Raw(protocol.MethodSessionLoad, load); resp.Error == nil {
+						break
+					}
+				}
+				if resp.Error != nil {
+					t.Info("number 2 kept after its party left (COMPAT, §6.1): %s", resp.Error)
+					return
+				}
+				again := s.msg(1, 2, "to C, who holds 2 now")
+				s.Message(a, again)
+				expectMessage(t, c, s.ID, again)
+				t.ExpectNoEvent(protocol.EventSessionMessage, uuid.Nil, a, c)
 			},
 		},
 		&Case{

@@ -21,7 +21,8 @@ import (
 // between connections, high party numbers, fields naming other parties or sessions, large
 // texts (realistic_unreached.go, realistic_races.go), groups larger than its six connections
 // (realistic_large_groups.go), requests in JSON forms it does not write and parties that only
-// listen for hundreds of frames (realistic_round3.go) — and the self-test requires a hand-written case of that rule
+// listen for hundreds of frames (realistic_round3.go), states the explorer reached on one or two of
+// its seeds only (realistic_thin.go) — and the self-test requires a hand-written case of that rule
 // to catch each. They sit behind the strict reference relay, except RealisticOnCompat, which
 // need the original's COMPAT behaviour (closed parties' numbers left in their sessions, §6.1).
 var Realistic = []Breakage{
@@ -57,6 +58,12 @@ var Realistic = []Breakage{
 	{Name: "request-member-order-fixed", Description: `§2.1 a fast path that wants {"jsonrpc":"2.0", first: a request whose members come in another order is refused -32600`, Rule: "2.1.request-any-json-form", Rules: fastPath(envelopeNotFirst)},
 	{Name: "request-escaped-member-names-missed", Description: `§2.1 a fast path that finds "method" and "params" as bytes: a request with an escaped member name ("m\u0065thod") is refused -32600`, Rule: "2.1.request-any-json-form", Rules: fastPath(memberNamesEscaped)},
 	{Name: "silent-receiver-dropped", Description: "§1.3/§6.2 a connection written more than 256 events in a row while it sent nothing is closed as dead: a party that only listens while another streams a round is dropped", Rule: "1.3.stream-order", Rules: silentReceiverDropped},
+
+	// caught by the explorer on one or two of its four seeds only (realistic_thin.go)
+	{Name: "receiver-zero-broadcast", Description: "§4.7 the receiver read into a plain integer whose zero means none: a message to receiver 0 is broadcast instead of refused -32603", Rule: "4.7.unknown-receiver", Rules: receiverZeroBroadcast},
+	{Name: "signup-number-in-byte", Description: "§4.5 the last number issued kept in a byte: after 255 a signup is issued 0", Rule: "4.5.numbers-after-load", Rules: signupNumberInByte},
+	{Name: "signup-wraps-past-65535", Description: "§4.5 the next number computed as a u16 with no check: a signup in a session holding 65535 is issued 0", Rule: "4.5.numbers-after-load", Rules: signupWrapsPast65535},
+	{Name: "p2p-route-at-first-holder", Description: "§4.7/§6.1 peer-to-peer routes built when a number is first issued: after its holder leaves and another connection loads the number, messages to it go to the departed connection", Rule: "4.7.p2p-to-receiver-only", Rules: p2pRouteAtFirstHolder},
 }
 
 // RealisticOnCompat lists the realistic breakages that show only behind the compat relay.

@@ -11,6 +11,35 @@ import (
 
 func init() {
 	register("4.6", "Session.load",
+		// §4.6: sessionLoad when the parties reach the required count. A relay that frees a
+		// departed party's number (§6.1 allows it) counts the parties it has now, not the numbers
+		// it ever issued.
+		&Case{
+			ID:          "4.6/departed-party-not-counted",
+			Requirement: "When party 2 of a 3-party session leaves and another connection loads number 2 again, no sessionLoad comes yet; the load of number 3 by a fourth connection completes the session, and the three live parties each receive sessionLoad once (a relay that keeps the departed number refuses the reload: nothing to check).",
+			Level:       Must, Labels: []string{"session", "load", "events", "lifecycle"},
+			Run: func(t *T) {
+				g := t.NewGroup(3, 1, 3)
+				a, b, c := g.Members[0], g.Members[1], g.Members[2]
+				s := g.NewJoinedSession(protocol.KindKeygen, nil)
+				a.Load(g.ID, s.ID, s.Kind, 1)
+				b.Load(g.ID, s.ID, s.Kind, 2)
+				_ = b.Close()
+				<-b.Done()
+				if !s.Reload(t, c, 2) {
+					return
+				}
+				t.ExpectNoEvent(protocol.EventSessionLoad, uuid.Nil, a, c)
+				d := t.Dial("D")
+				d.JoinGroup(g.ID) // B's place, freed with its numbers
+				d.JoinSession(g.ID, s.ID, s.Kind)
+				d.Load(g.ID, s.ID, s.Kind, 3)
+				for _, p := range []*Conn{a, c, d} {
+					p.WaitEvent(protocol.EventSessionLoad, s.ID)
+				}
+				t.ExpectNoEvent(protocol.EventSessionLoad, uuid.Nil, a, c, d)
+			},
+		},
 		loadRuleCase("4.6/load-zero-refused", "Session.load of party number 0 is refused with error -32603.", func(*Session) uint16 { return 0 }, false),
 		loadRuleCase("4.6/load-out-of-range-refused", "Session.load of a party number above parties is refused with error -32603.", func(s *Session) uint16 { return s.G.Params.Parties + 1 }, false),
 		loadRuleCase("4.6/load-taken-refused", "Session.load of a number already held in the session is refused with error -32603.", func(*Session) uint16 { return 1 }, true),

@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"mpcrelay/client"
 	"mpcrelay/relay/protocol"
 )
 
@@ -121,16 +120,7 @@ func init() {
 				expectMessage(t, b, s.ID, first)
 				_ = b.Close()
 				<-b.Done()
-				load := protocol.SessionLoadParams{GroupID: g.ID, SessionID: s.ID, Kind: s.Kind, Number: 2}
-				var resp client.Response
-				for try := 0; try < 5; try++ { // the relay may take a moment to see B's close
-					t.Quiet()
-					if resp = c.Raw(protocol.MethodSessionLoad, load); resp.Error == nil {
-						break
-					}
-				}
-				if resp.Error != nil {
-					t.Info("number 2 kept after its party left (COMPAT, §6.1): %s", resp.Error)
+				if !s.Reload(t, c, 2) {
 					return
 				}
 				again := s.msg(1, 2, "to C, who holds 2 now")

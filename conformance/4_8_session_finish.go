@@ -10,6 +10,39 @@ import (
 
 func init() {
 	register("4.8", "Session.finish",
+		// §4.8: sessionClosed when every party of the session has finished. A relay that frees
+		// a departed party's number (§6.1 allows it; a message to that number is then refused,
+		// §4.7) has one party fewer to wait for.
+		&Case{
+			ID:          "4.8/closes-without-a-departed-party",
+			Requirement: "When party 3 of a session leaves and the relay frees its number (a message to 3 is refused), the session closes when parties 1 and 2 finish: each receives sessionClosed [1,2] (a relay that keeps the departed number has nothing to check).",
+			Level:       Must, Labels: []string{"finish", "events", "lifecycle"},
+			Run: func(t *T) {
+				s := t.ReadyKeygen(3, 1)
+				a, b, c := s.Parties[0], s.Parties[1], s.Parties[2]
+				_ = c.Close()
+				<-c.Done()
+				freed := false
+				for range 5 { // the relay may take a moment to see C's close
+					t.Quiet()
+					m := s.msg(s.Number[a], s.Number[c], "to C, who left")
+					if resp := a.Raw(protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: s.G.ID, SessionID: s.ID, Kind: s.Kind, Message: m}); resp.Error != nil {
+						freed = true
+						break
+					}
+				}
+				if !freed {
+					t.Info("number %d kept after its party left (COMPAT, §6.1): messages to it accepted", s.Number[c])
+					return
+				}
+				a.Finish(s.G.ID, s.ID, s.Number[a])
+				b.Finish(s.G.ID, s.ID, s.Number[b])
+				for _, p := range []*Conn{a, b} {
+					ev := p.WaitEvent(protocol.EventSessionClosed, uuid.Nil)
+					expectJSON(t, "sessionClosed on "+p.Name, ev.Payload, mustJSON([]uint16{s.Number[a], s.Number[b]}))
+				}
+			},
+		},
 		// §4.8: When every party has finished, sessionClosed with the ascending array of party
 		// numbers goes to every party of the session (MUST, once per session).
 		&Case{

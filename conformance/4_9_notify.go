@@ -133,15 +133,20 @@ func init() {
 		},
 		&Case{
 			ID:          "4.10/signed-not-to-signers",
-			Requirement: "Notify.signed sends no notifySigned to the parties of the session, the caller included.",
+			Requirement: "Notify.signed sends no notifySigned to the parties of the session, the caller included: while the session runs, and after it closed (§7: the signers finish, then one of them sends Notify.signed).",
 			Level:       Must, Labels: []string{"notify", "events"},
 			Run: func(t *T) {
 				g := t.NewGroup(3, 1, 3)
 				s := g.NewSession(protocol.KindSign, "tx")
 				s.SignupAll(g.Members[0], g.Members[1])
-				g.Members[1].OK(protocol.MethodNotifySigned, protocol.NotifySignedParams{GroupID: g.ID, SessionID: s.ID, Value: mustJSON("sig")}, nil)
-				g.Members[2].WaitEvent(protocol.EventNotifySigned, uuid.Nil)
-				t.ExpectNoEvent(protocol.EventNotifySigned, uuid.Nil, g.Members[0], g.Members[1])
+				signed := func(from *Conn) {
+					from.OK(protocol.MethodNotifySigned, protocol.NotifySignedParams{GroupID: g.ID, SessionID: s.ID, Value: mustJSON("sig")}, nil)
+					g.Members[2].WaitEvent(protocol.EventNotifySigned, uuid.Nil)
+					t.ExpectNoEvent(protocol.EventNotifySigned, uuid.Nil, g.Members[0], g.Members[1])
+				}
+				signed(g.Members[1])
+				s.FinishAll()
+				signed(g.Members[0])
 			},
 		},
 	)

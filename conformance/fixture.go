@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"mpcrelay/client"
 	"mpcrelay/relay/protocol"
 )
 
@@ -101,6 +102,23 @@ func (g *Group) NewJoinedSession(kind protocol.SessionKind, value any) *Session 
 		c.JoinSession(g.ID, s.ID, s.Kind)
 	}
 	return s
+}
+
+// Reload has c load number n of s after n's holder closed its connection. It returns false, with
+// an info note, when the relay keeps a departed party's number (COMPAT, §6.1: the load is refused),
+// so the caller has nothing to check. The relay may take a moment to see the close: up to five
+// quiet windows.
+func (s *Session) Reload(t *T, c *Conn, n uint16) bool {
+	load := protocol.SessionLoadParams{GroupID: s.G.ID, SessionID: s.ID, Kind: s.Kind, Number: n}
+	var resp client.Response
+	for range 5 {
+		t.Quiet()
+		if resp = c.Raw(protocol.MethodSessionLoad, load); resp.Error == nil {
+			return true
+		}
+	}
+	t.Info("number %d kept after its party left (COMPAT, §6.1): %s", n, resp.Error)
+	return false
 }
 
 // Signup makes c a party (Session.join by non-creators, then Session.signup).

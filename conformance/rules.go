@@ -172,7 +172,7 @@ var rules = []Rule{
 	{"4.6.returns-number", Must, "Session.load returns the number claimed.",
 		ids("4.6/load-returns-number")},
 	{"4.6.event-at-required-count", Must, "When the parties reach the required count, sessionLoad with the session uuid goes to every party, exactly once.",
-		ids("4.6/load-event-at-threshold", "4.6/concurrent-loads-complete-once")},
+		ids("4.6/load-event-at-threshold", "4.6/concurrent-loads-complete-once", "4.6/departed-party-not-counted")},
 	{"4.6.load-with-sign-kind", Info, "Session.load with kind sign is accepted or refused.",
 		ids("4.6/load-with-sign-kind")},
 
@@ -203,7 +203,7 @@ var rules = []Rule{
 	{"4.8.finish-for-another-refused", Must, "Session.finish with another connection's party number is refused with -32603.",
 		ids("4.8/finish-for-another-party-refused")},
 	{"4.8.closed-when-all-finished", Must, "sessionClosed is sent when every party of the session has finished, and not before.",
-		ids("4.8/closed-after-every-party-finished", "4.8/closed-sent-once", "4.8/finish-for-another-party-refused", "4.8/closed-numbers-ascending-as-numbers", "4.8/concurrent-finishes-close-once")},
+		ids("4.8/closed-after-every-party-finished", "4.8/closed-sent-once", "4.8/finish-for-another-party-refused", "4.8/closed-numbers-ascending-as-numbers", "4.8/concurrent-finishes-close-once", "4.8/closes-without-a-departed-party")},
 	{"4.8.closed-to-every-party", Must, "sessionClosed, with the ascending array of party numbers, goes to every party of the session and to no one else.",
 		ids("4.8/closed-after-every-party-finished", "4.8/closed-numbers-ascending-as-numbers", "7/forty-party-keygen")},
 	{"4.8.closed-once", Must, "sessionClosed is sent once per session.",

@@ -64,6 +64,9 @@ var Realistic = []Breakage{
 	{Name: "signup-number-in-byte", Description: "§4.5 the last number issued kept in a byte: after 255 a signup is issued 0", Rule: "4.5.numbers-after-load", Rules: signupNumberInByte},
 	{Name: "signup-wraps-past-65535", Description: "§4.5 the next number computed as a u16 with no check: a signup in a session holding 65535 is issued 0", Rule: "4.5.numbers-after-load", Rules: signupWrapsPast65535},
 	{Name: "p2p-route-at-first-holder", Description: "§4.7/§6.1 peer-to-peer routes built when a number is first issued: after its holder leaves and another connection loads the number, messages to it go to the departed connection", Rule: "4.7.p2p-to-receiver-only", Rules: p2pRouteAtFirstHolder},
+	{Name: "signed-after-close-reaches-signers", Description: "§4.10 a closed session's parties forgotten: Notify.signed after every signer finished (§7's flow) also reaches the signers", Rule: "4.10.signed-not-to-parties", Rules: signedAfterCloseReachesSigners},
+	{Name: "closed-waits-for-departed", Description: "§4.8/§6.1 sessionClosed waits for a finish of every number ever issued: once a party left (its number freed), the session never closes", Rule: "4.8.closed-when-all-finished", Rules: closedWaitsForDeparted},
+	{Name: "departed-still-counted", Description: "§4.6/§6.1 departed parties still counted: a number loaded again after its party left completes the session early, with one live party missing", Rule: "4.6.event-at-required-count", Rules: departedStillCounted},
 }
 
 // RealisticOnCompat lists the realistic breakages that show only behind the compat relay.

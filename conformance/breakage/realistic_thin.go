@@ -1,10 +1,11 @@
 package breakage
 
 // Realistic breakages the explorer caught on only one or two of its four seeds (red-team rounds
-// 1 and 2): a verdict that rests on which random runs happen to reach a rare state. Each now has
+// 1 to 3): a verdict that rests on which random runs happen to reach a rare state. Each now has
 // a hand-written case of its rule, which the self-test requires to catch it: a receiver of 0 taken
-// for "no receiver", party numbers counted in a byte or wrapping past 65535, and a peer-to-peer
-// route kept at a number's first holder.
+// for "no receiver", party numbers counted in a byte or wrapping past 65535, a peer-to-peer route
+// kept at a number's first holder, and (round 3) a closed session's parties forgotten by
+// Notify.signed, and departed parties still counted or waited for.
 
 import (
 	"bytes"
@@ -109,4 +110,104 @@ func staleKey(m protocol.Message) string {
 	var body bytes.Buffer
 	_ = json.Compact(&body, m.Body)
 	return fmt.Sprintf("%s/%d/%d/%d/%s", m.UUID, m.Round, m.Sender, *m.Receiver, body.String())
+}
+
+// signedAfterCloseReachesSigners sends notifySigned to every live party as well when the session
+// has closed (every party finished), as a relay does that forgets a closed session's parties: in
+// §7's flow, the signers finish and then one of them sends Notify.signed.
+func signedAfterCloseReachesSigners() []faultproxy.Rule {
+	tr := faultproxy.NewTracker()
+	return []faultproxy.Rule{tr.Rule(), {Name: "forgotten-parties", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodNotifySigned), Apply: func(f *faultproxy.Frame) {
+		var p protocol.NotifySignedParams
+		if json.Unmarshal(f.RPC.Params, &p) != nil {
+			return
+		}
+		s := tr.Session(p.SessionID)
+		if s == nil || len(s.Parties) == 0 {
+			return
+		}
+		for n := range s.Parties {
+			if !s.Finished[n] {
+				return
+			}
+		}
+		for _, c := range s.PartyConns() {
+			if !c.Closed() {
+				f.Inject(c, faultproxy.ToClient, event(protocol.EventNotifySigned, p.Value))
+			}
+		}
+	}}}
+}
+
+// closedWaitsForDeparted drops sessionClosed while a number issued in the session is held by a
+// connection that left and never finished, as a relay does that waits for a finish of every
+// number it ever issued: a session a party left never closes.
+func closedWaitsForDeparted() []faultproxy.Rule {
+	tr := faultproxy.NewTracker()
+	return []faultproxy.Rule{tr.Rule(), {Name: "wait-for-departed", Dir: faultproxy.ToClient, Match: faultproxy.Event(protocol.EventSessionClosed), Apply: func(f *faultproxy.Frame) {
+		for _, s := range tr.Sessions() {
+			if !s.IsParty(f.Conn) {
+				continue
+			}
+			for n, c := range s.Parties {
+				if c.Closed() && !s.Finished[n] {
+					f.Drop()
+					return
+				}
+			}
+		}
+	}}}
+}
+
+// departedStillCounted counts every number issued or loaded in a session, departed parties'
+// included: a number loaded again after its party left completes the session early — the
+// completion event goes out then, to the live parties, and not when the session really completes.
+func departedStillCounted() []faultproxy.Rule {
+	tr := faultproxy.NewTracker()
+	counted := map[uuid.UUID]int{} // session → numbers issued or loaded, never fewer
+	early := map[uuid.UUID]bool{}  // sessions whose event went out early
+	return []faultproxy.Rule{tr.Rule(),
+		{Name: "count", Dir: faultproxy.ToClient, Match: faultproxy.All(ok, func(f *faultproxy.Frame) bool {
+			return f.RPC.IsResponseTo(protocol.MethodSessionSignup) || f.RPC.IsResponseTo(protocol.MethodSessionLoad)
+		}), Apply: func(f *faultproxy.Frame) {
+			var raw []json.RawMessage
+			var id uuid.UUID
+			if json.Unmarshal(f.RPC.Params, &raw) != nil || len(raw) < 2 || json.Unmarshal(raw[1], &id) != nil {
+				return
+			}
+			s := tr.Session(id)
+			if s == nil {
+				return
+			}
+			counted[id]++
+			live := 0
+			for _, c := range s.Parties {
+				if !c.Closed() {
+					live++
+				}
+			}
+			req := tr.Required(s)
+			if early[id] || counted[id] != req || live >= req {
+				return
+			}
+			early[id] = true
+			name := protocol.EventSessionSignup
+			if f.RPC.Method == protocol.MethodSessionLoad {
+				name = protocol.EventSessionLoad
+			}
+			for _, c := range s.PartyConns() {
+				if !c.Closed() {
+					f.Inject(c, faultproxy.ToClient, event(name, id))
+				}
+			}
+		}},
+		{Name: "not-again", Dir: faultproxy.ToClient, Match: func(f *faultproxy.Frame) bool {
+			return f.RPC.IsEvent(protocol.EventSessionSignup) || f.RPC.IsEvent(protocol.EventSessionLoad)
+		}, Apply: func(f *faultproxy.Frame) {
+			var id uuid.UUID
+			if json.Unmarshal(f.RPC.Payload, &id) == nil && early[id] {
+				f.Drop()
+			}
+		}},
+	}
 }

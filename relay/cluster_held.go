@@ -18,8 +18,9 @@ type held struct {
 	// may have made the connection a member there whatever n says, until a done settles it.
 	// (A request that timed out unanswered books n alone: its caller was told it failed.)
 	maybe bool
-	// joined: that request was a Group.join: its caller was answered, so it counts as one more
-	// group there (--max-groups-per-conn) until a done settles it.
+	// joined: that request was a Group.join answered with success, so it counts as one more
+	// group there (--max-groups-per-conn) until a done settles it (one answered with an error
+	// joined nothing, and books like a request answered by no one).
 	joined bool
 }
 

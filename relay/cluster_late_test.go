@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"mpcrelay/relay"
+	"mpcrelay/relay/cluster"
 	"mpcrelay/relay/cluster/natstest"
 	"mpcrelay/relay/protocol"
 )
@@ -90,4 +91,28 @@ func TestClusterLateDoneAfterALaterRequestTimedOutCounts(t *testing.T) {
 	if !strings.Contains(e.Message, "2 groups") {
 		t.Fatalf("Expected: the limit of 2 groups (g1 on the owner, one here) / Actual: %s", e.Message)
 	}
+}
+
+// --max-groups-per-conn across nodes counts a late Group.join only when it was answered with
+// success: a join the owner refused (here the group does not exist) made y a member of nothing,
+// whether its done comes late or never. It counted as one more group there until its done came,
+// so y could not create its second group meanwhile.
+func TestClusterGroupLimitIgnoresARefusedLateJoin(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	owner, home, hold, release := lateDone(t, url, url, func(c *relay.Config) { c.MaxGroupsPerConn = 2 })
+	missing := cluster.NewGroupID(ownerOf(createGroup(t, dialRaw(t, owner.URL()), 3, 1))) // the owner's, but no group
+	y := dialRaw(t, home.URL())
+	hold()
+	in, data := y.call(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: missing})
+	if in.Error == nil || in.Error.ClosesConnection() {
+		t.Fatalf("Expected: the owner refuses the join (no such group) / Actual: %s", data)
+	}
+	createGroup(t, y, 2, 1) // runs once the home node gave up on the join's done: y's first group
+	createGroup(t, y, 2, 1) // its second: within the limit
+	e := y.fails(protocol.MethodGroupCreate, protocol.GroupCreateParams{Label: "l", Params: protocol.Parameters{Parties: 2, Threshold: 1}}, protocol.CodeInternal)
+	if !strings.Contains(e.Message, "2 groups") {
+		t.Fatalf("Expected: the limit of 2 groups / Actual: %s", e.Message)
+	}
+	release()
+	waitMetric(t, home, "mpcrelay_cluster_late_replies_total", 1)
 }

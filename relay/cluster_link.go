@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -130,13 +131,17 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 		x.fail(clusterError(fmt.Sprintf("group %s is on relay node %s, and its response is larger than the cluster's NATS max_payload", gid, owner)))
 	}
 	x.answered = true
+	// Without its done, a join the owner refused did nothing: its caller was told it failed,
+	// as for a request answered by no one.
+	join := x.req.Method == protocol.MethodGroupJoin
+	refused := err != nil && join && responseFailed(res.Response)
 	l.mu.Lock()
 	if err != nil {
 		// Answered, but the done did not come: c may hold a group there now (a Group.join),
 		// until a done from owner says what it holds (§6.1).
-		l.doneMissing(c, owner, res.Seq, true, x.req.Method == protocol.MethodGroupJoin)
+		l.doneMissing(c, owner, res.Seq, !refused, join && !refused)
 	}
-	if now := l.lossesOf(owner); now != before && (err != nil || res.Holds > 0) && !l.stillHeld(now, before, owner, res) {
+	if now := l.lossesOf(owner); now != before && (err != nil && !refused || res.Holds > 0) && !l.stillHeld(now, before, owner, res) {
 		// The client has its answer, and the link or the owner was lost meanwhile: the
 		// request made c a member of a group there (or may have: its done did not come),
 		// which the drop did not know of and which is out of reach now. c is closed as the
@@ -184,6 +189,14 @@ func forwardError(gid uuid.UUID, owner cluster.NodeID, err error, wait string) *
 		return clusterError(fmt.Sprintf("group %s is on relay node %s, and NATS cannot carry this request there: %v", gid, owner, err))
 	}
 	return clusterError(fmt.Sprintf("group %s on relay node %s: %v", gid, owner, err))
+}
+
+// responseFailed tells whether frame, a response from another node, is an error (§2.3).
+func responseFailed(frame []byte) bool {
+	var r struct {
+		Error json.RawMessage `json:"error"`
+	}
+	return json.Unmarshal(frame, &r) == nil && len(r.Error) > 0 && string(r.Error) != "null"
 }
 
 // clusterError is a -32603 of cluster mode (not a rule of the original, so no §5 text).

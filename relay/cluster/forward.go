@@ -29,6 +29,9 @@ var (
 // Result of a forwarded request.
 type Result struct {
 	Responded bool // the response reached Handler.Deliver (false for notifications, or if none came)
+	// Response is that response frame (nil if none came): the relay reads whether it was an
+	// error when the done did not come.
+	Response  []byte
 	CloseConn bool // §2.5: the response was close-connection: the home node closes the connection
 	Holds     int  // groups of the owner the connection belongs to after the request
 	// Seq numbers the request on this node: a connection's requests to one owner are numbered
@@ -55,8 +58,9 @@ type pendingRequest struct {
 	mu        sync.Mutex
 	finished  bool
 	responded bool
-	closeConn bool // the response that came ahead of the done was a §2.5 close-connection error
-	late      bool // Wait gave up on it (ErrTimeout): its done, if it comes, goes to Handler.LateDone
+	response  []byte // the frame handed to Handler.Deliver as the response
+	closeConn bool   // the response that came ahead of the done was a §2.5 close-connection error
+	late      bool   // Wait gave up on it (ErrTimeout): its done, if it comes, goes to Handler.LateDone
 	result    Result
 	err       error
 }
@@ -68,6 +72,9 @@ func (p *pendingRequest) finish(res Result, err error) {
 	}
 	p.finished = true
 	res.Responded = res.Responded || p.responded
+	if res.Response == nil {
+		res.Response = p.response
+	}
 	res.CloseConn = res.CloseConn || p.closeConn // even when the done did not come (§2.5)
 	p.result, p.err = res, err
 	close(p.ch)
@@ -239,7 +246,7 @@ func (n *Node) onReply(seq uint64, m *nats.Msg) {
 	switch h.typ {
 	case msgResponse, msgResponseClose:
 		n.h.Deliver([]uint64{p.conn}, body)
-		p.responded = true
+		p.responded, p.response = true, body
 		p.closeConn = h.typ == msgResponseClose
 	case msgDone:
 		res, resp, hasResp, err := readDone(body)
@@ -249,7 +256,7 @@ func (n *Node) onReply(seq uint64, m *nats.Msg) {
 		}
 		if hasResp {
 			n.h.Deliver([]uint64{p.conn}, resp)
-			p.responded = true
+			p.responded, p.response = true, resp
 		}
 		res.Epoch = h.epoch
 		p.finish(res, nil)

@@ -254,6 +254,11 @@ func (n *Node) onReply(seq uint64, m *nats.Msg) {
 			n.log.Warn("malformed done", "from", h.from, "err", err)
 			return
 		}
+		if n.hasBacklogs.Load() {
+			n.pmu.Lock()
+			n.settleEarlierLocked(seq, p)
+			n.pmu.Unlock()
+		}
 		if hasResp {
 			n.h.Deliver([]uint64{p.conn}, resp)
 			p.responded, p.response = true, resp
@@ -305,6 +310,9 @@ func readDone(body []byte) (res Result, resp []byte, hasResp bool, err error) {
 func (n *Node) lateDone(seq uint64, p *pendingRequest, body []byte) {
 	n.pmu.Lock()
 	still := n.unpendLocked(seq, p) // not removed by a loss of its owner or of the link since
+	if still {
+		n.settleEarlierLocked(seq, p)
+	}
 	n.pmu.Unlock()
 	if !still {
 		return

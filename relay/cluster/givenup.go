@@ -20,19 +20,34 @@ import (
 // requests on their way (64, and 4 frames' bytes: cluster_pipeline.go), an owner holds at most
 // 128 requests and 8 largest frames' bytes of one connection.
 //
-// A request given up on is forgotten when its done comes, when its owner or the link is lost,
-// or when its connection closes (ConnClosed: the owner runs that notice after the connection's
-// requests, and the done could tell nothing more; the relay tells every owner that holds one,
-// AwaitingDones). If its owner restarted since it was sent, it stops counting in the backlog
-// twice RequestTimeout after it was sent (expireGivenUp): the old life's dones are void and may
-// never come (a node publishes nothing while cut off), so they must not block the connection.
-// It is still kept for its done: the home node may have sent it before it heard of the
-// restart, and then the new life runs it, and its done, however late, says what the
-// connection holds there (§6.1).
+// A request given up on is forgotten when its done comes, when a done of a later request of its
+// connection comes from its owner (the owner runs a connection's requests in the order they
+// were sent, and its dones come in that order: this one's was lost by NATS, or the request
+// was, and will never come; the later done says what the connection holds there), when its
+// owner or the link is lost, or when its connection closes (ConnClosed: the owner runs that
+// notice after the connection's requests, and the done could tell nothing more; the relay
+// tells every owner that holds one, AwaitingDones).
+//
+// It stops counting in the backlog (expireGivenUp), but is still kept for its done:
+//   - twice RequestTimeout after it was sent if its owner restarted since, or was not heard
+//     from when it was sent (its life unknown; the first heartbeat heard may be of a later
+//     one): the old life's dones are void and may never come (a node publishes nothing while
+//     cut off), so they must not block the connection. The home node may have sent it before
+//     it heard of the restart, and then the new life runs it, and its done, however late,
+//     says what the connection holds there (§6.1);
+//   - lostDonesAfter RequestTimeouts after it was sent in any case: NATS may have lost its done
+//     (at most once delivery) with no restart, and a connection whose backlog is full sends
+//     nothing that could bring a later done. A slow owner gets no more than MaxGivenUp more
+//     requests of one connection per that time.
 
 // MaxGivenUp bounds the requests of one connection given up on at one owner: a pipelined burst
 // (64 Session.messages) that times out whole fits.
 const MaxGivenUp = 64
+
+// lostDonesAfter is how many RequestTimeouts after it was sent a request given up on stops
+// counting in its backlog whatever its owner did: long enough for an owner slow to catch up,
+// short enough that a connection whose dones NATS lost is refused for a bounded time.
+const lostDonesAfter = 10
 
 // ErrBacklog: the owner has not finished earlier requests of this connection that were given up
 // on; the request was not sent.
@@ -69,6 +84,7 @@ func (n *Node) giveUpLocked(seq uint64, p *pendingRequest) {
 	if b == nil {
 		b = &backlog{}
 		n.backlogs[k] = b
+		n.hasBacklogs.Store(true)
 	}
 	b.n++
 	b.bytes += p.size
@@ -89,6 +105,7 @@ func (n *Node) unpendLocked(seq uint64, p *pendingRequest) bool {
 			uncount(b, p)
 			if b.kept--; b.kept == 0 {
 				delete(n.backlogs, k)
+				n.hasBacklogs.Store(len(n.backlogs) > 0)
 			}
 		}
 		n.m.givenUp.Dec()
@@ -105,8 +122,21 @@ func uncount(b *backlog, p *pendingRequest) {
 	}
 }
 
-// expireGivenUp stops counting the requests given up on whose owner restarted since they were
-// sent, twice RequestTimeout after that (see above). It runs with the heartbeats.
+// settleEarlierLocked forgets the requests of p's connection given up on at p's owner that
+// were sent before request seq, whose done came (see above). Caller holds n.pmu.
+func (n *Node) settleEarlierLocked(seq uint64, p *pendingRequest) {
+	if n.backlogs[connOwner{p.conn, p.owner}] == nil {
+		return
+	}
+	for s, q := range n.pending {
+		if s < seq && q.givenUp && q.conn == p.conn && q.owner == p.owner {
+			n.unpendLocked(s, q)
+		}
+	}
+}
+
+// expireGivenUp stops counting the requests given up on that have waited long enough for their
+// done (see above). It runs with the heartbeats.
 func (n *Node) expireGivenUp(now time.Time) {
 	n.pmu.Lock()
 	some := len(n.backlogs) > 0
@@ -123,7 +153,14 @@ func (n *Node) expireGivenUp(now time.Time) {
 	n.pmu.Lock()
 	defer n.pmu.Unlock()
 	for _, p := range n.pending {
-		if cur, ok := epochs[p.owner]; ok && p.counted && p.epoch != 0 && cur != p.epoch && now.Sub(p.start) > 2*n.cfg.RequestTimeout {
+		if !p.counted {
+			continue
+		}
+		bound := lostDonesAfter * n.cfg.RequestTimeout
+		if cur, ok := epochs[p.owner]; ok && (p.epoch == 0 || cur != p.epoch) {
+			bound = 2 * n.cfg.RequestTimeout // an ended (or unknown) life of the owner
+		}
+		if now.Sub(p.start) > bound {
 			uncount(n.backlogs[connOwner{p.conn, p.owner}], p)
 		}
 	}

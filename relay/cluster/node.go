@@ -77,6 +77,7 @@ type Node struct {
 	pmu          sync.Mutex
 	pending      map[uint64]*pendingRequest
 	backlogs     map[connOwner]*backlog // requests given up on, by connection and owner (givenup.go)
+	hasBacklogs  atomic.Bool            // len(backlogs) > 0, read without pmu by every done
 	givenUpBytes int                    // bound of a backlog's bytes
 
 	lmu   sync.Mutex

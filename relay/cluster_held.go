@@ -32,11 +32,37 @@ func (h held) count() int {
 	return h.n
 }
 
-// losses is what route compares before and after a forwarded request. Caller holds l.mu.
+// losses is what route compares before and after a forwarded request.
 type losses struct{ link, node uint64 }
 
-func (l *clusterLink) lossesOf(owner cluster.NodeID) losses {
-	return losses{l.linkLosses, l.nodeLosses[owner]}
+// flight counts the requests of this node's connections on their way to one owner (route), and
+// that owner's losses since the first of them took off. It lives only while some are on their
+// way: a node keeps nothing of the owners it no longer sends to (every node that ever left).
+type flight struct {
+	n      int
+	losses uint64
+}
+
+// takeOff counts a request to owner on its way and returns the losses so far, to compare when
+// it lands. Caller holds l.mu.
+func (l *clusterLink) takeOff(owner cluster.NodeID) losses {
+	f := l.flights[owner]
+	if f == nil {
+		f = &flight{}
+		l.flights[owner] = f
+	}
+	f.n++
+	return losses{l.linkLosses, f.losses}
+}
+
+// land ends a request's flight (takeOff) and returns the losses so far. Caller holds l.mu.
+func (l *clusterLink) land(owner cluster.NodeID) losses {
+	f := l.flights[owner]
+	now := losses{l.linkLosses, f.losses}
+	if f.n--; f.n == 0 {
+		delete(l.flights, owner)
+	}
+	return now
 }
 
 // book records what owner's done said c holds there. Caller holds l.mu.

@@ -63,10 +63,11 @@ type clusterLink struct {
 	locals   map[uint64]*conn
 	memberOf map[*conn]map[cluster.NodeID]held
 	pipes    map[*conn]*pipe // this node's connections' Session.messages on their way (cluster_pipeline.go)
-	// Losses so far (dropNodes): of the link, and of each node. A request on its way while one
-	// ran may have made its connection a member there that the drop could not see (route).
+	// Losses so far (dropNodes): of the link, and of each owner that requests are on their way
+	// to (flights). A request on its way while one ran may have made its connection a member
+	// there that the drop could not see (route).
 	linkLosses uint64
-	nodeLosses map[cluster.NodeID]uint64
+	flights    map[cluster.NodeID]*flight
 
 	afterForward atomic.Pointer[func()] // tests: runs when a forwarded request's wait ends
 	slowDone     atomic.Pointer[func()] // tests: runs before the owner's done, its response sent ahead
@@ -82,7 +83,7 @@ func (s *Server) startCluster() error {
 	}
 	l := &clusterLink{s: s, node: node, self: node.ID(), remotes: map[remoteKey]*conn{},
 		locals: map[uint64]*conn{}, memberOf: map[*conn]map[cluster.NodeID]held{}, pipes: map[*conn]*pipe{},
-		nodeLosses: map[cluster.NodeID]uint64{}}
+		flights: map[cluster.NodeID]*flight{}}
 	if err := node.Start(l); err != nil {
 		return err
 	}
@@ -108,21 +109,24 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 	}
 	l.mu.Lock()
 	l.locals[c.id] = c
-	before := l.lossesOf(owner)
 	l.mu.Unlock()
 	if l.pipeline(x, gid, owner, frame) {
 		return true, false
 	}
+	l.mu.Lock()
+	before := l.takeOff(owner)
+	l.mu.Unlock()
 	res, err := l.node.Forward(context.Background(), owner, c.id, l.groupsElsewhere(c, owner), frame)
 	if f := l.afterForward.Load(); f != nil {
 		(*f)()
 	}
 	if err != nil && !res.Responded {
+		l.mu.Lock()
+		l.land(owner)
 		if errors.Is(err, cluster.ErrTimeout) {
-			l.mu.Lock()
 			l.doneMissing(c, owner, res.Seq, false, false) // the owner may still run it
-			l.mu.Unlock()
 		}
+		l.mu.Unlock()
 		x.fail(forwardError(gid, owner, err, l.s.cfg.WriteWait.String()))
 		return true, x.closeConn
 	}
@@ -141,7 +145,7 @@ func (l *clusterLink) route(x *call, frame []byte) (forwarded, closeConn bool) {
 		// until a done from owner says what it holds (§6.1).
 		l.doneMissing(c, owner, res.Seq, !refused, join && !refused)
 	}
-	if now := l.lossesOf(owner); now != before && (err != nil && !refused || res.Holds > 0) && !l.stillHeld(now, before, owner, res) {
+	if now := l.land(owner); now != before && (err != nil && !refused || res.Holds > 0) && !l.stillHeld(now, before, owner, res) {
 		// The client has its answer, and the link or the owner was lost meanwhile: the
 		// request made c a member of a group there (or may have: its done did not come),
 		// which the drop did not know of and which is out of reach now. c is closed as the
@@ -409,7 +413,9 @@ func (l *clusterLink) ConnClosed(from cluster.NodeID, id uint64) {
 // connections that were in its groups are closed: those groups are gone with it.
 func (l *clusterLink) NodeLost(node cluster.NodeID, reason string) {
 	l.mu.Lock()
-	l.nodeLosses[node]++ // before the drop looks at the memberships (route)
+	if f := l.flights[node]; f != nil {
+		f.losses++ // before the drop looks at the memberships (route)
+	}
 	l.mu.Unlock()
 	l.dropNodes(func(n cluster.NodeID) bool { return n == node }, closeNodeLost, nodeLostText(node))
 }

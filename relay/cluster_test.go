@@ -496,3 +496,57 @@ func TestClusterLateDoneSettlesMembership(t *testing.T) {
 		})
 	}
 }
+
+// §6.1 across nodes: a join answered just as its owner leaves the cluster — the home node books
+// it only after the loss dropped the memberships it knew. The connection must be closed (4001)
+// all the same, not left in a group that is gone.
+func TestClusterJoinAnsweredAsItsOwnerLeaves(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	n1, n2 := startNode(t, url), startNode(t, url, func(c *relay.Config) { c.DrainTimeout = 200 * time.Millisecond })
+	a := dialRaw(t, n1.URL())
+	g := createGroup(t, dialRaw(t, n2.URL()), 3, 1)
+	waiting, resume := make(chan struct{}), make(chan struct{})
+	var once, resumed sync.Once
+	resumeNow := func() { resumed.Do(func() { close(resume) }) }
+	t.Cleanup(resumeNow) // before n1's shutdown, which waits for a's request
+	relay.AfterForward(n1.Server(), func() { once.Do(func() { close(waiting); <-resume }) })
+	joinGroup(t, a, g) // a has its answer; n1 has not booked it yet
+	<-waiting
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n2.Shutdown(ctx); err != nil { // its goodbye: n1 loses it at once
+		t.Fatal(err)
+	}
+	waitMetric(t, n1, `mpcrelay_cluster_nodes_lost_total{reason="left"}`, 1)
+	resumeNow() // the drop has run: now n1 books a's join
+	if ce := a.closed(); ce == nil || ce.Code != 4001 {
+		t.Fatalf("Expected: a closed with 4001 (its join was answered as its owner left) / Actual: %v", ce)
+	}
+}
+
+// A node keeps count of another node's losses only while requests to it are on their way (to
+// see one that happened meanwhile, as above): it kept a count for every node that ever left
+// the cluster or restarted its link, for as long as it ran.
+func TestClusterForgetsTheLossesOfNodesItNoLongerSendsTo(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	home := startNode(t, url)
+	const nodes = 3
+	for i := range nodes {
+		n := startNode(t, url, func(c *relay.Config) { c.DrainTimeout = 200 * time.Millisecond })
+		a := dialRaw(t, home.URL())
+		joinGroup(t, a, createGroup(t, dialRaw(t, n.URL()), 2, 1)) // home hears of n
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := n.Shutdown(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ce := a.closed(); ce == nil || ce.Code != 4001 {
+			t.Fatalf("Expected: a closed with 4001 when its group's node left / Actual: %v", ce)
+		}
+		waitMetric(t, home, `mpcrelay_cluster_nodes_lost_total{reason="left"}`, float64(i+1))
+	}
+	if got := relay.LossRecords(home.Server()); got != 0 {
+		t.Fatalf("Expected: no loss counts kept (no request on its way) / Actual: counts of %d nodes", got)
+	}
+}

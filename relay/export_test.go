@@ -29,3 +29,11 @@ func AfterForward(s *Server, f func()) { s.cl.afterForward.Store(&f) }
 // frame for the caller goes out first) and then run f before the request's done: an owner slow
 // to finish a request whose caller already has its answer.
 func SlowDone(s *Server, f func()) { s.cl.slowDone.Store(&f) }
+
+// LossRecords counts the owners s keeps loss counts of (route: a loss while a request to that
+// owner was on its way).
+func LossRecords(s *Server) int {
+	s.cl.mu.Lock()
+	defer s.cl.mu.Unlock()
+	return len(s.cl.flights)
+}

@@ -73,6 +73,11 @@
 //     the new epoch (or miss the heartbeats) and drop their side.
 //   - A node declared dead that is still talking is sent a reset and starts a new epoch itself,
 //     so both sides always agree that memberships across them ended.
+//   - A node that cannot keep up with what NATS brings it: each subscription holds a bounded
+//     backlog (pending limits, drops.go); what comes past it is dropped, and since a dropped
+//     message may have been an event, a reply or a notice for anyone, the node starts a new
+//     epoch before it handles anything after the gap, as when the link is lost (one relay drops
+//     a client that cannot keep up, §6.2). Lost heartbeats are only counted.
 //   - Every message is checked against its sender's epoch, replies (responses, dones, late
 //     dones) included: the first message of a new epoch, whatever its kind, has the old
 //     incarnation's memberships dropped before it counts, and a reply of an incarnation given up
@@ -82,7 +87,10 @@
 //     or without the response), but the request stays known until its done comes, which is
 //     then handed to Handler.LateDone (the relay books what it says the connection holds
 //     there, §6.1), or until its owner or the link is lost, which voids it, or its connection
-//     closes (ConnClosed). Such requests are bounded per connection and owner (givenup.go).
+//     closes (ConnClosed), or a later request's done comes (its own was lost: dones come in
+//     order). Such requests are bounded per connection and owner (givenup.go), and stop
+//     counting against the bound after a while, so that dones NATS lost cannot refuse a
+//     connection for good.
 //
 // What the design does not do: replicate a group (its owner's death ends it), or carry a frame
 // larger than the NATS server's max_payload (Start refuses such a configuration; the embedded

@@ -19,6 +19,7 @@ type metrics struct {
 	lateReplies    prometheus.Counter
 	framesMissed   prometheus.Counter // receivers told they missed a frame larger than max_payload
 	givenUp        prometheus.Gauge   // requests given up on, kept for their done (givenup.go)
+	dropped        prometheus.Counter // messages NATS dropped here: the node could not keep up (drops.go)
 }
 
 // Outcomes of a forwarded request (label values).
@@ -66,6 +67,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Receivers on other nodes of a frame larger than NATS's max_payload (their node closes them)."}),
 		givenUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mpcrelay_cluster_requests_given_up",
 			Help: "Requests of this node's connections that timed out and are kept until their owner's done comes (bounded per connection and owner)."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "mpcrelay_cluster_messages_dropped_total",
+			Help: "Messages from other nodes that NATS dropped at this node, past its subscriptions' pending limits (it could not keep up); dropped requests, events or replies end its link's incarnation."}),
 	}
 	for _, o := range []string{outcomeOK, outcomeNoOwner, outcomeOwnerLost, outcomeLinkDown, outcomeTimeout, outcomeUnreachable, outcomeTooLarge, outcomeBacklog} {
 		m.forwarded.WithLabelValues(o)
@@ -75,7 +78,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.forwarded, m.forwardSeconds, m.served, m.queued, m.eventMsgsOut, m.eventBytesOut, m.eventMsgsIn,
-			m.eventFramesIn, m.peers, m.nodesLost, m.linkUp, m.linkLost, m.lateReplies, m.framesMissed, m.givenUp)
+			m.eventFramesIn, m.peers, m.nodesLost, m.linkUp, m.linkLost, m.lateReplies, m.framesMissed, m.givenUp, m.dropped)
 	}
 	return m
 }

@@ -83,6 +83,8 @@ type Node struct {
 	lmu   sync.Mutex
 	lanes map[laneKey]*lane // connections of other nodes with requests queued or running here
 
+	reqDrops, delDrops, hbDrops dropWatch // messages NATS dropped on each subscription (drops.go)
+
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -169,17 +171,18 @@ func (n *Node) Start(h Handler) error {
 	subs := []struct {
 		subject string
 		handle  nats.MsgHandler
+		drops   *dropWatch
 	}{
-		{n.subj.requests(n.id), n.onRequestMsg},
-		{n.subj.deliveries(n.id), n.onDeliveryMsg},
-		{n.subj.heartbeats(), n.onHeartbeatMsg},
+		{n.subj.requests(n.id), n.onRequestMsg, &n.reqDrops},
+		{n.subj.deliveries(n.id), n.onDeliveryMsg, &n.delDrops},
+		{n.subj.heartbeats(), n.onHeartbeatMsg, &n.hbDrops},
 	}
 	for _, s := range subs {
 		sub, err := nc.Subscribe(s.subject, s.handle)
 		if err == nil {
-			// A relay's inbound traffic is bounded by its clients' send queues, not here:
-			// dropping a message would break exactly-once delivery.
-			err = sub.SetPendingLimits(-1, -1)
+			// Bounded: what a node that cannot keep up drops past it ends its link (drops.go).
+			err = sub.SetPendingLimits(pendingMsgs, n.cfg.pendingBytes())
+			s.drops.sub.Store(sub)
 		}
 		if err != nil {
 			nc.Close()
@@ -259,9 +262,15 @@ func (n *Node) onDisconnect(err error) {
 }
 
 func (n *Node) onAsyncError(sub *nats.Subscription, err error) {
-	if errors.Is(err, nats.ErrSlowConsumer) {
-		// Unreachable with unlimited pending limits; if it ever happens, messages were lost.
-		n.relink("NATS dropped messages for this node (slow consumer)")
+	if errors.Is(err, nats.ErrSlowConsumer) { // messages were dropped (drops.go)
+		switch sub {
+		case n.reqDrops.sub.Load():
+			n.checkDrops(&n.reqDrops, "requests")
+		case n.delDrops.sub.Load():
+			n.checkDrops(&n.delDrops, "deliveries")
+		case n.hbDrops.sub.Load():
+			n.heartbeatsDropped()
+		}
 		return
 	}
 	subject := ""
@@ -274,9 +283,20 @@ func (n *Node) onAsyncError(sub *nats.Subscription, err error) {
 // relink ends this link's incarnation: a new epoch, no peers, every waiting request failed, and
 // the handler drops every cross-node membership. Other nodes see the new epoch (or miss the
 // heartbeats) and do the same on their side.
-func (n *Node) relink(reason string) {
+func (n *Node) relink(reason string) { n.relinkIf(nil, reason) }
+
+// relinkIf relinks if cond (nil: always) still holds once every message before has been
+// handled; it reports whether it did.
+func (n *Node) relinkIf(cond func() bool, reason string) bool {
 	n.life.Lock()
 	defer n.life.Unlock()
+	if cond != nil && !cond() {
+		return false
+	}
+	// What was dropped so far is voided with the memberships it concerned. Counted before the
+	// new epoch is used: a message dropped from now on may be of the new incarnation.
+	n.reqDrops.count(n.m)
+	n.delDrops.count(n.m)
 	n.epoch.Store(max(n.epoch.Load()+1, uint64(time.Now().UnixNano())))
 	n.mu.Lock()
 	clear(n.peers)
@@ -286,6 +306,7 @@ func (n *Node) relink(reason string) {
 	n.m.linkLost.Inc()
 	n.log.Warn("cluster link lost: cross-node groups and memberships dropped", "reason", reason)
 	n.h.LinkLost(reason)
+	return true
 }
 
 // publish sends one message; a failure means the link is down, or the message is too large
@@ -388,6 +409,7 @@ func (n *Node) ConnClosed(owner NodeID, conn uint64) error {
 }
 
 func (n *Node) onDeliveryMsg(m *nats.Msg) {
+	n.checkDrops(&n.delDrops, "deliveries") // nothing after a gap counts in the life that lost it
 	if seq, ok := replySeq(m.Subject); ok {
 		n.onReply(seq, m)
 		return
@@ -434,6 +456,7 @@ func (n *Node) onMissed(h head, body []byte) {
 }
 
 func (n *Node) onRequestMsg(m *nats.Msg) {
+	n.checkDrops(&n.reqDrops, "requests") // nothing after a gap counts in the life that lost it
 	h, body, err := readHead(m.Data)
 	if err != nil {
 		n.log.Warn("malformed cluster message", "subject", m.Subject, "err", err)

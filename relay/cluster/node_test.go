@@ -20,10 +20,12 @@ type recorder struct {
 	closed    []string // "node/conn"
 	lost      []string // node ids
 	linkLost  []string
+	lostAt    []int    // len(delivered) when each LinkLost came
 	lateDones []string // "owner/conn seq=… holds=…"
 	missed    []string // receivers told they missed a frame
 	missedAt  int      // len(delivered) when the last of them was told
 	execute   func(r *cluster.Request)
+	gate      func() // if set, Deliver runs it first
 	changed   chan struct{}
 }
 
@@ -46,6 +48,12 @@ func (h *recorder) Execute(r *cluster.Request) {
 }
 
 func (h *recorder) Deliver(conns []uint64, frame []byte) {
+	h.mu.Lock()
+	gate := h.gate
+	h.mu.Unlock()
+	if gate != nil {
+		gate()
+	}
 	h.mu.Lock()
 	for _, c := range conns {
 		h.delivered = append(h.delivered, fmt.Sprintf("%d:%s", c, frame))
@@ -71,6 +79,7 @@ func (h *recorder) NodeLost(node cluster.NodeID, reason string) {
 func (h *recorder) LinkLost(reason string) {
 	h.mu.Lock()
 	h.linkLost = append(h.linkLost, reason)
+	h.lostAt = append(h.lostAt, len(h.delivered))
 	h.mu.Unlock()
 	h.note()
 }

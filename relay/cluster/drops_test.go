@@ -1,0 +1,88 @@
+package cluster_test
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mpcrelay/relay/cluster"
+	"mpcrelay/relay/cluster/natstest"
+)
+
+// logBuffer collects a node's logs.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) has(s string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Contains(b.buf.String(), s)
+}
+
+// A node's subscriptions hold a bounded number of messages received and not yet handled (NATS
+// pending limits): a node that cannot keep up — here its delivery goroutine is stuck — drops
+// what comes past the bound instead of buffering everything sent to it. What it dropped may be
+// events for its connections, replies or notices, and it cannot tell which: as one relay drops
+// a client that cannot keep up (§6.2), it counts that as the loss of its link. Before anything
+// that came after the gap is handled, every cross-node membership ends (LinkLost; the relay
+// closes its members of other nodes' groups, 4002), and the other nodes drop their side when
+// they hear its new epoch. Before, nothing was bounded and nothing was dropped.
+func TestSlowNodeDropsMessagesAndLosesItsLink(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	slow := func(c *cluster.Config) { c.Heartbeat, c.DeadAfter = 200*time.Millisecond, time.Minute } // nobody is declared dead here
+	logs := &logBuffer{}
+	home, hh := startNode(t, url, slow, func(c *cluster.Config) { c.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+	owner, oh := startNode(t, url, slow)
+	waitFor(t, 5*time.Second, "the nodes hear each other", func() bool {
+		return len(home.Status().Peers) == 1 && len(owner.Status().Peers) == 1
+	})
+	gate := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(open)
+	hh.mu.Lock()
+	hh.gate = func() { <-gate }
+	hh.mu.Unlock()
+	// More events for connection 1 of the home node than its bound holds (65,536 messages).
+	const events = 80_000
+	for i := range events {
+		if err := owner.Deliver(home.ID(), []uint64{1}, fmt.Appendf(nil, "%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 30*time.Second, "the home node drops what it cannot hold", func() bool { return logs.has("NATS dropped") })
+	open()
+	waitFor(t, 10*time.Second, "the home node loses its link", func() bool {
+		_, _, _, linkLost := hh.snapshot()
+		return len(linkLost) > 0
+	})
+	hh.mu.Lock()
+	at, reason := hh.lostAt[0], hh.linkLost[0]
+	for i, d := range hh.delivered[:at] {
+		if d != fmt.Sprintf("1:%d", i) {
+			hh.mu.Unlock()
+			t.Fatalf("delivered before the link was lost: %q at %d, want the events in order with no gap", d, i)
+		}
+	}
+	hh.mu.Unlock()
+	if !strings.Contains(reason, "dropped") {
+		t.Fatalf("link lost for %q, want the dropped messages", reason)
+	}
+	waitFor(t, 10*time.Second, "the owner drops the home node's side", func() bool {
+		_, _, lost, _ := oh.snapshot()
+		return len(lost) > 0 && strings.Contains(lost[0], "restarted")
+	})
+	t.Logf("%d events handed out before the link was lost", at)
+}

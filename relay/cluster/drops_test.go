@@ -86,3 +86,24 @@ func TestSlowNodeDropsMessagesAndLosesItsLink(t *testing.T) {
 	})
 	t.Logf("%d events handed out before the link was lost", at)
 }
+
+// Heartbeats carry the cluster protocol's version. A node of version 1 (its heartbeats carry
+// none) ignores the messages added since, so a mixed cluster is logged, naming the node, once:
+// an operator in the middle of a rolling upgrade sees it. A node of this version is not.
+func TestMixedProtocolVersionsAreLogged(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	logs := &logBuffer{}
+	home, _ := startNode(t, url, func(c *cluster.Config) { c.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+	fakeOwner(t, url, home) // heartbeats of version 1
+	waitFor(t, 5*time.Second, "the version-1 node logged", func() bool {
+		return logs.has("peer="+fakeOwnerID.String()) && logs.has("peer_protocol=1")
+	})
+	startNode(t, url)
+	waitFor(t, 5*time.Second, "the home node hears the other node", func() bool { return len(home.Status().Peers) == 2 })
+	time.Sleep(500 * time.Millisecond) // ten more heartbeats of each
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if k := strings.Count(logs.buf.String(), "another cluster protocol"); k != 1 {
+		t.Fatalf("mixed versions logged %d times, want once (for the version-1 node only):\n%s", k, logs.buf.String())
+	}
+}

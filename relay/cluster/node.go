@@ -91,8 +91,9 @@ type Node struct {
 }
 
 type peer struct {
-	epoch uint64
-	seen  time.Time
+	epoch    uint64
+	seen     time.Time
+	protocol uint64 // of its last heartbeat (0: none heard yet)
 }
 
 // New makes a node with a fresh id. Start connects it.

@@ -122,6 +122,7 @@ func (n *Node) onReset(h head, body []byte) {
 func (n *Node) heartbeat() {
 	msg := appendHead(nil, msgHeartbeat, n.id, n.epoch.Load())
 	msg = appendUvarint(msg, uint64(n.cfg.Heartbeat.Milliseconds()))
+	msg = appendUvarint(msg, protocol)
 	if err := n.publish(n.subj.heartbeats(), "", msg); err != nil {
 		n.log.Debug("heartbeat not sent", "err", err)
 	}
@@ -187,6 +188,29 @@ func (n *Node) onHeartbeatMsg(m *nats.Msg) {
 	}
 	if n.admit(h) {
 		n.life.RUnlock()
+		n.sawProtocol(h.from, body)
+	}
+}
+
+// sawProtocol notes the cluster protocol of a peer's heartbeat body and logs a peer whose
+// version differs from this node's, once per change (wire.go says what each difference costs).
+func (n *Node) sawProtocol(from NodeID, body []byte) {
+	v := uint64(protoV1)
+	if _, rest, err := readUvarint(body); err == nil && len(rest) > 0 {
+		if pv, _, err := readUvarint(rest); err == nil {
+			v = pv
+		}
+	}
+	n.mu.Lock()
+	p := n.peers[from]
+	changed := p != nil && p.protocol != v
+	if changed {
+		p.protocol = v
+	}
+	n.mu.Unlock()
+	if changed && v != protocol {
+		n.log.Warn("node of another cluster protocol version: mixed versions work, but a node ignores the messages of later versions (see the README's cluster section); upgrade every node",
+			"peer", from.String(), "peer_protocol", v, "protocol", protocol)
 	}
 }
 

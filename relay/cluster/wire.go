@@ -18,8 +18,24 @@ import (
 //	done:      flags u8 | holds uvarint | response frame        → the request's reply subject
 //	response:  frame                                           → the request's reply subject
 //	closing response: frame (a §2.5 close-connection error)     → the request's reply subject
-//	heartbeat: period in ms uvarint                            → <prefix>.hb
+//	heartbeat: period in ms uvarint | protocol uvarint         → <prefix>.hb (no body: goodbye)
 type msgType uint8
+
+// Protocol versions of the cluster, carried in heartbeats (a heartbeat without one is of
+// version 1). Nodes of different versions work together, but an older node ignores the
+// messages it does not know: mixed versions are logged (onHeartbeatMsg), and the README says
+// what each difference costs.
+const (
+	// protoV1: request, closed, reset, events, done, response, heartbeat.
+	protoV1 = 1
+	// protoV2 adds missed (a frame over max_payload: its receivers are closed, 4003) and the
+	// closing response (§2.5 sent ahead of its done). A version-1 node ignores both: its
+	// receivers of such a frame stay open without it, and a close-connection error whose done
+	// comes late does not close the connection there.
+	protoV2 = 2
+	// protocol is this node's version.
+	protocol = protoV2
+)
 
 const (
 	msgRequest msgType = iota + 1

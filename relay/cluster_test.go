@@ -236,11 +236,7 @@ func TestClusterJoinAnsweredAsTheLinkIsLost(t *testing.T) {
 	// c has its answer before n1 is done with its join: once c's next request (a local one) is
 	// answered, it is, and the hook below cannot catch c's join instead of a's.
 	createGroup(t, c, 2, 1)
-	waiting, resume := make(chan struct{}), make(chan struct{})
-	var once, resumed sync.Once
-	resumeNow := func() { resumed.Do(func() { close(resume) }) }
-	t.Cleanup(resumeNow) // before n1's shutdown, which waits for a's request
-	relay.AfterForward(n1.Server(), func() { once.Do(func() { close(waiting); <-resume }) })
+	waiting, resumeNow := holdAfterForward(t, n1)
 	joinGroup(t, a, g) // a has its answer; n1 has not booked it yet
 	<-waiting
 	srv.Shutdown()
@@ -251,6 +247,18 @@ func TestClusterJoinAnsweredAsTheLinkIsLost(t *testing.T) {
 	if ce := a.closed(); ce == nil || ce.Code != 4002 {
 		t.Fatalf("Expected: a closed with 4002 (its join was answered as the link was lost) / Actual: %v", ce)
 	}
+}
+
+// holdAfterForward holds the read pump of the next request n forwards once its wait for the
+// owner has ended, before n books what it learned: waiting is closed then, and resume lets it
+// go on (at the latest when the test ends, before n's shutdown, which waits for it).
+func holdAfterForward(t *testing.T, n *relay.Instance) (waiting <-chan struct{}, resume func()) {
+	w, r := make(chan struct{}), make(chan struct{})
+	var once, resumed sync.Once
+	resume = func() { resumed.Do(func() { close(r) }) }
+	t.Cleanup(resume)
+	relay.AfterForward(n.Server(), func() { once.Do(func() { close(w); <-r }) })
+	return w, resume
 }
 
 func TestClusterNATSRestart(t *testing.T) {
@@ -505,11 +513,7 @@ func TestClusterJoinAnsweredAsItsOwnerLeaves(t *testing.T) {
 	n1, n2 := startNode(t, url), startNode(t, url, func(c *relay.Config) { c.DrainTimeout = 200 * time.Millisecond })
 	a := dialRaw(t, n1.URL())
 	g := createGroup(t, dialRaw(t, n2.URL()), 3, 1)
-	waiting, resume := make(chan struct{}), make(chan struct{})
-	var once, resumed sync.Once
-	resumeNow := func() { resumed.Do(func() { close(resume) }) }
-	t.Cleanup(resumeNow) // before n1's shutdown, which waits for a's request
-	relay.AfterForward(n1.Server(), func() { once.Do(func() { close(waiting); <-resume }) })
+	waiting, resumeNow := holdAfterForward(t, n1)
 	joinGroup(t, a, g) // a has its answer; n1 has not booked it yet
 	<-waiting
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

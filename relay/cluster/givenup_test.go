@@ -138,25 +138,9 @@ func TestFullBacklogOfLostDonesClears(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	home, _ := startNode(t, url, func(c *cluster.Config) { c.RequestTimeout = timeout })
 	nc, requests, _ := fakeOwner(t, url, home)
-	start := time.Now()
-	begunGivenUp(t, home, fakeOwnerID, 7, cluster.MaxGivenUp)
-	if _, err := home.Forward(context.Background(), fakeOwnerID, 7, 0, []byte("y")); !errors.Is(err, cluster.ErrBacklog) {
-		t.Fatalf("forward past the backlog: %v, want ErrBacklog", err)
-	}
+	start := fullBacklog(t, home, 7)
 	answerY(t, nc, requests, fakeOwnerID)
-	for {
-		_, err := home.Forward(context.Background(), fakeOwnerID, 7, 0, []byte("y"))
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, cluster.ErrBacklog) && !errors.Is(err, cluster.ErrTimeout) {
-			t.Fatalf("forward: %v", err)
-		}
-		if d := time.Since(start); d > 10*timeout+10*time.Second {
-			t.Fatalf("the backlog of lost dones still refuses requests %s after they were sent", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	untilForwarded(t, home, 7, start.Add(10*timeout+10*time.Second), "the backlog of lost dones still refuses requests")
 	if got := home.AwaitingDones(7); len(got) != 0 {
 		t.Fatalf("owners awaited by connection 7 after its request's done: %v, want none", got)
 	}
@@ -183,25 +167,40 @@ func TestGivenUpRequestsSentBeforeTheOwnerWasHeardAreForgotten(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	begunGivenUp(t, home, fakeOwnerID, 7, cluster.MaxGivenUp) // the owner is not heard from yet
-	if _, err := home.Forward(context.Background(), fakeOwnerID, 7, 0, []byte("y")); !errors.Is(err, cluster.ErrBacklog) {
-		t.Fatalf("forward past the backlog: %v, want ErrBacklog", err)
-	}
+	start := fullBacklog(t, home, 7) // the owner is not heard from yet
 	epoch := new(atomic.Uint64)
 	epoch.Store(1)
 	beat(t, nc, fakeOwnerID, epoch)
 	answerY(t, nc, requests, fakeOwnerID)
+	untilForwarded(t, home, 7, start.Add(2*timeout+5*time.Second), "requests sent before the owner was heard from still refuse the connection")
+}
+
+// fullBacklog has connection conn of home give up on MaxGivenUp requests to fakeOwnerID, which
+// never answers them, and checks that its next one is refused. It returns when it began.
+func fullBacklog(t *testing.T, home *cluster.Node, conn uint64) (start time.Time) {
+	t.Helper()
+	start = time.Now()
+	begunGivenUp(t, home, fakeOwnerID, conn, cluster.MaxGivenUp)
+	if _, err := home.Forward(context.Background(), fakeOwnerID, conn, 0, []byte("y")); !errors.Is(err, cluster.ErrBacklog) {
+		t.Fatalf("forward past the backlog: %v, want ErrBacklog", err)
+	}
+	return start
+}
+
+// untilForwarded forwards requests "y" of connection conn of home to fakeOwnerID until one is
+// answered (answerY); past deadline, it fails with what.
+func untilForwarded(t *testing.T, home *cluster.Node, conn uint64, deadline time.Time, what string) {
+	t.Helper()
 	for {
-		_, err := home.Forward(context.Background(), fakeOwnerID, 7, 0, []byte("y"))
+		_, err := home.Forward(context.Background(), fakeOwnerID, conn, 0, []byte("y"))
 		if err == nil {
-			break
+			return
 		}
 		if !errors.Is(err, cluster.ErrBacklog) && !errors.Is(err, cluster.ErrTimeout) {
 			t.Fatalf("forward: %v", err)
 		}
-		if d := time.Since(start); d > 2*timeout+5*time.Second {
-			t.Fatalf("requests sent before the owner was heard from still refuse the connection %s after they were sent", d)
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

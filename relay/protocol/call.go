@@ -14,9 +14,11 @@ import (
 // session's value, a message's body — alias the frame: they are valid while the frame is.
 //
 // DecodeCall accepts and refuses exactly what DecodeRequest followed by the method's
-// UnmarshalJSON does (encoding/json's rules: case-insensitive names, the last of duplicate
-// names wins, null leaves a number unset, invalid UTF-8 in a string becomes U+FFFD), with the
-// same error codes; FuzzDecodeCallMatchesDecodeRequest holds the two together.
+// UnmarshalJSON does, with the same error codes; FuzzDecodeCallMatchesDecodeRequest holds the
+// two together. Their rules are encoding/json's but for member names, which match exactly, case
+// included, as the original's serde matches them (a member named in another case is unknown and
+// ignored: "Receiver" is no receiver, §4.7; "ROUND" is no round, §3.5): the last of duplicate
+// names wins, null leaves a number unset, invalid UTF-8 in a string becomes U+FFFD.
 type Call struct {
 	ID     json.RawMessage // nil: a notification (§2.1)
 	Method string
@@ -58,12 +60,12 @@ type callDecoder struct {
 
 var callDecoders = sync.Pool{New: func() any { return new(callDecoder) }}
 
-// envelope names, folded (upper case) as encoding/json compares them.
+// envelope member names (§2.1), matched exactly.
 const (
-	nameJSONRPC = "JSONRPC"
-	nameID      = "ID"
-	nameMethod  = "METHOD"
-	nameParams  = "PARAMS"
+	nameJSONRPC = "jsonrpc"
+	nameID      = "id"
+	nameMethod  = "method"
+	nameParams  = "params"
 )
 
 // DecodeCall decodes one text frame (§1.2, §1.4, §2.1, §4) into c. A frame that is not a

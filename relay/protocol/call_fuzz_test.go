@@ -16,7 +16,8 @@ const (
 )
 
 // callSeeds are frames at the edges of the rules that the two decoders must agree on: envelope
-// forms (§1.4, §2.1), encoding/json's name matching and duplicates, every params shape (§4,
+// forms (§1.4, §2.1), exact member names (names in another case, or folding to the name, are
+// unknown members) and duplicates, every params shape (§4,
 // §2.3: arity, u16 range, uuid forms, kinds, null), and broken JSON.
 var callSeeds = []string{
 	`{"jsonrpc":"2.0","id":1,"method":"Session.message","params":["` + gid + `","` + sid + `","keygen",{"round":1,"sender":1,"receiver":null,"uuid":"` + sid + `","body":"abc"}]}`,
@@ -77,6 +78,23 @@ var callSeeds = []string{
 	`{"jsonrpc":"2.0","id":1,"method":"Session.message","params":["` + gid + `","` + sid + `","keygen",{"round":1,"round":null,"sender":1,"uuid":"` + sid + `"}]}`,
 	`{"jsonrpc":"2.0","id":1,"method":"Session.message","params":["` + gid + `","` + sid + `","keygen",{"round":"1","round":1,"sender":1,"uuid":"` + sid + `"}]}`,
 	`{"jsonrpc":"2.0","id":1,"method":"Session.message","params":["` + gid + `","` + sid + `","keygen",{"ROUND":1,"Sender":1,"uuid":null,"uuid":"` + sid + `","receiver":2,"receiver":null,"body":1,"body":[2]}]}`,
+	`{"jsonrpc":"2.0","id":1,"method":"Session.message","params":["` + gid + `","` + sid + `","keygen",{"round":1,"sender":1,"Receiver":2,"uuid":"` + sid + `","body":1}]}`,
+	`{"jsonrpc":"2.0","id":1,"method":"Session.message","params":["` + gid + `","` + sid + `","keygen",{"round":1,"sender":1,"receiver":2,"RECEIVER":null,"uuid":"` + sid + `"}]}`,
+	`{"jsonrpc":"2.0","id":1,"method":"Session.message","params":["` + gid + `","` + sid + `","keygen",{"round":1,"sender":1,"receiver":null,"receiveR":2,"uuid":"` + sid + `"}]}`,
+	`{"jsonrpc":"2.0","id":1,"method":"Session.message","params":["` + gid + `","` + sid + `","keygen",{"ROUND":1,"sender":1,"uuid":"` + sid + `"}]}`,
+	`{"jsonrpc":"2.0","id":1,"method":"Session.message","params":["` + gid + `","` + sid + `","keygen",{"Round":1,"round":2,"sender":1,"Uuid":"x","uuid":"` + sid + `","Body":5}]}`,
+	`{"jsonrpc":"2.0","id":1,"method":"Session.message","params":["` + gid + `","` + sid + `","keygen",{"round":1,"ſender":1,"uuid":"` + sid + `"}]}`,
+	`{"jsonrpc":"2.0","id":1,"method":"Session.message","params":["` + gid + `","` + sid + `","keygen",{"round":1,"sender":1,"UUID":"` + sid + `"}]}`,
+	`{"jsonrpc":"2.0","id":1,"method":"Session.message","params":["` + gid + `","` + sid + `","keygen",{"round":1,"sender":1,"uuid":"` + sid + `","r\u0065ceiver":2,"BODY":"x"}]}`,
+	`{"jsonrpc":"2.0","id":1,"method":"Session.message","params":["` + gid + `","` + sid + `","keygen",{"round":1,"sender":1,"uuid":"` + sid + `","\u0052eceiver":2}]}`,
+	`{"jsonrpc":"2.0","id":1,"method":"Group.create","params":["l",{"Parties":3,"threshold":1}]}`,
+	`{"jsonrpc":"2.0","id":1,"method":"Group.create","params":["l",{"parties":3,"threshold":1,"Threshold":null,"PARTIES":"x"}]}`,
+	`{"jsonrpc":"2.0","id":1,"method":"Group.create","params":["l",{"parties":3,"thresholD":1}]}`,
+	`{"jsonrpc":"2.0","ID":1,"method":"Group.create","params":["l",{"parties":3,"threshold":1}]}`,
+	`{"jsonrpc":"2.0","id":1,"Method":"Group.create","params":["l",{"parties":3,"threshold":1}]}`,
+	`{"jsonrpc":"2.0","id":1,"method":"Group.create","Params":["l",{"parties":3,"threshold":1}]}`,
+	`{"Jsonrpc":"2.0","id":1,"method":"Group.create","params":["l",{"parties":3,"threshold":1}]}`,
+	`{"jsonrpc":"2.0","id":1,"method":"Group.join","params":"` + gid + `","Method":"Group.create","PARAMS":5,"Id":"x"}`,
 	`{"jsonrpc":"2.0","id":1,"method":"Session.message","params":["` + gid + `","` + sid + `","keygen",{"round":1,"sender":1,"uuid":"x"}]}`,
 	`{"jsonrpc":"2.0","id":1,"method":"Session.message","params":["` + gid + `","` + sid + `","keygen",{"round":1,"sender":1,"uuid":5}]}`,
 	`{"jsonrpc":"2.0","id":1,"method":"Session.message","params":["` + gid + `","` + sid + `","keygen","message"]}`,

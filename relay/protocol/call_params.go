@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -301,9 +300,9 @@ func (cd *callDecoder) parameters(p *Parameters) error {
 		var target *uint16
 		var i int
 		switch {
-		case nameIs(name, "PARTIES"):
+		case nameIs(name, "parties"):
 			target, i = &p.Parties, 0
-		case nameIs(name, "THRESHOLD"):
+		case nameIs(name, "threshold"):
 			target, i = &p.Threshold, 1
 		default:
 			if cd.d.SkipValue() != nil {
@@ -353,13 +352,13 @@ func (cd *callDecoder) message(m *Message) error {
 			break
 		}
 		switch {
-		case nameIs(name, "ROUND"):
+		case nameIs(name, "round"):
 			err = cd.optU16(&round, &m.Round)
-		case nameIs(name, "SENDER"):
+		case nameIs(name, "sender"):
 			err = cd.optU16(&sender, &m.Sender)
-		case nameIs(name, "RECEIVER"):
+		case nameIs(name, "receiver"):
 			err = cd.optU16(&receiver, cd.receiver)
-		case nameIs(name, "UUID"):
+		case nameIs(name, "uuid"):
 			if cd.d.PeekKind() == 'n' {
 				id = false
 				if cd.d.SkipValue() != nil {
@@ -368,7 +367,7 @@ func (cd *callDecoder) message(m *Message) error {
 			} else if err = cd.uuid(&m.UUID); err == nil {
 				id = true
 			}
-		case nameIs(name, "BODY"):
+		case nameIs(name, "body"):
 			v, rerr := cd.d.ReadValue()
 			if rerr != nil {
 				return errNotJSON
@@ -430,40 +429,9 @@ func unquote(v []byte) []byte {
 	return inner
 }
 
-// nameIs reports whether the object name (quoted, raw) matches a field name (given folded,
-// in upper case) as encoding/json matches them: case-insensitively, by Unicode simple folding.
-func nameIs(name []byte, upper string) bool {
-	key := unquote(name)
-	j := 0
-	for i := 0; i < len(key); {
-		c := key[i]
-		var r rune
-		if c < utf8.RuneSelf {
-			if 'a' <= c && c <= 'z' {
-				c -= 'a' - 'A'
-			}
-			r = rune(c)
-			i++
-		} else {
-			r0, size := utf8.DecodeRune(key[i:])
-			r = foldRune(r0)
-			i += size
-		}
-		if j >= len(upper) || r != rune(upper[j]) {
-			return false
-		}
-		j++
-	}
-	return j == len(upper)
-}
-
-// foldRune is encoding/json's: the smallest rune of r's simple-folding orbit.
-func foldRune(r rune) rune {
-	for {
-		r2 := unicode.SimpleFold(r)
-		if r2 <= r {
-			return r2
-		}
-		r = r2
-	}
+// nameIs reports whether the object member name (quoted, raw) is the field name: exactly, case
+// included, after unescaping ("m\u0065thod" is method; "Method" is an unknown member), as serde
+// matches the names of the original's structs.
+func nameIs(name []byte, field string) bool {
+	return string(unquote(name)) == field
 }

@@ -4,6 +4,7 @@
 // speak through this package, so there is one definition of every frame.
 //
 // Two request decoders with the same rules: DecodeRequest with the params types' UnmarshalJSON
-// (encoding/json; the reference, and what other tools use) and DecodeCall (call.go), the
-// relay's one-pass decoder on jsontext; FuzzDecodeCallMatchesDecodeRequest holds them equal.
+// (encoding/json's rules with member names matched exactly, exact.go; the reference, and what
+// other tools use) and DecodeCall (call.go), the relay's one-pass decoder on jsontext;
+// FuzzDecodeCallMatchesDecodeRequest holds them equal.
 package protocol

@@ -57,7 +57,7 @@ func DecodeRequest(frame []byte) (*Request, json.RawMessage, *Error) {
 		Method  *string         `json:"method"`
 		Params  json.RawMessage `json:"params"`
 	}
-	if err := json.Unmarshal(trimmed, &raw); err != nil {
+	if err := unmarshalExact(trimmed, &raw); err != nil { // "Method" is not "method"
 		return nil, nil, ErrInvalidRequest(err.Error())
 	}
 	id := raw.ID

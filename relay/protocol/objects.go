@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/google/uuid"
 )
@@ -15,35 +14,25 @@ type Parameters struct {
 	Threshold uint16 `json:"threshold"`
 }
 
-// UnmarshalJSON is encoding/json's decoding of the struct (names matched case-insensitively,
-// null leaving a field as it is) that also requires both members: the last member naming each
-// must not be null (§2.3: missing → -32602, not a rule's -32603 about a zero filled in).
+// UnmarshalJSON decodes the struct with member names matched exactly (exactNames) and requires
+// both members: the last member naming each must not be null (§2.3: missing → -32602, not a
+// rule's -32603 about a zero filled in).
 func (p *Parameters) UnmarshalJSON(b []byte) error {
-	type plain Parameters
-	if err := json.Unmarshal(b, (*plain)(p)); err != nil {
-		return err
+	var raw struct {
+		Parties   *uint16 `json:"parties"`
+		Threshold *uint16 `json:"threshold"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	if string(bytes.TrimSpace(b)) == "null" {
 		return fmt.Errorf("invalid type: null, expected struct Parameters")
 	}
-	var has [2]bool
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return err
-		}
-		for i, name := range []string{"parties", "threshold"} {
-			if key, _ := tok.(string); strings.EqualFold(key, name) {
-				has[i] = string(v) != "null"
-			}
-		}
+	if err := unmarshalExact(b, &raw); err != nil {
+		return err
 	}
-	return missingParameter(has)
+	if err := missingParameter([2]bool{raw.Parties != nil, raw.Threshold != nil}); err != nil {
+		return err
+	}
+	*p = Parameters{Parties: *raw.Parties, Threshold: *raw.Threshold}
+	return nil
 }
 
 // Group as the relay returns it (§3.2). Members and sessions are relay state, never serialised.
@@ -99,7 +88,8 @@ type Message struct {
 	Body     json.RawMessage `json:"body"`
 }
 
-// UnmarshalJSON requires round, sender and uuid (§3.5: missing → -32602).
+// UnmarshalJSON requires round, sender and uuid (§3.5: missing → -32602), matching member
+// names exactly (exactNames): "ROUND" is an unknown member, "Receiver" no receiver.
 func (m *Message) UnmarshalJSON(b []byte) error {
 	var raw struct {
 		Round    *uint16         `json:"round"`
@@ -108,7 +98,7 @@ func (m *Message) UnmarshalJSON(b []byte) error {
 		UUID     *uuid.UUID      `json:"uuid"`
 		Body     json.RawMessage `json:"body"`
 	}
-	if err := json.Unmarshal(b, &raw); err != nil {
+	if err := unmarshalExact(b, &raw); err != nil {
 		return err
 	}
 	switch {

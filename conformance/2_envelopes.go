@@ -106,6 +106,47 @@ func init() {
 				}
 			},
 		},
+		// §2.1: the envelope's members are "jsonrpc", "id", "method" and "params", named exactly, as
+		// the original's serde reads them; any other member is ignored. So "PARAMS" is no params
+		// (§2.3: missing → -32602), "ID" is no id (the request is a notification, §2.1: no success
+		// response) and "Method" is no method (not a request, §1.4: -32600 or nothing). A relay
+		// that matches names case-insensitively executes all three and answers them with success.
+		&Case{
+			ID:          "2.1/envelope-member-names-are-exact",
+			Requirement: `Member names of the envelope are exact: a Group.create with "PARAMS" is answered -32602; one with "ID":n gets no response (a notification); one with "Method" gets no success response.`,
+			Level:       Must, Labels: []string{"envelope", "errors"},
+			Run: func(t *T) {
+				a := t.Dial("A")
+				params := string(mustJSON(protocol.GroupCreateParams{Label: t.Label(), Params: protocol.Parameters{Parties: 2, Threshold: 1}}))
+				id := a.NextID()
+				frame := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"Group.create","PARAMS":%s}`, id, params)
+				a.SendRaw([]byte(frame))
+				f, ok := a.WaitUnmatched(t.cfg.Timeout)
+				if !ok {
+					t.Failf(fmt.Sprintf("a response to %s", frame), "none within %s (connection %s)", t.cfg.Timeout, a.closedErr())
+				}
+				if in, err := protocol.DecodeIncoming(f.Data); err != nil || in.Error == nil || in.Error.Code != protocol.CodeInvalidParams {
+					t.Failf(fmt.Sprintf(`error -32602 (params missing: "PARAMS" is not "params") in answer to %s`, frame), "%s", f.Data)
+				}
+				method := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"Method":"Group.create","params":%s}`, a.NextID(), params)
+				noteID := a.NextID()
+				notification := fmt.Sprintf(`{"jsonrpc":"2.0","ID":%d,"method":"Group.create","params":%s}`, noteID, params)
+				a.SendRaw([]byte(method))
+				a.SendRaw([]byte(notification))
+				a.ExpectUsable() // answered after whatever the two frames get (§1.3)
+				for {
+					f, ok := a.WaitUnmatched(t.cfg.QuietWindow)
+					if !ok {
+						break
+					}
+					in, err := protocol.DecodeIncoming(f.Data)
+					if n, _ := in.IDNumber(); err == nil && in.Error != nil && uint64(n) != noteID {
+						continue // the refusal of the frame without "method" (§1.4 SHOULD)
+					}
+					t.Failf(fmt.Sprintf(`no success response to %s and no response to the notification %s ("ID" is not "id")`, method, notification), "%s", f.Data)
+				}
+			},
+		},
 	)
 	register("2.2", "Success responses",
 		// §2.2: Success: {"jsonrpc":"2.0","id":7,"result":<value>}.

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/google/uuid"
 	"github.com/onsi/gomega"
@@ -10,6 +11,31 @@ import (
 )
 
 func init() {
+	register("3.1", "Parameters",
+		// §3.1: Parameters are {"parties": n, "threshold": t}, names exact as the original's serde
+		// reads them: "Parties" is an unknown member, ignored. So parties is missing (§2.3:
+		// -32602), and a "Parties" beside "parties" changes nothing. A relay that matches names
+		// case-insensitively creates the first group and refuses the last with -32603.
+		&Case{
+			ID:          "3.1/parameter-member-names-are-exact",
+			Requirement: `Group.create with {"Parties":3,"threshold":1} or {"parties":3,"THRESHOLD":1} is refused with -32602 (a member missing); with {"parties":3,"threshold":1,"Parties":1} it creates a group of 3.`,
+			Level:       Must, Labels: []string{"objects", "errors"},
+			Run: func(t *T) {
+				a := t.Dial("A")
+				for _, p := range []string{`{"Parties":3,"threshold":1}`, `{"parties":3,"THRESHOLD":1}`} {
+					a.ExpectError(protocol.MethodGroupCreate, rawf(`[%q,%s]`, t.Label(), p), protocol.CodeInvalidParams)
+				}
+				var id uuid.UUID
+				a.OK(protocol.MethodGroupCreate, rawf(`[%q,{"parties":3,"threshold":1,"Parties":1}]`, t.Label()), &id)
+				b := t.Dial("B")
+				var g protocol.Group
+				b.OK(protocol.MethodGroupJoin, id, &g)
+				if g.Params != (protocol.Parameters{Parties: 3, Threshold: 1}) {
+					t.Failf(`a group of parties 3, threshold 1 ("Parties":1 ignored)`, "%+v", g.Params)
+				}
+			},
+		},
+	)
 	register("3.3", "Session",
 		// §3.3: Session: {"uuid", "kind", "value"}; value is public data the creator attaches.
 		&Case{
@@ -64,6 +90,27 @@ func init() {
 		},
 	)
 	register("3.5", "Message",
+		// §3.5: round, sender and uuid are required (missing → -32602), and a member is named
+		// exactly, as the original's serde reads it: "ROUND", "Sender" and "UUID" are unknown
+		// members, so the message lacks round, sender or uuid. A relay that matches names
+		// case-insensitively accepts these messages and routes them.
+		&Case{
+			ID:          "3.5/message-member-names-are-exact",
+			Requirement: `A message whose round, sender or uuid is named in another case ("ROUND", "Sender", "UUID") lacks that member and is refused with -32602.`,
+			Level:       Must, Labels: []string{"objects", "errors"},
+			Run: func(t *T) {
+				s := t.ReadyKeygen(2, 1)
+				a := s.Parties[0]
+				for _, m := range []string{
+					`{"ROUND":1,"sender":%[1]d,"uuid":%[2]q,"body":1}`,
+					`{"round":1,"Sender":%[1]d,"uuid":%[2]q,"body":1}`,
+					`{"round":1,"sender":%[1]d,"UUID":%[2]q,"body":1}`,
+				} {
+					msg := fmt.Sprintf(m, s.Number[a], s.ID)
+					a.ExpectError(protocol.MethodSessionMessage, rawf(`[%q,%q,"keygen",%s]`, s.G.ID, s.ID, msg), protocol.CodeInvalidParams)
+				}
+			},
+		},
 		// §3.5: When the relay forwards a message, absent receiver is written as null (COMPAT).
 		&Case{
 			ID:          "3.5/absent-receiver-forwarded",

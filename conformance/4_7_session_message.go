@@ -87,6 +87,30 @@ func init() {
 				t.ExpectNoEvent(protocol.EventSessionMessage, uuid.Nil, a, b, d)
 			},
 		},
+		// §4.7, §3.5: a message's members are "round", "sender", "receiver", "uuid" and "body",
+		// named exactly, as the original's serde reads them; any other member is ignored. So a
+		// message whose receiver is spelled "Receiver" has no receiver and is a broadcast, and
+		// "Receiver" beside "receiver" changes nothing. A relay that matches names
+		// case-insensitively (Go's encoding/json does) sends the first to party 2 alone and the
+		// second to party 2 instead of party 3.
+		&Case{
+			ID:          "4.7/receiver-member-name-is-exact",
+			Requirement: `A message with "Receiver":2 and no "receiver" is a broadcast: both other parties get it; one with "receiver":3 and "Receiver":2 goes to party 3 alone.`,
+			Level:       Must, Labels: []string{"routing", "events", "objects"},
+			Run: func(t *T) {
+				s := t.ReadyKeygen(3, 1)
+				a, b, c := s.Parties[0], s.Parties[1], s.Parties[2]
+				a.OK(protocol.MethodSessionMessage, rawf(`[%q,%q,"keygen",{"round":1,"sender":%d,"Receiver":%d,"uuid":%q,"body":"for everyone"}]`,
+					s.G.ID, s.ID, s.Number[a], s.Number[b], s.ID), nil)
+				broadcast := protocol.Message{Round: 1, Sender: s.Number[a], UUID: s.ID, Body: mustJSON("for everyone")}
+				expectMessage(t, b, s.ID, broadcast)
+				expectMessage(t, c, s.ID, broadcast)
+				a.OK(protocol.MethodSessionMessage, rawf(`[%q,%q,"keygen",{"round":2,"sender":%d,"receiver":%d,"Receiver":%d,"uuid":%q,"body":"for C"}]`,
+					s.G.ID, s.ID, s.Number[a], s.Number[c], s.Number[b], s.ID), nil)
+				expectMessage(t, c, s.ID, protocol.Message{Round: 2, Sender: s.Number[a], Receiver: protocol.Receiver(s.Number[c]), UUID: s.ID, Body: mustJSON("for C")})
+				t.ExpectNoEvent(protocol.EventSessionMessage, uuid.Nil, a, b)
+			},
+		},
 		// §4.7: an unknown receiver → -32603.
 		&Case{
 			ID:          "4.7/peer-to-peer-unknown-receiver",

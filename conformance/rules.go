@@ -85,10 +85,12 @@ var rules = []Rule{
 		ids("4.2/full-group-closes-connection", "4.2/concurrent-joins-fill-group-exactly")},
 
 	// §3 Objects
+	{"3.member-names-exact", Must, `Member names of the envelope and of every object are matched exactly, case included, as the original's serde reads them: a member named in another case ("Receiver", "ROUND", "Parties", "ID", "PARAMS") is an unknown member, ignored.`,
+		ids("2.1/envelope-member-names-are-exact", "3.1/parameter-member-names-are-exact", "3.5/message-member-names-are-exact", "4.7/receiver-member-name-is-exact")},
 	{"3.3.session-object", Must, "Session.create returns the session object {uuid, kind, value} with the value exactly as sent, whatever JSON it is.",
 		ids("3.3/session-object-carries-value", "3.3/value-round-trips-every-json-type")},
 	{"3.5.message-fields-required", Must, "A message without round, sender or uuid is refused with -32602.",
-		ids("2.3/invalid-params-message-missing-round")},
+		ids("2.3/invalid-params-message-missing-round", "3.5/message-member-names-are-exact")},
 	{"3.5.absent-receiver", Info, "An absent receiver is forwarded as null (COMPAT) or left absent.",
 		ids("3.5/absent-receiver-forwarded")},
 	{"3.6.groups-independent", Must, "Groups are independent: a session is reachable only through its own group, even by a connection that belongs to both.",
@@ -184,7 +186,7 @@ var rules = []Rule{
 	{"4.7.unknown-receiver", Must, "A message to a receiver number no party holds is refused with -32603.",
 		ids("4.7/peer-to-peer-unknown-receiver")},
 	{"4.7.broadcast-to-other-parties", Must, "A broadcast goes to every party of the session except the caller.",
-		ids("4.7/broadcast-reaches-every-other-party", "1.3/stream-order-under-volume", "4.7/broadcast-skips-the-caller-not-the-sender-field", "6.1/departed-party-numbers-reach-no-new-connection", "7/forty-party-keygen")},
+		ids("4.7/broadcast-reaches-every-other-party", "1.3/stream-order-under-volume", "4.7/broadcast-skips-the-caller-not-the-sender-field", "6.1/departed-party-numbers-reach-no-new-connection", "7/forty-party-keygen", "4.7/receiver-member-name-is-exact")},
 	{"4.7.broadcast-not-echoed", Must, "A broadcast is not sent back to its sender.",
 		ids("4.7/broadcast-not-echoed-to-sender", "4.7/broadcast-skips-the-caller-not-the-sender-field")},
 	{"4.7.non-parties-receive-nothing", Must, "Group members that are not parties of the session receive none of its messages.",

@@ -22,7 +22,8 @@ import (
 // texts (realistic_unreached.go, realistic_races.go), groups larger than its six connections
 // (realistic_large_groups.go), requests in JSON forms it does not write and parties that only
 // listen for hundreds of frames (realistic_round3.go), states the explorer reached on one or two of
-// its seeds only (realistic_thin.go) — and the self-test requires a hand-written case of that rule
+// its seeds only (realistic_thin.go), member names read case-insensitively (realistic_names.go)
+// — and the self-test requires a hand-written case of that rule
 // to catch each. They sit behind the strict reference relay, except RealisticOnCompat, which
 // need the original's COMPAT behaviour (closed parties' numbers left in their sessions, §6.1).
 var Realistic = []Breakage{
@@ -67,6 +68,10 @@ var Realistic = []Breakage{
 	{Name: "signed-after-close-reaches-signers", Description: "§4.10 a closed session's parties forgotten: Notify.signed after every signer finished (§7's flow) also reaches the signers", Rule: "4.10.signed-not-to-parties", Rules: signedAfterCloseReachesSigners},
 	{Name: "closed-waits-for-departed", Description: "§4.8/§6.1 sessionClosed waits for a finish of every number ever issued: once a party left (its number freed), the session never closes", Rule: "4.8.closed-when-all-finished", Rules: closedWaitsForDeparted},
 	{Name: "departed-still-counted", Description: "§4.6/§6.1 departed parties still counted: a number loaded again after its party left completes the session early, with one live party missing", Rule: "4.6.event-at-required-count", Rules: departedStillCounted},
+
+	// requests read with Go's encoding/json (realistic_names.go): member names matched
+	// case-insensitively
+	{Name: "member-names-case-insensitive", Description: `§3/§4.7 requests decoded with Go's encoding/json, which matches member names case-insensitively: a message's "Receiver":2 routes it to party 2 alone (it has no receiver: a broadcast), "ROUND" or "Parties" fills the missing round or parties (-32602), "ID" makes a notification a request, "PARAMS" is read as params`, Rule: "3.member-names-exact", Rules: namesFolded},
 }
 
 // RealisticOnCompat lists the realistic breakages that show only behind the compat relay.

@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -108,10 +109,15 @@ func TestDoneSettlesEarlierRequestsGivenUp(t *testing.T) {
 	begunGivenUp(t, home, fakeOwnerID, 8, 1) // another connection's: still awaited after
 	answerY(t, nc, requests, fakeOwnerID)
 	var err error
-	for deadline := time.Now().Add(10 * time.Second); ; { // 300 ms each: a loaded machine may need a retry
-		if _, err = home.Forward(context.Background(), fakeOwnerID, 7, 0, []byte("y")); err == nil || time.Now().After(deadline) {
+	// 300 ms each: a loaded machine may need a retry, and the done of a "y" that timed out then
+	// comes late (LateDone, allowed below).
+	retried := map[string]bool{}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var res cluster.Result
+		if res, err = home.Forward(context.Background(), fakeOwnerID, 7, 0, []byte("y")); err == nil || time.Now().After(deadline) {
 			break
 		}
+		retried[fmt.Sprintf("%s/7 seq=%d holds=0", fakeOwnerID, res.Seq)] = true
 	}
 	if err != nil {
 		t.Fatalf("connection 7's answered request: %v", err)
@@ -124,8 +130,10 @@ func TestDoneSettlesEarlierRequestsGivenUp(t *testing.T) {
 	}
 	hh.mu.Lock()
 	defer hh.mu.Unlock()
-	if len(hh.lateDones) != 0 {
-		t.Fatalf("late dones %q, want none", hh.lateDones)
+	for _, d := range hh.lateDones {
+		if !retried[d] {
+			t.Fatalf("late dones %q, want none but of the retried requests %v", hh.lateDones, retried)
+		}
 	}
 }
 

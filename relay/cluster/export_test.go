@@ -45,3 +45,28 @@ func RequestSubject(name string, node NodeID) string {
 func HeartbeatSubject(name string) string {
 	return subjects{prefix: Config{Name: name}.prefix()}.heartbeats()
 }
+
+// ResponseMessage is the response of a request run by node from in its incarnation epoch, sent
+// ahead of its done; it goes to the request's reply subject.
+func ResponseMessage(from NodeID, epoch uint64, frame []byte) []byte {
+	return append(appendHead(nil, msgResponse, from, epoch), frame...)
+}
+
+// KeptResponses counts the response frames n keeps with its pending requests.
+func KeptResponses(n *Node) int {
+	n.pmu.Lock()
+	pending := make([]*pendingRequest, 0, len(n.pending))
+	for _, p := range n.pending {
+		pending = append(pending, p)
+	}
+	n.pmu.Unlock()
+	k := 0
+	for _, p := range pending { // p.mu is taken before pmu elsewhere
+		p.mu.Lock()
+		if p.response != nil || p.result.Response != nil {
+			k++
+		}
+		p.mu.Unlock()
+	}
+	return k
+}

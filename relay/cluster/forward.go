@@ -190,6 +190,8 @@ func (pd *Pending) wait(ctx context.Context) (Result, error) {
 	p.finish(Result{}, late)
 	res, err := p.result, p.err
 	res.Seq = pd.seq
+	// The caller has the response now: a request kept for its done keeps no frame.
+	p.response, p.result.Response = nil, nil
 	// A request given up on stays pending: the owner may still run it, and its done is what
 	// tells the handler whether the connection is a member there (§6.1). A loss of the owner or
 	// of the link removes it (failPending).

@@ -213,3 +213,31 @@ func untilForwarded(t *testing.T, home *cluster.Node, conn uint64, deadline time
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A request given up on is kept for its done, but its response (Result.Response, read by the
+// relay when Wait returns) is not: kept, every answered request of an owner slow to finish held
+// a whole frame until its done came — beyond the backlog's bounds, which count the requests'
+// bytes.
+func TestGivenUpRequestKeepsNoResponse(t *testing.T) {
+	url := natstest.Server(t).ClientURL()
+	home, _ := startNode(t, url, func(c *cluster.Config) { c.RequestTimeout = 300 * time.Millisecond })
+	nc, requests, _ := fakeOwner(t, url, home)
+	pd := home.Begin(fakeOwnerID, 7, 0, []byte("join"))
+	r, err := requests.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish(r.Reply, cluster.ResponseMessage(fakeOwnerID, 1, []byte(`{"jsonrpc":"2.0","id":1,"result":"x"}`))); err != nil {
+		t.Fatal(err)
+	}
+	res, err := pd.Wait(context.Background()) // its done never comes
+	if !errors.Is(err, cluster.ErrTimeout) || !res.Responded || res.Response == nil {
+		t.Fatalf("Wait: responded %v, response %q, %v; want the response and ErrTimeout", res.Responded, res.Response, err)
+	}
+	if got := home.AwaitingDones(7); len(got) != 1 {
+		t.Fatalf("owners awaited by connection 7: %v, want the owner", got)
+	}
+	if k := cluster.KeptResponses(home); k != 0 {
+		t.Fatalf("responses kept with requests given up on: %d, want none", k)
+	}
+}

@@ -73,6 +73,17 @@ type Frame struct {
 	Data   []byte
 	RPC    RPC
 	At     time.Time
+	// Control is set on the frames only control rules (Rule.Control) see: "ping" (a client's
+	// ping on its way to the relay; Data is its payload), "pong" (the relay's pong on its way
+	// back) and "close" (the client left; the relay is told unless a rule drops it).
+	Control string
+	// CloseCode is the code of the client's close frame ("close"); 0 when its socket ended
+	// without one (a cut TCP connection).
+	CloseCode int
+	// PingInside reports a data frame during whose reading a ping came: a control frame
+	// between the fragments of the message (RFC 6455 §5.4). The proxy forwards the ping at
+	// once, so the relay gets it before the message.
+	PingInside bool
 
 	drop      bool
 	copies    int

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -101,6 +102,7 @@ func (p *Proxy) Close() error {
 	err := p.srv.Close()
 	for _, c := range p.Conns() {
 		c.shutdown(websocket.CloseGoingAway, "proxy closing")
+		c.sides[ToRelay].close(websocket.CloseGoingAway, "") // left open when a rule dropped a client's leaving
 	}
 	p.wg.Wait()
 	return err
@@ -141,6 +143,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	c := &Conn{ID: id, proxy: p, pending: map[string]RPC{}, done: make(chan struct{})}
 	c.sides[ToRelay] = &side{ws: relayWS}
 	c.sides[ToClient] = &side{ws: clientWS}
+	// a client's ping goes to the relay and the relay's pong back (the proxy answers neither
+	// itself), so that a relay's ping handling shows through it
+	clientWS.SetPingHandler(func(data string) error { c.control(ToRelay, "ping", []byte(data), 0); return nil })
+	relayWS.SetPongHandler(func(data string) error { c.control(ToClient, "pong", []byte(data), 0); return nil })
 	p.conns = append(p.conns, c)
 	slices.SortFunc(p.conns, func(a, b *Conn) int { return a.ID - b.ID }) // set-up may finish out of order
 	p.connsMu.Unlock()
@@ -158,6 +164,12 @@ type Conn struct {
 	// guarded by proxy.mu
 	pending        map[string]RPC // requests awaiting a response, by id
 	keepClientOpen bool
+
+	// used by the pump of the direction only (gorilla calls the ping handler inside its read)
+	midMessage [3]bool // a data message is being read
+	pingInside [3]bool // a ping came while it was
+
+	keepRelayOpen atomic.Bool // a control rule dropped the client's leaving: the relay is not told
 
 	closeOnce sync.Once
 	gone      atomic.Bool   // set by shutdown; an atomic so a rule can read it without a side's lock
@@ -275,7 +287,9 @@ func (c *Conn) shutdown(code int, text string) {
 		c.goneAt.Store(time.Now().UnixNano())
 		c.gone.Store(true)
 		close(c.done)
-		c.sides[ToRelay].close(websocket.CloseNormalClosure, "")
+		if !c.keepRelayOpen.Load() {
+			c.sides[ToRelay].close(websocket.CloseNormalClosure, "")
+		}
 		c.sides[ToClient].close(code, text)
 	})
 }
@@ -288,14 +302,50 @@ func (c *Conn) pump(dir Direction) {
 		from = c.sides[ToRelay].ws
 	}
 	for {
-		typ, data, err := from.ReadMessage()
+		typ, data, err := c.read(dir, from)
 		if err != nil {
 			c.ended(dir, err)
 			return
 		}
-		f := &Frame{Conn: c, Dir: dir, Binary: typ == websocket.BinaryMessage, Data: data, At: time.Now()}
+		f := &Frame{Conn: c, Dir: dir, Binary: typ == websocket.BinaryMessage, Data: data, At: time.Now(), PingInside: c.pingInside[dir]}
 		c.proxy.applyRules(f)
 		c.emit(f)
+	}
+}
+
+// read reads one data message in dir, noting whether a ping came between its fragments.
+func (c *Conn) read(dir Direction, from *websocket.Conn) (int, []byte, error) {
+	c.pingInside[dir] = false
+	typ, r, err := from.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	c.midMessage[dir] = true
+	defer func() { c.midMessage[dir] = false }()
+	data, err := io.ReadAll(r)
+	return typ, data, err
+}
+
+// control hands a control frame (or the client's leaving) to the control rules and, unless one
+// dropped it, passes it on.
+func (c *Conn) control(dir Direction, kind string, data []byte, closeCode int) {
+	if kind == "ping" && c.midMessage[dir] {
+		c.pingInside[dir] = true
+	}
+	f := &Frame{Conn: c, Dir: dir, Control: kind, Data: data, CloseCode: closeCode, At: time.Now()}
+	c.proxy.applyRules(f)
+	if f.drop {
+		if kind == "close" {
+			c.keepRelayOpen.Store(true)
+		}
+		return
+	}
+	op := websocket.PingMessage
+	if kind == "pong" {
+		op = websocket.PongMessage
+	}
+	if kind != "close" {
+		_ = c.sides[dir].ws.WriteControl(op, f.Data, time.Now().Add(time.Second))
 	}
 }
 
@@ -305,6 +355,13 @@ func (c *Conn) ended(dir Direction, err error) {
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) && ce.Code != websocket.CloseNoStatusReceived && ce.Code != websocket.CloseAbnormalClosure {
 		code, text = ce.Code, ce.Text
+	}
+	if dir == ToRelay && !c.gone.Load() { // the client left: the control rules may keep the relay from knowing
+		sent := 0
+		if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
+			sent = ce.Code
+		}
+		c.control(ToRelay, "close", nil, sent)
 	}
 	if dir == ToClient { // the relay went away
 		c.proxy.mu.Lock()
@@ -323,7 +380,7 @@ func (c *Conn) ended(dir Direction, err error) {
 func (p *Proxy) applyRules(f *Frame) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !f.Binary {
+	if !f.Binary && f.Control == "" {
 		f.RPC = decodeRPC(f.Dir, f.Data)
 		f.Conn.track(f)
 	}

@@ -12,9 +12,15 @@ type Rule struct {
 	Dir   Direction
 	Match func(*Frame) bool
 	Apply func(*Frame)
+	// Control makes the rule see the control frames (Frame.Control: the client's pings, the
+	// relay's pongs, the client's leaving) and only those; Drop and Replace act on them.
+	Control bool
 }
 
 func (r Rule) matches(f *Frame) bool {
+	if r.Control != (f.Control != "") {
+		return false
+	}
 	if r.Dir != 0 && r.Dir != f.Dir {
 		return false
 	}

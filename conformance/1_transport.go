@@ -26,6 +26,27 @@ func init() {
 				a.ExpectUsable()
 			},
 		},
+		// §1.2: binary frames are ignored — also one that holds a request (a relay that reads
+		// `Text(s) | Binary(s)` alike executes it).
+		&Case{
+			ID:          "1.2/binary-request-not-executed",
+			Requirement: "A request in a binary frame is ignored: it is not executed (no success answers it) and the connection stays usable.",
+			Level:       Must, Labels: []string{"transport", "robustness"},
+			Run: func(t *T) {
+				a := t.Dial("A")
+				id := a.NextID()
+				req, _ := protocol.NewRequest(id, protocol.MethodGroupCreate, protocol.GroupCreateParams{Label: t.Label(), Params: protocol.Parameters{Parties: 2, Threshold: 1}})
+				ctx, cancel := t.ctxTimeout()
+				defer cancel()
+				if err := a.SendBinary(ctx, req); err != nil {
+					t.Failf("the relay accepts a binary frame", "write failed: %v", err)
+				}
+				a.ExpectUsable() // answered in order (§1.3): an answer to the binary frame came before
+				if i := a.ReceivedIndex(func(in protocol.Incoming) bool { return string(in.ID) == fmt.Sprint(id) && in.Error == nil }); i >= 0 {
+					t.Failf("no success answering the request sent in a binary frame", "%s", a.Received()[i].Data)
+				}
+			},
+		},
 		// §1.2: Every frame is a text frame holding exactly one JSON object.
 		&Case{
 			ID:          "1.2/relay-frames-are-json-text",

@@ -47,6 +47,28 @@ func init() {
 				expectJSON(t, "notifyProposal payload", ev.Payload, mustJSON(protocol.Proposal{SessionID: s.ID.String(), ProposalID: p.ProposalID, Message: p.Message}))
 			},
 		},
+		// §2.1: "the relay executes it" — also when the client closes right after sending it
+		// (Notify.signed, then leave), which a relay running notifications on a task cancelled
+		// with the connection does not.
+		&Case{
+			ID:          "2.1/notification-before-close-executed",
+			Requirement: "A Notify.proposal sent as a notification right before its connection closes is executed: the other member receives notifyProposal.",
+			Level:       Must, Labels: []string{"envelope", "notify", "lifecycle"},
+			Run: func(t *T) {
+				g := t.NewGroup(2, 1, 2)
+				s := g.NewSession(protocol.KindSign, nil)
+				a, b := g.Members[0], g.Members[1]
+				ctx, cancel := t.ctxTimeout()
+				defer cancel()
+				p := protocol.NotifyProposalParams{GroupID: g.ID, SessionID: s.ID, ProposalID: "last-words", Message: "sent, then closed"}
+				if err := a.Notify(ctx, protocol.MethodNotifyProposal, p); err != nil {
+					t.Failf("the relay accepts a notification frame", "write failed: %v (connection %s)", err, a.closedErr())
+				}
+				_ = a.Close()
+				ev := b.WaitEvent(protocol.EventNotifyProposal, s.ID)
+				expectJSON(t, "notifyProposal payload", ev.Payload, mustJSON(protocol.Proposal{SessionID: s.ID.String(), ProposalID: p.ProposalID, Message: p.Message}))
+			},
+		},
 		// §2.1: COMPAT: the original still sends an error object, without id, when it fails.
 		&Case{
 			ID:          "2.1/failed-notification-answer",

@@ -9,8 +9,66 @@ import (
 	"mpcrelay/relay/protocol"
 )
 
+// Sizes of the cache cases: well past the caches a relay author reaches for (64, 128, 256
+// entries), within the reference relay's limits (64 groups per connection).
+const (
+	manyGroups     = 300
+	manyGroupConns = 6
+	manySessions   = 300
+)
+
 func init() {
 	register("3.6", "Independence",
+		// §3.6: creating groups never changes another group — also past the size of a cache: a
+		// relay whose group table is an LRU cache evicts live groups. A relay may refuse groups
+		// past a limit of its own (-32603); a group it created stays until its members leave.
+		&Case{
+			ID:          "3.6/many-groups-none-evicted",
+			Requirement: fmt.Sprintf("%d groups created over %d connections (creations refused for a limit allowed) all still exist: a sign session is created in each, in creation order.", manyGroups, manyGroupConns),
+			Level:       Must, Labels: []string{"group", "slow"},
+			Run: func(t *T) {
+				type created struct {
+					by *Conn
+					id uuid.UUID
+				}
+				var groups []created
+				conns := t.DialN(manyGroupConns)
+				for i := range manyGroups {
+					c := conns[i%len(conns)]
+					resp := c.Raw(protocol.MethodGroupCreate, protocol.GroupCreateParams{Label: t.Label(), Params: protocol.Parameters{Parties: 2, Threshold: 1}})
+					var id uuid.UUID
+					if resp.Error != nil || json.Unmarshal(resp.Result, &id) != nil {
+						continue // the relay's limit
+					}
+					groups = append(groups, created{c, id})
+				}
+				t.Logf("%d of %d groups created", len(groups), manyGroups)
+				for i, g := range groups {
+					if resp := g.by.Raw(protocol.MethodSessionCreate, protocol.SessionCreateParams{GroupID: g.id, Kind: protocol.KindSign, Value: mustJSON(i)}); resp.Error != nil {
+						t.Failf(fmt.Sprintf("group #%d of %d (%s) still exists", i+1, len(groups), g.id), "%s", resp.Raw)
+					}
+				}
+			},
+		},
+		// §3.6: the sessions of one group are independent — creating more never ends one (a
+		// group's sessions kept in an LRU cache lose the oldest).
+		&Case{
+			ID:          "3.6/many-sessions-none-evicted",
+			Requirement: fmt.Sprintf("%d sessions created in one group all still exist: each is joined, in creation order, and returns its value.", manySessions),
+			Level:       Must, Labels: []string{"session", "slow"},
+			Run: func(t *T) {
+				a := t.Dial("A")
+				g := a.CreateGroup(t.Label(), 2, 1)
+				var ids []uuid.UUID
+				for i := range manySessions {
+					ids = append(ids, a.CreateSession(g, protocol.KindSign, i).UUID)
+				}
+				for i, id := range ids {
+					s := a.JoinSession(g, id, protocol.KindSign)
+					expectJSON(t, fmt.Sprintf("session #%d's value", i+1), s.Value, mustJSON(i))
+				}
+			},
+		},
 		// §3.6: Groups are independent of one another: ... never change or reach another. With
 		// §4.4: unknown session → -32603 — a session is known only in its own group.
 		&Case{

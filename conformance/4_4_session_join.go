@@ -1,6 +1,9 @@
 package conformance
 
 import (
+	"encoding/json"
+	"fmt"
+
 	"github.com/google/uuid"
 	"github.com/onsi/gomega"
 
@@ -31,6 +34,27 @@ func init() {
 				t.Expect(got.UUID).To(gomega.Equal(s.UUID))
 				t.Expect(got.Kind).To(gomega.Equal(protocol.KindSign))
 				t.Expect(string(got.Value)).To(gomega.MatchJSON(`{"tx":"0x01"}`))
+			},
+		},
+		// §4.4: the result is the session object — the session's own kind, whatever kind the
+		// params name (COMPAT: the original counts by the params' kind, §4.5; a fork that builds
+		// the answer from the params too answers the wrong kind).
+		&Case{
+			ID:          "4.4/join-with-other-kind-returns-own-kind",
+			Requirement: `Session.join of a keygen session with kind "sign" in its params is refused, or answered with the session object of kind keygen.`,
+			Level:       Must, Labels: []string{"session", "objects"},
+			Run: func(t *T) {
+				g := t.NewGroup(3, 1, 2)
+				s := g.Members[0].CreateSession(g.ID, protocol.KindKeygen, "keygen value")
+				resp := g.Members[1].Raw(protocol.MethodSessionJoin, protocol.SessionParams{GroupID: g.ID, SessionID: s.UUID, Kind: protocol.KindSign})
+				if resp.Error != nil {
+					t.Logf("refused: %s", resp.Raw)
+					return
+				}
+				var got protocol.Session
+				if err := json.Unmarshal(resp.Result, &got); err != nil || got.UUID != s.UUID || got.Kind != protocol.KindKeygen {
+					t.Failf(fmt.Sprintf("the session object of %s, kind keygen", s.UUID), "%s", resp.Raw)
+				}
 			},
 		},
 		// §4.4: Joining does not make the caller a party.

@@ -186,7 +186,52 @@ func init() {
 		bodyCase("4.7/body-intact-structured", "A structured body (nesting, unicode, big and negative numbers, escapes) arrives as equal JSON.", nil, false),
 		bodyCase("4.7/body-intact-256kib", "A 256 KiB body (beyond 64 KiB frames) arrives intact.", bigBody(256<<10), false),
 		bodyCase("4.7/body-intact-1mib", "A body filling a 1 MiB frame arrives intact, broadcast and peer-to-peer.", bigBody(1<<20-2048), true),
+		// §4.7: the limit is "at least 1 MiB": a frame of exactly 1,048,576 bytes is within it
+		// (a limit checked with >= refuses it); and a body is delivered "whatever its size up to
+		// the relay's frame limit", so a larger frame the relay accepts must arrive too (a relay
+		// that reads up to 16 MiB but writes events up to 1 MiB answers it and drops its event).
+		&Case{
+			ID:          "4.7/frames-of-1mib-and-more",
+			Requirement: "A Session.message frame of exactly 1 MiB is accepted and its body delivered; a frame of 1.25 MiB, when the relay accepts it, is delivered too (refusing it is the relay's limit: info).",
+			Level:       Must, Labels: []string{"routing", "slow"},
+			Run: func(t *T) {
+				s := t.ReadyKeygen(2, 1)
+				a, b := s.Parties[0], s.Parties[1]
+				for _, size := range []int{1 << 20, 1<<20 + 256<<10} {
+					id := a.NextID()
+					frame, m := messageFrameOfSize(s, a, id, size)
+					ctx, cancel := t.ctxTimeout()
+					err := a.Send(ctx, frame)
+					cancel()
+					f, answered := a.WaitUnmatched(t.cfg.Timeout)
+					var in protocol.Incoming
+					if answered {
+						in, err = protocol.DecodeIncoming(f.Data)
+					}
+					switch {
+					case size == 1<<20 && (!answered || err != nil || in.Error != nil || string(in.ID) != fmt.Sprint(id)):
+						t.Failf(fmt.Sprintf("a success answering the frame of exactly %d bytes (request %d)", size, id), "%s (%v; connection: %s)", f.Data, err, a.closedErr())
+					case !answered || err != nil || in.Error != nil:
+						t.Info("a frame of %d bytes refused (the relay's limit): %s %s", size, f.Data, a.closedErr())
+						return
+					}
+					expectMessage(t, b, s.ID, m)
+				}
+			},
+		},
 	)
+}
+
+// messageFrameOfSize builds a Session.message request frame of exactly size bytes (a broadcast
+// from c whose body is a string padded to fit) and returns it with its message.
+func messageFrameOfSize(s *Session, c *Conn, id uint64, size int) ([]byte, protocol.Message) {
+	build := func(pad int) ([]byte, protocol.Message) {
+		m := s.msg(s.Number[c], 0, strings.Repeat("x", pad))
+		frame, _ := protocol.NewRequest(id, protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: s.G.ID, SessionID: s.ID, Kind: s.Kind, Message: m})
+		return frame, m
+	}
+	frame, _ := build(size)
+	return build(2*size - len(frame))
 }
 
 func bigBody(n int) json.RawMessage {

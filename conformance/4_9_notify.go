@@ -76,6 +76,29 @@ func init() {
 		},
 		// §4.9: COMPAT: the original does not check that the caller is a member; a relay SHOULD
 		// refuse non-members with -32603 (a security case).
+		// §4.9: notifyProposal goes to the group's members — not to a connection that once pushed
+		// a proposal into the group from outside (COMPAT accepts that push; a fork that
+		// "accepts" it by making the pusher a member sends it the group's later proposals).
+		&Case{
+			ID:          "4.9/proposal-only-to-members",
+			Requirement: "After a non-member's Notify.proposal into a group (refused, or accepted as COMPAT allows), a member's proposal reaches the other member and not the non-member.",
+			Level:       Must, Labels: []string{"notify", "membership", "security"},
+			Run: func(t *T) {
+				g := t.NewGroup(2, 1, 2)
+				s := g.NewSession(protocol.KindSign, nil)
+				x := t.Dial("X")
+				resp := x.Raw(protocol.MethodNotifyProposal, protocol.NotifyProposalParams{GroupID: g.ID, SessionID: s.ID, ProposalID: "outsider", Message: "pushed from outside"})
+				t.Logf("the outsider's proposal: %s", resp.Raw)
+				if resp.Error == nil {
+					g.Members[1].WaitEvent(protocol.EventNotifyProposal, s.ID) // COMPAT: it went to the members
+					g.Members[0].WaitEvent(protocol.EventNotifyProposal, s.ID)
+				}
+				g.Members[0].OK(protocol.MethodNotifyProposal, protocol.NotifyProposalParams{GroupID: g.ID, SessionID: s.ID, ProposalID: "member", Message: "from a member"}, nil)
+				ev := g.Members[1].WaitEvent(protocol.EventNotifyProposal, s.ID)
+				expectJSON(t, "notifyProposal payload", ev.Payload, mustJSON(protocol.Proposal{SessionID: s.ID.String(), ProposalID: "member", Message: "from a member"}))
+				t.ExpectNoEvent(protocol.EventNotifyProposal, uuid.Nil, x)
+			},
+		},
 		&Case{
 			ID:          "4.9/proposal-from-non-member-refused",
 			Requirement: "Notify.proposal from a connection outside the group is refused with error -32603 and reaches no member.",
@@ -124,7 +147,8 @@ func init() {
 				g := t.NewGroup(3, 1, 3)
 				s := g.NewSession(protocol.KindSign, "tx")
 				s.SignupAll(g.Members[0], g.Members[1])
-				for _, v := range jsonValues {
+				// and a 256 KiB value (a signed transaction with its proofs), past a 64 KiB column
+				for _, v := range append(slices.Clone(jsonValues), bigBody(256<<10)) {
 					g.Members[0].OK(protocol.MethodNotifySigned, protocol.NotifySignedParams{GroupID: g.ID, SessionID: s.ID, Value: v}, nil)
 					ev := g.Members[2].WaitEvent(protocol.EventNotifySigned, uuid.Nil)
 					expectJSON(t, "notifySigned payload", ev.Payload, v)

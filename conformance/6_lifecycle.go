@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
@@ -67,6 +69,33 @@ func init() {
 						t.HarnessError("dial: %v", err)
 					}
 					resp := c.Raw(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g.ID})
+					return resp.Error == nil, string(resp.Raw)
+				})
+			},
+		},
+		// §6.1: "When a connection closes" — also when its TCP connection is cut without a close
+		// frame (a phone losing signal, a killed tab), which a relay that cleans up in its
+		// close-frame handler only never notices.
+		&Case{
+			ID:          "6.1/cut-connection-frees-its-place",
+			Requirement: "When a member's TCP connection is cut without a WebSocket close frame, it is removed from the group, so a new connection can take its place in a full group.",
+			Level:       Must, Labels: []string{"lifecycle", "group", "websocket"},
+			Run: func(t *T) {
+				a := t.Dial("A")
+				g := a.CreateGroup(t.Label(), 2, 1)
+				r := t.DialFrames("R")
+				req, _ := protocol.NewRequest(4_000_002, protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g})
+				r.Write(ws.OpText, true, req)
+				if f := r.Await("the answer to R's Group.join", isResponse(4_000_002)); bytes.Contains(f.Payload, []byte(`"error"`)) {
+					t.Failf("R joins the group", "%s", f.Payload)
+				}
+				r.Cut()
+				waitFor(t, "a new connection joins the group whose second member's connection was cut", func() (bool, string) {
+					c, err := t.TryDial(fmt.Sprintf("C%d", time.Now().UnixNano()%1000))
+					if err != nil {
+						t.HarnessError("dial: %v", err)
+					}
+					resp := c.Raw(protocol.MethodGroupJoin, protocol.GroupJoinParams{GroupID: g})
 					return resp.Error == nil, string(resp.Raw)
 				})
 			},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,12 +36,20 @@ func TestHandWrittenSuiteVersusRealisticBreakages(t *testing.T) {
 // included — against each bug the fourth red-team pass tried (breakage.Candidates, the compat
 // ones behind the compat relay) and prints which cases catch each: the "before" column of
 // README's round-4 table, re-run at the code at hand. Minutes long, so only when asked:
-// MPCRELAY_CANDIDATES=1.
+// MPCRELAY_CANDIDATES=1, or MPCRELAY_CANDIDATES=name,name for some of them.
 func TestSuiteVersusCandidates(t *testing.T) {
-	if os.Getenv("MPCRELAY_CANDIDATES") == "" {
-		t.Skip("set MPCRELAY_CANDIDATES=1 to run the whole suite against the round-4 candidates")
+	want := os.Getenv("MPCRELAY_CANDIDATES")
+	if want == "" {
+		t.Skip("set MPCRELAY_CANDIDATES=1 (or a comma-separated list of candidate names) to run the whole suite against the round-4 candidates")
 	}
-	lines, n := suiteVersus(t, "!crypto && !browser", breakage.Candidates, breakage.CandidatesOnCompat)
+	chosen := func(list []breakage.Breakage) []breakage.Breakage {
+		if want == "1" {
+			return list
+		}
+		names := strings.Split(want, ",")
+		return slices.DeleteFunc(slices.Clone(list), func(b breakage.Breakage) bool { return !slices.Contains(names, b.Name) })
+	}
+	lines, n := suiteVersus(t, "!crypto && !browser", chosen(breakage.Candidates), chosen(breakage.CandidatesOnCompat))
 	t.Logf("whole suite (%d cases, explore included) against the round-4 candidates:\n%s", n, strings.Join(lines, "\n"))
 }
 

@@ -37,8 +37,10 @@ var rules = []Rule{
 	// §1 Transport
 	{"1.1.deployment", Info, "WebSocket on one path; TLS (wss://) is a deployment option. Checked as the reference relay's own promises to browser wallets: wss://, --allowed-origins at the upgrade, --static pages cross-origin isolated.",
 		ids("1.1/browser-wss-test-certificate", "1.1/browser-origin-refused-at-upgrade", "1.1/browser-static-coop-coep")},
+	{"1.1.websocket-control-frames", Must, "The relay speaks RFC 6455 as §1.1 says: a ping is answered with a pong carrying its application data, and a message in fragments, with a control frame between them, is read as one.",
+		ids("1.1/ping-answered-with-its-payload", "1.1/fragmented-request-with-ping-between")},
 	{"1.2.binary-frame-ignored", Must, "A binary frame is ignored and does not close the connection.",
-		ids("1.2/binary-frame-ignored")},
+		ids("1.2/binary-frame-ignored", "1.2/binary-request-not-executed")},
 	{"1.2.text-frame-one-object", Must, "Every frame the relay writes is a text frame holding exactly one JSON object.",
 		ids("1.2/relay-frames-are-json-text")},
 	{"1.2.batches", Info, "Batches (JSON arrays) are ignored or rejected.",
@@ -60,7 +62,7 @@ var rules = []Rule{
 	{"2.1.notification-no-success-response", Must, "A request without id is a notification: the relay sends no success response.",
 		ids("2.1/notification-gets-no-success-response")},
 	{"2.1.notification-executed", Must, "The relay executes a notification like the same request with an id.",
-		ids("2.1/notification-executed")},
+		ids("2.1/notification-executed", "2.1/notification-before-close-executed")},
 	{"2.1.request-any-json-form", Must, "A request is read as JSON: members in any order, white space, escaped member names and method are executed like the compact form.",
 		ids("2.1/request-in-any-json-form")},
 	{"2.1.failed-notification", Compat, "A failing notification gets no answer (COMPAT: an error object without id).",
@@ -94,9 +96,9 @@ var rules = []Rule{
 	{"3.5.absent-receiver", Info, "An absent receiver is forwarded as null (COMPAT) or left absent.",
 		ids("3.5/absent-receiver-forwarded")},
 	{"3.6.groups-independent", Must, "Groups are independent: a session is reachable only through its own group, even by a connection that belongs to both.",
-		ids("3.6/session-of-another-group-does-not-exist", "6.2/many-concurrent-groups", "3.6/message-uuid-field-does-not-route")},
+		ids("3.6/session-of-another-group-does-not-exist", "6.2/many-concurrent-groups", "3.6/message-uuid-field-does-not-route", "3.6/many-groups-none-evicted")},
 	{"3.6.sessions-independent", Must, "Sessions of one group are independent: party numbers, signups, loads, finishes, messages and events of one never change or reach another.",
-		ids("3.6/sessions-in-one-group-independent")},
+		ids("3.6/sessions-in-one-group-independent", "3.6/many-sessions-none-evicted")},
 	{"3.6.fresh-uuids", Must, "Every group and session uuid is fresh: no two of them, groups and sessions alike, share one.",
 		ids("3.6/uuids-fresh")},
 	{"3.6.events-when-rule-fires", Must, "An event goes to the connections its rule names at the moment the rule fires, and at no other time.",
@@ -140,7 +142,7 @@ var rules = []Rule{
 	{"4.4.unknown-session", Must, "Session.join of an unknown session, or of a session of another group, is refused with -32603.",
 		ids("4.4/join-unknown-session", "3.6/session-of-another-group-does-not-exist")},
 	{"4.4.join-returns-session", Must, "Session.join returns the session object, value included exactly as created.",
-		ids("4.4/join-returns-session", "3.3/value-round-trips-every-json-type")},
+		ids("4.4/join-returns-session", "3.3/value-round-trips-every-json-type", "4.4/join-with-other-kind-returns-own-kind")},
 	{"4.4.join-not-a-party", Must, "Joining a session does not make the caller a party.",
 		ids("4.4/join-does-not-make-a-party")},
 
@@ -197,7 +199,7 @@ var rules = []Rule{
 		ids("4.7/body-intact-structured", "4.7/body-every-json-type", "4.7/body-intact-256kib", "1.3/stream-order-under-volume",
 			"7/eddsa-keygen-and-sign", "7/ecdsa-keygen-and-sign", "7/browser-keygen-flow")},
 	{"4.7.frame-limit-1mib", Must, "The relay's frame limit is at least 1 MiB: a body filling a 1 MiB frame arrives intact.",
-		ids("4.7/body-intact-1mib", "4.7/body-intact-256kib")},
+		ids("4.7/body-intact-1mib", "4.7/body-intact-256kib", "4.7/frames-of-1mib-and-more")},
 
 	// §4.8 Session.finish
 	{"4.8.finish-unknown-party", Must, "Session.finish with a number that is no party of the session is refused with -32603.",
@@ -215,7 +217,7 @@ var rules = []Rule{
 
 	// §4.9, §4.10 Notify
 	{"4.9.proposal-to-other-members", Must, "Notify.proposal sends notifyProposal {sessionId, proposalId, message}, strings exactly as sent, to every member of the group except the caller.",
-		ids("4.9/proposal-to-other-members", "4.9/proposal-strings-round-trip", "7/forty-party-keygen")},
+		ids("4.9/proposal-to-other-members", "4.9/proposal-strings-round-trip", "7/forty-party-keygen", "4.9/proposal-only-to-members")},
 	{"4.9.proposal-not-to-sender", Must, "Notify.proposal sends nothing back to the caller.",
 		ids("4.9/proposal-not-to-sender")},
 	{"4.9.non-member-refused", Should, "Notify.proposal from a non-member is refused with -32603 (COMPAT: accepted).",
@@ -229,7 +231,7 @@ var rules = []Rule{
 	{"6.1.empty-group-deleted", Must, "A group left with no members is deleted: a later Group.join finds no group.",
 		ids("6.1/empty-group-deleted", "6.1/concurrent-closes-delete-group")},
 	{"6.1.closed-member-removed", Must, "When a connection closes, the relay removes it from every group.",
-		ids("6.1/closed-member-frees-its-place")},
+		ids("6.1/closed-member-frees-its-place", "6.1/cut-connection-frees-its-place")},
 	{"6.2.misbehaving-sender", Must, "A connection sending garbage or huge frames does not disturb the relay's service to others.",
 		ids("6.2/garbage-does-not-disturb-others")},
 	{"6.2.stalled-reader", Must, "A connection that stops reading does not stop the relay serving others.",

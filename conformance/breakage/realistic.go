@@ -3,6 +3,7 @@ package breakage
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -22,11 +23,12 @@ import (
 // texts (realistic_unreached.go, realistic_races.go), groups larger than its six connections
 // (realistic_large_groups.go), requests in JSON forms it does not write and parties that only
 // listen for hundreds of frames (realistic_round3.go), states the explorer reached on one or two of
-// its seeds only (realistic_thin.go), member names read case-insensitively (realistic_names.go)
-// — and the self-test requires a hand-written case of that rule
+// its seeds only (realistic_thin.go), member names read case-insensitively (realistic_names.go),
+// WebSocket framing, frames at and past 1 MiB, caches that evict live state (the fourth pass's
+// candidates, candidates.go) — and the self-test requires a hand-written case of that rule
 // to catch each. They sit behind the strict reference relay, except RealisticOnCompat, which
 // need the original's COMPAT behaviour (closed parties' numbers left in their sessions, §6.1).
-var Realistic = []Breakage{
+var Realistic = slices.Concat([]Breakage{
 	{Name: "numbers-per-group", Description: "§3.6/§4.5 party numbers counted per group, not per session (reset when a session closes): a session opened while another is running continues its numbering", Rules: numbersPerGroup},
 	{Name: "finish-counts-calls", Description: "§4.8 sessionClosed fires when the count of finish calls reaches the count of parties, so a party finishing twice closes the session early", Rules: finishCountsCalls},
 	{Name: "label-cut-64-bytes", Description: "§3.2 group labels kept in a 64-byte column: Group.join returns longer labels cut (a cut character replaced)", Rules: labelCut},
@@ -72,13 +74,23 @@ var Realistic = []Breakage{
 	// requests read with Go's encoding/json (realistic_names.go): member names matched
 	// case-insensitively
 	{Name: "member-names-case-insensitive", Description: `§3/§4.7 requests decoded with Go's encoding/json, which matches member names case-insensitively: a message's "Receiver":2 routes it to party 2 alone (it has no receiver: a broadcast), "ROUND" or "Parties" fills the missing round or parties (-32602), "ID" makes a notification a request, "PARAMS" is read as params`, Rule: "3.member-names-exact", Rules: namesFolded},
-}
+},
+	// the fourth red-team pass (candidates.go): the candidates the whole suite passed, or only
+	// one seed of the explorer caught — WebSocket framing, frames at and past 1 MiB, binary
+	// requests, caches that evict live groups and sessions, a notification cut by a close, a
+	// value past a column size
+	pick(Candidates, "ws-ping-unanswered", "ws-pong-empty", "ws-ping-between-fragments-loses-message", "cut-connection-keeps-membership",
+		"frame-limit-exactly-1mib-refused", "events-over-1mib-dropped", "binary-requests-executed", "live-groups-evicted-lru-64",
+		"sessions-per-group-lru-16", "notification-before-close-dropped", "signed-value-over-64kib-dropped"),
+)
 
 // RealisticOnCompat lists the realistic breakages that show only behind the compat relay.
-var RealisticOnCompat = []Breakage{
+var RealisticOnCompat = slices.Concat([]Breakage{
 	{Name: "broadcast-stops-at-closed-party", Description: "§4.7/§6.1 the broadcast loop stops at the first party whose connection closed (compat relays keep their numbers): later parties miss the message", Rules: broadcastStopsAtClosed},
 	{Name: "closed-connection-slot-reused", Description: "§4.7/§6.1 connection ids from a slab that reuses a closed connection's slot, while (COMPAT) its party numbers stay in their sessions: the next connection to arrive receives the departed party's messages", Rule: "4.7.p2p-to-receiver-only", Rules: closedConnectionSlotReused},
-}
+},
+	pick(CandidatesOnCompat, "compat-join-kind-from-params", "compat-proposer-made-member"),
+)
 
 // numbersPerGroup rewrites Session.signup answers as a relay whose "last number issued" lives
 // on the group, reset when a session closes, would issue them: sessions run one after another

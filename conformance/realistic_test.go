@@ -90,7 +90,7 @@ func suiteVersus(t *testing.T, filter string, strictOnes, compatOnes []breakage.
 	for _, b := range all {
 		var caught []string
 		for _, r := range rep.Cases {
-			if r.Target == b.Name && (r.Outcome == Fail || r.Outcome == Error) {
+			if (r.Target == b.Name || len(targets) == 1) && (r.Outcome == Fail || r.Outcome == Error) { // one target: results carry no name
 				caught = append(caught, r.ID+" ("+string(r.Outcome)+")")
 			}
 		}

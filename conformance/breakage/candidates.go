@@ -53,7 +53,7 @@ var Candidates = []Breakage{
 
 	// §1.3 ordering, §2.1 notifications
 	{Name: "events-overtaken-by-responses", Description: "§1.3 responses on a fast lane and events on a slow one: an event written after the response to the caller's next request", Rule: "1.3.stream-order", Rules: eventsOvertaken},
-	{Name: "notification-before-close-dropped", Description: "§2.1 notifications run on a task of their own (spawned, not awaited) that the connection's close cancels: one sent right before closing (Notify.signed, then leave) is never executed, and one followed at once by a request runs after it", Rule: "2.1.notification-executed", Rules: notificationBeforeCloseDropped},
+	{Name: "notification-before-close-dropped", Description: "§2.1 requests run, in order, by a worker that lags the reader (50 ms on a loaded relay) and that the close frame cancels, queue and all: a notification sent right before closing (Notify.signed, then leave) is never executed", Rule: "2.1.notification-executed", Rules: notificationBeforeCloseDropped},
 }
 
 // CandidatesOnCompat are the fourth pass's bugs of forks of the original (behind the compat
@@ -433,10 +433,39 @@ func eventsOvertaken() []faultproxy.Rule {
 	return []faultproxy.Rule{faultproxy.Reorder("slow-lane", faultproxy.ToClient, faultproxy.Event(""), 20*time.Millisecond)}
 }
 
-// notificationBeforeCloseDropped holds a notification (the task not yet run) until the next
-// request of its connection or 100 ms; a close meanwhile discards it (the task cancelled).
+// notificationBeforeCloseDropped passes a connection's text frames to the relay 50 ms after
+// they came, in order, from a queue that the connection's close discards: a relay whose worker
+// lags its reader (a loaded relay) and which cancels the worker, queue and all, on the close.
 func notificationBeforeCloseDropped() []faultproxy.Rule {
-	return []faultproxy.Rule{faultproxy.Reorder("spawned", faultproxy.ToRelay, notification, 100*time.Millisecond)}
+	type queued struct {
+		data []byte
+		due  time.Time
+	}
+	queues := map[*faultproxy.Conn]chan queued{}
+	return []faultproxy.Rule{{Name: "worker", Dir: faultproxy.ToRelay, Match: func(f *faultproxy.Frame) bool { return !f.Binary }, Apply: func(f *faultproxy.Frame) {
+		q, running := queues[f.Conn]
+		if !running {
+			q = make(chan queued, 1<<16)
+			queues[f.Conn] = q
+			go func(c *faultproxy.Conn) {
+				for {
+					select {
+					case x := <-q:
+						time.Sleep(time.Until(x.due))
+						if !c.Closed() {
+							_ = c.Send(faultproxy.ToRelay, x.data)
+						}
+					case <-time.After(time.Second):
+						if c.Closed() {
+							return
+						}
+					}
+				}
+			}(f.Conn)
+		}
+		f.Drop()
+		q <- queued{f.Data, f.At.Add(50 * time.Millisecond)}
+	}}}
 }
 
 func repeatFinishListedTwice() []faultproxy.Rule {

@@ -63,24 +63,18 @@ func signupWrapsPast65535() []faultproxy.Rule {
 func p2pRouteAtFirstHolder() []faultproxy.Rule {
 	first := map[uuid.UUID]map[uint16]*faultproxy.Conn{} // session → number → its first holder
 	stale := map[string]int{}                            // messages routed to a departed first holder
-	issued := func(f *faultproxy.Frame) bool {
-		return f.Dir == faultproxy.ToClient && f.RPC.Error == nil &&
-			(f.RPC.IsResponseTo(protocol.MethodSessionSignup) || f.RPC.IsResponseTo(protocol.MethodSessionLoad))
-	}
 	return []faultproxy.Rule{
-		{Name: "first-holder", Dir: faultproxy.ToClient, Match: issued, Apply: func(f *faultproxy.Frame) {
-			var p protocol.SessionParams // a load's params start with the same three
+		{Name: "first-holder", Dir: faultproxy.ToClient, Match: joinsParty, Apply: func(f *faultproxy.Frame) {
 			var n uint16
-			var raw []json.RawMessage
-			if json.Unmarshal(f.RPC.Params, &raw) != nil || len(raw) < 2 || json.Unmarshal(raw[1], &p.SessionID) != nil ||
-				json.Unmarshal(f.RPC.Result, &n) != nil {
+			sid, found := partySession(f.RPC.Params)
+			if !found || json.Unmarshal(f.RPC.Result, &n) != nil {
 				return
 			}
-			if first[p.SessionID] == nil {
-				first[p.SessionID] = map[uint16]*faultproxy.Conn{}
+			if first[sid] == nil {
+				first[sid] = map[uint16]*faultproxy.Conn{}
 			}
-			if first[p.SessionID][n] == nil {
-				first[p.SessionID][n] = f.Conn
+			if first[sid][n] == nil {
+				first[sid][n] = f.Conn
 			}
 		}},
 		{Name: "stale-route", Dir: faultproxy.ToRelay, Match: faultproxy.Request(protocol.MethodSessionMessage), Apply: func(f *faultproxy.Frame) {
@@ -167,16 +161,10 @@ func departedStillCounted() []faultproxy.Rule {
 	counted := map[uuid.UUID]int{} // session → numbers issued or loaded, never fewer
 	early := map[uuid.UUID]bool{}  // sessions whose event went out early
 	return []faultproxy.Rule{tr.Rule(),
-		{Name: "count", Dir: faultproxy.ToClient, Match: faultproxy.All(ok, func(f *faultproxy.Frame) bool {
-			return f.RPC.IsResponseTo(protocol.MethodSessionSignup) || f.RPC.IsResponseTo(protocol.MethodSessionLoad)
-		}), Apply: func(f *faultproxy.Frame) {
-			var raw []json.RawMessage
-			var id uuid.UUID
-			if json.Unmarshal(f.RPC.Params, &raw) != nil || len(raw) < 2 || json.Unmarshal(raw[1], &id) != nil {
-				return
-			}
+		{Name: "count", Dir: faultproxy.ToClient, Match: joinsParty, Apply: func(f *faultproxy.Frame) {
+			id, found := partySession(f.RPC.Params)
 			s := tr.Session(id)
-			if s == nil {
+			if !found || s == nil {
 				return
 			}
 			counted[id]++

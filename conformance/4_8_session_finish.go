@@ -22,15 +22,10 @@ func init() {
 				a, b, c := s.Parties[0], s.Parties[1], s.Parties[2]
 				_ = c.Close()
 				<-c.Done()
-				freed := false
-				for range 5 { // the relay may take a moment to see C's close
-					t.Quiet()
-					m := s.msg(s.Number[a], s.Number[c], "to C, who left")
-					if resp := a.Raw(protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: s.G.ID, SessionID: s.ID, Kind: s.Kind, Message: m}); resp.Error != nil {
-						freed = true
-						break
-					}
-				}
+				m := s.msg(s.Number[a], s.Number[c], "to C, who left")
+				freed := afterDeparture(t, func() bool {
+					return a.Raw(protocol.MethodSessionMessage, protocol.SessionMessageParams{GroupID: s.G.ID, SessionID: s.ID, Kind: s.Kind, Message: m}).Error != nil
+				})
 				if !freed {
 					t.Info("number %d kept after its party left (COMPAT, §6.1): messages to it accepted", s.Number[c])
 					return

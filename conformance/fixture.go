@@ -104,18 +104,26 @@ func (g *Group) NewJoinedSession(kind protocol.SessionKind, value any) *Session 
 	return s
 }
 
+// afterDeparture asks probe, after a party's connection closed, whether the relay freed its
+// number; the relay may take a moment to see the close, so probe gets up to five quiet windows.
+func afterDeparture(t *T, probe func() bool) bool {
+	for range 5 {
+		t.Quiet()
+		if probe() {
+			return true
+		}
+	}
+	return false
+}
+
 // Reload has c load number n of s after n's holder closed its connection. It returns false, with
 // an info note, when the relay keeps a departed party's number (COMPAT, §6.1: the load is refused),
-// so the caller has nothing to check. The relay may take a moment to see the close: up to five
-// quiet windows.
+// so the caller has nothing to check.
 func (s *Session) Reload(t *T, c *Conn, n uint16) bool {
 	load := protocol.SessionLoadParams{GroupID: s.G.ID, SessionID: s.ID, Kind: s.Kind, Number: n}
 	var resp client.Response
-	for range 5 {
-		t.Quiet()
-		if resp = c.Raw(protocol.MethodSessionLoad, load); resp.Error == nil {
-			return true
-		}
+	if afterDeparture(t, func() bool { resp = c.Raw(protocol.MethodSessionLoad, load); return resp.Error == nil }) {
+		return true
 	}
 	t.Info("number %d kept after its party left (COMPAT, §6.1): %s", n, resp.Error)
 	return false

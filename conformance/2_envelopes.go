@@ -33,19 +33,7 @@ func init() {
 			ID:          "2.1/notification-executed",
 			Requirement: "A Notify.proposal sent as a notification (no id) is executed: the other member receives notifyProposal.",
 			Level:       Must, Labels: []string{"envelope", "notify"},
-			Run: func(t *T) {
-				g := t.NewGroup(2, 1, 2)
-				s := g.NewSession(protocol.KindSign, nil)
-				a, b := g.Members[0], g.Members[1]
-				ctx, cancel := t.ctxTimeout()
-				defer cancel()
-				p := protocol.NotifyProposalParams{GroupID: g.ID, SessionID: s.ID, ProposalID: "notified", Message: "sent without id"}
-				if err := a.Notify(ctx, protocol.MethodNotifyProposal, p); err != nil {
-					t.Failf("the relay accepts a notification frame", "write failed: %v (connection %s)", err, a.closedErr())
-				}
-				ev := b.WaitEvent(protocol.EventNotifyProposal, s.ID)
-				expectJSON(t, "notifyProposal payload", ev.Payload, mustJSON(protocol.Proposal{SessionID: s.ID.String(), ProposalID: p.ProposalID, Message: p.Message}))
-			},
+			Run: func(t *T) { notifiedProposalArrives(t, "notified", "sent without id", false) },
 		},
 		// §2.1: "the relay executes it" — also when the client closes right after sending it
 		// (Notify.signed, then leave), which a relay running notifications on a task cancelled
@@ -54,20 +42,7 @@ func init() {
 			ID:          "2.1/notification-before-close-executed",
 			Requirement: "A Notify.proposal sent as a notification right before its connection closes is executed: the other member receives notifyProposal.",
 			Level:       Must, Labels: []string{"envelope", "notify", "lifecycle"},
-			Run: func(t *T) {
-				g := t.NewGroup(2, 1, 2)
-				s := g.NewSession(protocol.KindSign, nil)
-				a, b := g.Members[0], g.Members[1]
-				ctx, cancel := t.ctxTimeout()
-				defer cancel()
-				p := protocol.NotifyProposalParams{GroupID: g.ID, SessionID: s.ID, ProposalID: "last-words", Message: "sent, then closed"}
-				if err := a.Notify(ctx, protocol.MethodNotifyProposal, p); err != nil {
-					t.Failf("the relay accepts a notification frame", "write failed: %v (connection %s)", err, a.closedErr())
-				}
-				_ = a.Close()
-				ev := b.WaitEvent(protocol.EventNotifyProposal, s.ID)
-				expectJSON(t, "notifyProposal payload", ev.Payload, mustJSON(protocol.Proposal{SessionID: s.ID.String(), ProposalID: p.ProposalID, Message: p.Message}))
-			},
+			Run: func(t *T) { notifiedProposalArrives(t, "last-words", "sent, then closed", true) },
 		},
 		// §2.1: COMPAT: the original still sends an error object, without id, when it fails.
 		&Case{
@@ -353,4 +328,23 @@ var invalidParams = []invalidParam{
 	{"load-number-string", protocol.MethodSessionLoad, "a party number that is a string", func(g, s uuid.UUID) json.RawMessage {
 		return rawf(`[%q,%q,"keygen","1"]`, g, s)
 	}},
+}
+
+// notifiedProposalArrives has a member send Notify.proposal as a notification (no id, §2.1),
+// then close its connection when thenClose, and requires the other member to receive it.
+func notifiedProposalArrives(t *T, proposalID, message string, thenClose bool) {
+	g := t.NewGroup(2, 1, 2)
+	s := g.NewSession(protocol.KindSign, nil)
+	a, b := g.Members[0], g.Members[1]
+	ctx, cancel := t.ctxTimeout()
+	defer cancel()
+	p := protocol.NotifyProposalParams{GroupID: g.ID, SessionID: s.ID, ProposalID: proposalID, Message: message}
+	if err := a.Notify(ctx, protocol.MethodNotifyProposal, p); err != nil {
+		t.Failf("the relay accepts a notification frame", "write failed: %v (connection %s)", err, a.closedErr())
+	}
+	if thenClose {
+		_ = a.Close()
+	}
+	ev := b.WaitEvent(protocol.EventNotifyProposal, s.ID)
+	expectJSON(t, "notifyProposal payload", ev.Payload, mustJSON(protocol.Proposal{SessionID: s.ID.String(), ProposalID: p.ProposalID, Message: p.Message}))
 }
